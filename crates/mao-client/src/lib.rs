@@ -1,0 +1,593 @@
+//! Typed, blocking HTTP client of the mao-orchestrator API.
+//!
+//! Blocking on purpose: `maoctl` makes one or two requests per run, and an async runtime
+//! would cost more to start than the requests take against a local daemon.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use mao_api::{Dataset, ErrorBody, List, NodeInfo, Readiness, Tool};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The endpoint `maoctl` and other clients use when none is given.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8080";
+
+/// How long to wait for the TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one request may take in all, from connecting to the end of the body.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+// A body larger than this is not something the API sends; stop reading instead of
+// filling memory when the endpoint is not a mao-orchestrator.
+const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Everything a call can fail with, in variants a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No HTTP answer: nothing listens, the host is unknown, the connection broke or timed out.
+    #[error("cannot reach {endpoint}: is mao-orchestrator running? ({source})")]
+    Unreachable { endpoint: String, source: io::Error },
+    /// The server answered with a 4xx or 5xx status.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The server answered 2xx with a body that is not the document the API promises.
+    #[error("unexpected response from {url}: {source}")]
+    Decode {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The endpoint URL cannot be used.
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    InvalidEndpoint { endpoint: String, reason: String },
+    /// A name that cannot be put in a URL path (empty, `.` or `..`).
+    #[error("{name:?} cannot be used as a name")]
+    InvalidName { name: String },
+}
+
+impl Error {
+    /// The HTTP status of an [`Error::Api`], `None` for the other variants.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the server said the resource does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Whether the server said the resource exists already.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+}
+
+/// A connection to one mao-orchestrator endpoint; cheap to clone, safe to share.
+#[derive(Clone, Debug)]
+pub struct Client {
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// Checks `endpoint` (`http://host[:port][/prefix]` or `https://...`) and builds a client.
+    pub fn new(endpoint: &str) -> Result<Client, Error> {
+        let endpoint = normalize_endpoint(endpoint)?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("mao-client/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client { endpoint, agent })
+    }
+
+    /// The endpoint this client talks to, without a trailing slash.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Every registered tool, following `next` across pages.
+    pub fn list_tools(&self) -> Result<Vec<Tool>, Error> {
+        self.list_all("/api/v1/tools")
+    }
+
+    /// One page of tools: at most `limit` (server default if `None`), names after `after`.
+    pub fn list_tools_page(
+        &self,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<List<Tool>, Error> {
+        self.list_page("/api/v1/tools", limit, after)
+    }
+
+    /// The tool called `name`.
+    pub fn get_tool(&self, name: &str) -> Result<Tool, Error> {
+        self.get(&item_path("/api/v1/tools", name)?)
+    }
+
+    /// Registers a new tool; [`Error::is_conflict`] if the name is taken.
+    pub fn create_tool(&self, tool: &Tool) -> Result<Tool, Error> {
+        self.send("POST", "/api/v1/tools", tool)
+    }
+
+    /// Replaces the tool called `tool.name`; [`Error::is_not_found`] if there is none.
+    pub fn replace_tool(&self, tool: &Tool) -> Result<Tool, Error> {
+        self.send("PUT", &item_path("/api/v1/tools", &tool.name)?, tool)
+    }
+
+    /// Unregisters the tool called `name`; [`Error::is_not_found`] if there is none.
+    pub fn delete_tool(&self, name: &str) -> Result<(), Error> {
+        self.delete(&item_path("/api/v1/tools", name)?)
+    }
+
+    /// Every registered dataset, following `next` across pages.
+    pub fn list_datasets(&self) -> Result<Vec<Dataset>, Error> {
+        self.list_all("/api/v1/datasets")
+    }
+
+    /// One page of datasets: at most `limit` (server default if `None`), names after `after`.
+    pub fn list_datasets_page(
+        &self,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<List<Dataset>, Error> {
+        self.list_page("/api/v1/datasets", limit, after)
+    }
+
+    /// The dataset called `name`.
+    pub fn get_dataset(&self, name: &str) -> Result<Dataset, Error> {
+        self.get(&item_path("/api/v1/datasets", name)?)
+    }
+
+    /// Registers a new dataset; [`Error::is_conflict`] if the name is taken.
+    pub fn create_dataset(&self, dataset: &Dataset) -> Result<Dataset, Error> {
+        self.send("POST", "/api/v1/datasets", dataset)
+    }
+
+    /// Replaces the dataset called `dataset.name`; [`Error::is_not_found`] if there is none.
+    pub fn replace_dataset(&self, dataset: &Dataset) -> Result<Dataset, Error> {
+        self.send(
+            "PUT",
+            &item_path("/api/v1/datasets", &dataset.name)?,
+            dataset,
+        )
+    }
+
+    /// Unregisters the dataset called `name`; [`Error::is_not_found`] if there is none.
+    pub fn delete_dataset(&self, name: &str) -> Result<(), Error> {
+        self.delete(&item_path("/api/v1/datasets", name)?)
+    }
+
+    /// The live members of the federation, following `next` across pages.
+    pub fn list_nodes(&self) -> Result<Vec<NodeInfo>, Error> {
+        self.list_all("/api/v1/nodes")
+    }
+
+    /// `Ok` when the daemon answers `GET /healthz` with `{"status":"ok"}`.
+    pub fn health(&self) -> Result<(), Error> {
+        let url = self.url("/healthz");
+        let doc: serde_json::Value = self.call(self.agent.get(&url), None::<&()>)?;
+        match doc.get("status").and_then(|s| s.as_str()) {
+            Some("ok") => Ok(()),
+            _ => Err(Error::Decode {
+                url,
+                source: format!("expected {{\"status\":\"ok\"}}, got {doc}").into(),
+            }),
+        }
+    }
+
+    /// The daemon's readiness; a 503 carrying a [`Readiness`] is `Ok` with `ready: false`.
+    pub fn ready(&self) -> Result<Readiness, Error> {
+        let url = self.url("/readyz");
+        match self.agent.get(&url).call() {
+            Ok(response) => decode(&self.endpoint, &url, response),
+            Err(ureq::Error::Status(503, response)) => {
+                let body = read_body(&self.endpoint, response)?;
+                match serde_json::from_slice::<Readiness>(&body) {
+                    Ok(readiness) => Ok(readiness),
+                    Err(_) => Err(api_error(503, &body)),
+                }
+            }
+            Err(e) => Err(self.map_error(e)?),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.endpoint, path)
+    }
+
+    fn list_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, Error> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page: List<T> = self.list_page(path, None, after.as_deref())?;
+            items.extend(page.items);
+            match page.next {
+                // A cursor that does not move would loop forever.
+                Some(next) if after.as_deref() == Some(next.as_str()) => {
+                    return Err(Error::Decode {
+                        url: self.url(path),
+                        source: format!("the page after {next:?} points to itself").into(),
+                    });
+                }
+                Some(next) => after = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<List<T>, Error> {
+        let mut request = self.agent.get(&self.url(path));
+        if let Some(limit) = limit {
+            request = request.query("limit", &limit.to_string());
+        }
+        if let Some(after) = after {
+            request = request.query("after", after);
+        }
+        self.call(request, None::<&()>)
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call(self.agent.get(&self.url(path)), None::<&()>)
+    }
+
+    fn send<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
+        self.call(self.agent.request(method, &self.url(path)), Some(body))
+    }
+
+    fn delete(&self, path: &str) -> Result<(), Error> {
+        match self.agent.delete(&self.url(path)).call() {
+            // Drain the body so the connection could be reused; its content does not matter.
+            Ok(response) => read_body(&self.endpoint, response).map(drop),
+            Err(e) => Err(self.map_error(e)?),
+        }
+    }
+
+    fn call<T: DeserializeOwned, B: Serialize>(
+        &self,
+        request: ureq::Request,
+        body: Option<&B>,
+    ) -> Result<T, Error> {
+        let url = request.url().to_owned();
+        let result = match body {
+            Some(body) => {
+                let bytes = serde_json::to_vec(body).map_err(|e| Error::Decode {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
+                request
+                    .set("Content-Type", "application/json")
+                    .send_bytes(&bytes)
+            }
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => decode(&self.endpoint, &url, response),
+            Err(e) => Err(self.map_error(e)?),
+        }
+    }
+
+    /// Turns a ureq error into ours; `Err` when reading the error body itself failed.
+    fn map_error(&self, error: ureq::Error) -> Result<Error, Error> {
+        match error {
+            ureq::Error::Status(status, response) => {
+                let body = read_body(&self.endpoint, response)?;
+                Ok(api_error(status, &body))
+            }
+            ureq::Error::Transport(transport) => Ok(Error::Unreachable {
+                endpoint: self.endpoint.clone(),
+                source: transport_cause(&transport),
+            }),
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    endpoint: &str,
+    url: &str,
+    response: ureq::Response,
+) -> Result<T, Error> {
+    let status = response.status();
+    let body = read_body(endpoint, response)?;
+    serde_json::from_slice(&body).map_err(|e| Error::Decode {
+        url: url.to_owned(),
+        source: if (200..300).contains(&status) {
+            Box::new(e)
+        } else {
+            // Only reached when a redirect was not followed (3xx is not an error for ureq).
+            format!("status {status} is not a document of the API").into()
+        },
+    })
+}
+
+fn read_body(endpoint: &str, response: ureq::Response) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(MAX_BODY_BYTES)
+        .read_to_end(&mut body)
+        .map_err(|source| Error::Unreachable {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+    Ok(body)
+}
+
+/// The error a 4xx/5xx response stands for; a body that is not an [`ErrorBody`] (a proxy,
+/// another service on that port) still yields a message that says what came back.
+fn api_error(status: u16, body: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => Error::Api {
+            status,
+            code: error.code,
+            message: error.message,
+        },
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text: String = text.trim().chars().take(200).collect();
+            let message = if text.is_empty() {
+                format!("the server answered {status} without an explanation; is the endpoint a mao-orchestrator?")
+            } else {
+                format!("the server answered {status}: {text}")
+            };
+            Error::Api {
+                status,
+                code: format!("http_{status}"),
+                message,
+            }
+        }
+    }
+}
+
+/// A short, lower-case description of why no HTTP answer came.
+fn transport_cause(transport: &ureq::Transport) -> io::Error {
+    let io_source =
+        std::error::Error::source(transport).and_then(|s| s.downcast_ref::<io::Error>());
+    match (transport.kind(), io_source) {
+        (ureq::ErrorKind::Dns, Some(source)) => {
+            io::Error::new(source.kind(), format!("cannot resolve the host: {source}"))
+        }
+        (_, Some(source)) => io::Error::new(source.kind(), source.to_string()),
+        (kind, None) => {
+            let what = match kind {
+                ureq::ErrorKind::BadStatus => "the answer is not HTTP".to_owned(),
+                ureq::ErrorKind::BadHeader => "the answer has a malformed header".to_owned(),
+                ureq::ErrorKind::TooManyRedirects => "too many redirects".to_owned(),
+                other => other.to_string().to_lowercase(),
+            };
+            match transport.message() {
+                Some(message) => io::Error::other(format!("{what}: {message}")),
+                None => io::Error::other(what),
+            }
+        }
+    }
+}
+
+/// Checks an endpoint URL and returns it without a trailing slash.
+fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
+    let invalid = |reason: &str| Error::InvalidEndpoint {
+        endpoint: endpoint.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let trimmed = endpoint.trim();
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return Err(invalid(
+            "the URL must start with http:// or https:// (for example http://127.0.0.1:8080)",
+        ));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(invalid(&format!(
+            "unsupported scheme {scheme:?}; use http:// or https://"
+        )));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(
+            "the URL must not contain a query, a fragment or spaces",
+        ));
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        // An IPv6 literal: [::1] or [::1]:8080.
+        match bracketed.split_once(']') {
+            Some((ip, tail)) if !ip.is_empty() && ip.parse::<std::net::Ipv6Addr>().is_ok() => {
+                match tail {
+                    "" => (ip, None),
+                    _ => match tail.strip_prefix(':') {
+                        Some(port) => (ip, Some(port)),
+                        None => return Err(invalid("malformed IPv6 address")),
+                    },
+                }
+            }
+            _ => return Err(invalid("malformed IPv6 address")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid("the host is missing"));
+    }
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        return Err(invalid("the host name is malformed"));
+    }
+    if let Some(port) = port {
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(invalid(&format!(
+                "{port:?} is not a port number (1 to 65535)"
+            )));
+        }
+    }
+    let path = path.trim_end_matches('/');
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+/// `{collection}/{name}` with `name` percent-encoded as one path segment.
+fn item_path(collection: &str, name: &str) -> Result<String, Error> {
+    // URL parsers resolve these as dot-segments even when percent-encoded, so the
+    // request would address the collection (or its parent) instead of an item.
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::InvalidName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(format!("{collection}/{}", encode_segment(name)))
+}
+
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_normalized() {
+        for (given, expected) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("HTTP://localhost", "http://localhost"),
+            (
+                "  http://mao.example.com:80/prefix/ ",
+                "http://mao.example.com:80/prefix",
+            ),
+            ("https://mao.example.com", "https://mao.example.com"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]", "http://[::1]"),
+        ] {
+            assert_eq!(normalize_endpoint(given).unwrap(), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_are_rejected_with_a_reason() {
+        for (given, reason) in [
+            ("127.0.0.1:8080", "must start with http://"),
+            ("localhost", "must start with http://"),
+            ("ftp://host", "unsupported scheme \"ftp\""),
+            ("http://", "host is missing"),
+            ("http://:8080", "host is missing"),
+            ("http://host:99999", "not a port number"),
+            ("http://host:0", "not a port number"),
+            ("http://host:abc", "not a port number"),
+            ("http://host?x=1", "query"),
+            ("http://ho st", "spaces"),
+            ("http://user:pw@host", "credentials"),
+            ("http://[zz]:80", "IPv6"),
+        ] {
+            match normalize_endpoint(given) {
+                Err(e @ Error::InvalidEndpoint { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains(reason), "{given}: {text}");
+                    assert!(text.starts_with("invalid endpoint"), "{text}");
+                }
+                other => panic!("{given}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn client_keeps_the_normalized_endpoint() {
+        let client = Client::new("http://localhost:9000/").unwrap();
+        assert_eq!(client.endpoint(), "http://localhost:9000");
+    }
+
+    #[test]
+    fn names_are_encoded_as_one_segment() {
+        assert_eq!(
+            item_path("/api/v1/tools", "demo-tool.v1_x").unwrap(),
+            "/api/v1/tools/demo-tool.v1_x"
+        );
+        assert_eq!(
+            item_path("/api/v1/tools", "a/b c?d").unwrap(),
+            "/api/v1/tools/a%2Fb%20c%3Fd"
+        );
+        assert_eq!(
+            item_path("/api/v1/tools", "é").unwrap(),
+            "/api/v1/tools/%C3%A9"
+        );
+        for bad in ["", ".", ".."] {
+            assert!(matches!(
+                item_path("/api/v1/tools", bad),
+                Err(Error::InvalidName { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn error_bodies_become_api_errors() {
+        let body = br#"{"error":{"code":"not_found","message":"tool \"x\" does not exist"}}"#;
+        let e = api_error(404, body);
+        assert!(e.is_not_found());
+        assert_eq!(e.to_string(), "tool \"x\" does not exist");
+        match e {
+            Error::Api { code, .. } => assert_eq!(code, "not_found"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn foreign_error_bodies_still_explain() {
+        let e = api_error(502, b"<html>Bad Gateway</html>\n");
+        assert_eq!(e.status(), Some(502));
+        assert_eq!(
+            e.to_string(),
+            "the server answered 502: <html>Bad Gateway</html>"
+        );
+        let e = api_error(404, b"");
+        assert!(e
+            .to_string()
+            .contains("is the endpoint a mao-orchestrator?"));
+    }
+
+    #[test]
+    fn unreachable_message_names_the_endpoint() {
+        let e = Error::Unreachable {
+            endpoint: "http://127.0.0.1:1".to_owned(),
+            source: io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot reach http://127.0.0.1:1: is mao-orchestrator running? (connection refused)"
+        );
+    }
+}

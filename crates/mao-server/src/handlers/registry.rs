@@ -1,0 +1,104 @@
+//! `/api/v1/tools` and `/api/v1/datasets`: one set of handlers for both registries.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mao_api::{Dataset, Tool};
+use serde::Deserialize;
+use tracing::{info, instrument};
+
+use super::{document, raw_json};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, IfMatch, Name};
+use crate::registry::{Entity, Registry};
+use crate::AppState;
+
+/// Picks a registry out of the state by its entity type.
+pub trait Registered: Entity {
+    fn registry(state: &AppState) -> &Registry<Self>;
+}
+
+impl Registered for Tool {
+    fn registry(state: &AppState) -> &Registry<Self> {
+        &state.tools
+    }
+}
+
+impl Registered for Dataset {
+    fn registry(state: &AppState) -> &Registry<Self> {
+        &state.datasets
+    }
+}
+
+/// Query of a listing: `?limit=N&after=NAME`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// `GET /api/v1/{tools,datasets}`
+pub async fn list<T: Registered>(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(q) = query?;
+    if q.limit == Some(0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be at least 1",
+        ));
+    }
+    let body = T::registry(&state)
+        .list_json(q.after.as_deref(), q.limit)
+        .await?;
+    Ok(raw_json(StatusCode::OK, body))
+}
+
+/// `GET /api/v1/{tools,datasets}/{name}`
+pub async fn get_one<T: Registered>(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+) -> ApiResult<Response> {
+    let stored = T::registry(&state).get_raw(&name).await?;
+    Ok(document(StatusCode::OK, stored))
+}
+
+/// `POST /api/v1/{tools,datasets}`: 201, or 409 if the name is taken.
+#[instrument(skip_all, fields(kind = T::KIND))]
+pub async fn create<T: Registered>(
+    State(state): State<Arc<AppState>>,
+    ApiJson(item): ApiJson<T>,
+) -> ApiResult<Response> {
+    let stored = T::registry(&state).create(item.clone()).await?;
+    info!(name = item.name(), "registered");
+    Ok(document(StatusCode::CREATED, stored))
+}
+
+/// `PUT /api/v1/{tools,datasets}/{name}`: replaces; `If-Match` makes it conditional.
+#[instrument(skip_all, fields(kind = T::KIND))]
+pub async fn replace<T: Registered>(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+    IfMatch(expected): IfMatch,
+    ApiJson(item): ApiJson<T>,
+) -> ApiResult<Response> {
+    let stored = T::registry(&state).replace(&name, item, expected).await?;
+    info!(name = %name, "replaced");
+    Ok(document(StatusCode::OK, stored))
+}
+
+/// `DELETE /api/v1/{tools,datasets}/{name}`: 204, or 404 if unknown.
+#[instrument(skip_all, fields(kind = T::KIND))]
+pub async fn remove<T: Registered>(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+) -> ApiResult<StatusCode> {
+    T::registry(&state).delete(&name).await?;
+    info!(name = %name, "removed");
+    Ok(StatusCode::NO_CONTENT)
+}

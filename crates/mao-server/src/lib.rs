@@ -1,0 +1,123 @@
+//! The `mao-orchestrator` daemon as a library: configuration, the HTTP router and the
+//! background tasks of one node. `main.rs` only wires them to a socket.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use mao_api::{Dataset, Tool};
+use mao_store::Store;
+
+pub mod config;
+pub mod error;
+mod extract;
+mod handlers;
+pub mod membership;
+pub mod registry;
+
+use registry::Registry;
+
+/// Largest request body accepted (1 MiB); larger ones get 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Builds store keys from the federation prefix; the only place keys are spelled.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (e.g. `/mao`, no trailing slash).
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The prefix of a collection, e.g. `/mao/tools/`.
+    pub fn collection(&self, name: &str) -> String {
+        format!("{}/{}/", self.prefix, name)
+    }
+
+    /// The membership key of a node.
+    pub fn node(&self, node: &str) -> String {
+        format!("{}{}", self.collection("nodes"), node)
+    }
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub node: String,
+    pub tools: Registry<Tool>,
+    pub datasets: Registry<Dataset>,
+}
+
+impl AppState {
+    /// State over `store`; call [`AppState::spawn_background`] to serve reads from memory.
+    pub fn new(store: Arc<dyn Store>, keys: Keys, node: String) -> Arc<AppState> {
+        Arc::new(AppState {
+            tools: Registry::new(store.clone(), keys.collection("tools")),
+            datasets: Registry::new(store.clone(), keys.collection("datasets")),
+            store,
+            keys,
+            node,
+        })
+    }
+
+    /// Starts the tasks that keep the registries' in-memory copies in step with the store.
+    pub fn spawn_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![self.tools.spawn_sync(), self.datasets.spawn_sync()]
+    }
+}
+
+/// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
+pub fn router(state: Arc<AppState>) -> Router {
+    use handlers::{compat, health, nodes, registry as reg};
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(
+            "/api/v1/tools",
+            get(reg::list::<Tool>).post(reg::create::<Tool>),
+        )
+        .route(
+            "/api/v1/tools/{name}",
+            get(reg::get_one::<Tool>)
+                .put(reg::replace::<Tool>)
+                .delete(reg::remove::<Tool>),
+        )
+        .route(
+            "/api/v1/datasets",
+            get(reg::list::<Dataset>).post(reg::create::<Dataset>),
+        )
+        .route(
+            "/api/v1/datasets/{name}",
+            get(reg::get_one::<Dataset>)
+                .put(reg::replace::<Dataset>)
+                .delete(reg::remove::<Dataset>),
+        )
+        .route("/api/v1/nodes", get(nodes::list))
+        .route(
+            "/registry/tools",
+            get(compat::list_tools).post(compat::register_tool),
+        )
+        .route(
+            "/registry/tools/{name}",
+            get(compat::get_tool).delete(compat::delete_tool),
+        )
+        .route(
+            "/registry/datasets",
+            get(compat::list_datasets).post(compat::register_dataset),
+        )
+        .route(
+            "/registry/datasets/{name}",
+            get(compat::get_dataset).delete(compat::delete_dataset),
+        )
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

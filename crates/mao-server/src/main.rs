@@ -1,0 +1,145 @@
+//! `mao-orchestrator`: the daemon of one MAO node.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use mao_api::NodeInfo;
+use mao_server::config::{Args, Config, StoreKind};
+use mao_server::membership::{JoinError, Membership};
+use mao_server::{router, AppState, Keys};
+use mao_store::embedded::EmbeddedStore;
+use mao_store::etcd::EtcdStore;
+use mao_store::{Store, StoreError};
+use tracing::{error, info, warn};
+
+fn main() -> ExitCode {
+    let config = match Config::load(Args::parse()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mao-orchestrator: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .init();
+    // Two workers suffice for an API and a few background tasks, and keep idle memory low.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("mao-orchestrator: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.store {
+        StoreKind::Embedded => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create the data dir {}", config.data_dir.display())
+            })?;
+            let path = config.data_dir.join("store.redb");
+            let store = EmbeddedStore::open(&path)?;
+            info!(path = %path.display(), "embedded store open");
+            Arc::new(store)
+        }
+        StoreKind::Etcd => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create the data dir {}", config.data_dir.display())
+            })?;
+            let store = EtcdStore::connect(&config.etcd_endpoints)
+                .await
+                .context("cannot set up the etcd client")?;
+            info!(endpoints = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "etcd store configured");
+            Arc::new(store)
+        }
+    })
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let advertise_url = if config.listen.port() == 0 && config.advertise_url.ends_with(":0") {
+        format!("http://{local}")
+    } else {
+        config.advertise_url.clone()
+    };
+
+    let keys = Keys::new(&config.etcd_prefix);
+    let info = NodeInfo {
+        name: config.node.clone(),
+        api_url: advertise_url.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: chrono::Utc::now(),
+        host: hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        pid: std::process::id(),
+    };
+    let membership = join(store.clone(), keys.node(&config.node), info, config.membership_ttl).await?;
+
+    let state = AppState::new(store, keys, config.node.clone());
+    let _tasks = state.spawn_background();
+    let app = router(state);
+    info!(node = %config.node, url = %advertise_url, "listening");
+    // Scripts and tests read the bound address from this line (useful with port 0).
+    println!("mao-orchestrator listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    info!("shutting down");
+    membership.leave().await;
+    Ok(())
+}
+
+/// Joins the federation, waiting for the store if it is unreachable; a live twin is fatal.
+async fn join(
+    store: Arc<dyn Store>,
+    key: String,
+    info: NodeInfo,
+    ttl: Duration,
+) -> anyhow::Result<Membership> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match Membership::join(store.clone(), key.clone(), info.clone(), ttl).await {
+            Ok(m) => return Ok(m),
+            Err(JoinError::Store(StoreError::Unavailable(reason))) => {
+                warn!(%reason, "the store is unreachable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown_signal() => anyhow::bail!("interrupted while waiting for the store"),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

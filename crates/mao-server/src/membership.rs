@@ -1,0 +1,168 @@
+//! Node membership: `<prefix>/nodes/<node>` bound to a lease this daemon keeps alive.
+//!
+//! A killed daemon's entry vanishes when its lease expires. A second daemon with a name
+//! that is alive is refused; an entry left by this host's previous, dead process (same host,
+//! that pid no longer running) is taken over at once, so a restart after kill -9 does not
+//! wait for the TTL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mao_api::NodeInfo;
+use mao_store::lease::LeaseKeeper;
+use mao_store::{Store, StoreError};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// Why this node could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("node name {node:?} is already in use by a live daemon at {api_url} (host {host}, pid {pid}); stop it or start this one with another --node")]
+    NameTaken {
+        node: String,
+        api_url: String,
+        host: String,
+        pid: u32,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// This node's membership, kept alive in the background.
+pub struct Membership {
+    key: String,
+    task: JoinHandle<()>,
+    keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
+}
+
+impl Membership {
+    /// Publishes `info` under `key` with a lease of `ttl`, then keeps it alive; if the lease
+    /// is lost (the store was unreachable longer than the TTL) the entry is published again.
+    pub async fn join(
+        store: Arc<dyn Store>,
+        key: String,
+        info: NodeInfo,
+        ttl: Duration,
+    ) -> Result<Membership, JoinError> {
+        let keeper = publish(&store, &key, &info, ttl).await?;
+        let keeper = Arc::new(tokio::sync::Mutex::new(Some(keeper)));
+        let task = tokio::spawn(rejoin_when_lost(
+            store.clone(),
+            key.clone(),
+            info,
+            ttl,
+            keeper.clone(),
+        ));
+        Ok(Membership {
+            key,
+            task,
+            keeper,
+        })
+    }
+
+    /// Leaves the federation now (revokes the lease) instead of waiting for the TTL.
+    pub async fn leave(self) {
+        self.task.abort();
+        if let Some(keeper) = self.keeper.lock().await.take() {
+            if let Err(e) = keeper.revoke().await {
+                warn!(error = %e, key = %self.key, "could not remove the membership entry; it expires with its lease");
+            }
+        }
+    }
+}
+
+async fn rejoin_when_lost(
+    store: Arc<dyn Store>,
+    key: String,
+    info: NodeInfo,
+    ttl: Duration,
+    keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
+) {
+    loop {
+        let mut lost = match keeper.lock().await.as_ref() {
+            Some(k) => k.lost(),
+            None => return,
+        };
+        if lost.wait_for(|l| *l).await.is_err() {
+            return;
+        }
+        warn!(key = %key, "membership lease lost; publishing this node again");
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match publish(&store, &key, &info, ttl).await {
+                Ok(k) => {
+                    info!(key = %key, "membership restored");
+                    *keeper.lock().await = Some(k);
+                    break;
+                }
+                Err(e) => {
+                    error!(error = %e, "cannot publish membership; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+async fn publish(
+    store: &Arc<dyn Store>,
+    key: &str,
+    info: &NodeInfo,
+    ttl: Duration,
+) -> Result<LeaseKeeper, JoinError> {
+    let value = Bytes::from(serde_json::to_vec(info).expect("node info serializes"));
+    let keeper = LeaseKeeper::grant(store.clone(), ttl).await?;
+    loop {
+        match store.create(key, value.clone(), Some(keeper.id())).await {
+            Ok(_) => return Ok(keeper),
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => {
+                let _ = keeper.revoke().await;
+                return Err(e.into());
+            }
+        }
+        let Some(existing) = store.get(key).await? else {
+            continue;
+        };
+        let other: Option<NodeInfo> = serde_json::from_slice(&existing.value).ok();
+        match other {
+            Some(o) if !is_stale(&o, info) => {
+                let _ = keeper.revoke().await;
+                return Err(JoinError::NameTaken {
+                    node: o.name,
+                    api_url: o.api_url,
+                    host: o.host,
+                    pid: o.pid,
+                });
+            }
+            _ => {
+                info!(
+                    key,
+                    "taking over the entry of this node's previous, dead process"
+                );
+                match existing.lease {
+                    Some(lease) => store.revoke_lease(lease).await?,
+                    None => {
+                        let _ = store.compare_and_delete(key, existing.mod_revision).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An entry is stale when it was written on this host by a process that no longer runs.
+fn is_stale(existing: &NodeInfo, me: &NodeInfo) -> bool {
+    existing.host == me.host && (existing.pid == me.pid || !process_alive(existing.pid))
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence without sending anything; EPERM means it exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

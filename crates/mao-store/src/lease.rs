@@ -1,0 +1,82 @@
+//! Keeping a lease alive in the background, the same way on every backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::{LeaseId, Result, Store, StoreError};
+
+/// A lease refreshed every third of its TTL until it is revoked or dropped.
+///
+/// When the store is unreachable the keeper keeps trying; once the store says the lease
+/// is gone (it expired meanwhile), [`LeaseKeeper::lost`] turns true and the keeper stops,
+/// so the owner can start over with a new lease.
+pub struct LeaseKeeper {
+    store: Arc<dyn Store>,
+    lease: LeaseId,
+    lost: watch::Receiver<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    /// Grants a lease of `ttl` and starts keeping it alive.
+    pub async fn grant(store: Arc<dyn Store>, ttl: Duration) -> Result<LeaseKeeper> {
+        let lease = store.grant_lease(ttl).await?;
+        Ok(Self::start(store, lease, ttl))
+    }
+
+    /// Starts keeping an existing lease alive.
+    pub fn start(store: Arc<dyn Store>, lease: LeaseId, ttl: Duration) -> LeaseKeeper {
+        let (lost_tx, lost) = watch::channel(false);
+        let period = (ttl / 3).max(Duration::from_millis(100));
+        let task_store = store.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                match task_store.keep_alive(lease).await {
+                    Ok(()) => {}
+                    Err(StoreError::LeaseNotFound(_)) => {
+                        warn!(
+                            lease = format!("{lease:x}"),
+                            "lease expired; its keys are gone"
+                        );
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    Err(e) => debug!(error = %e, "lease keep-alive failed; retrying"),
+                }
+            }
+        });
+        LeaseKeeper {
+            store,
+            lease,
+            lost,
+            task,
+        }
+    }
+
+    /// The lease id, to bind keys to it.
+    pub fn id(&self) -> LeaseId {
+        self.lease
+    }
+
+    /// Becomes true once the lease is known to have expired.
+    pub fn lost(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
+    /// Stops the keep-alive and revokes the lease, deleting its keys now.
+    pub async fn revoke(self) -> Result<()> {
+        self.task.abort();
+        self.store.revoke_lease(self.lease).await
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

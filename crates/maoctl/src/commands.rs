@@ -1,0 +1,269 @@
+//! What each subcommand does: build the request, call the daemon, print the answer.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use mao_api::{Dataset, List, Tool};
+use mao_client::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::cli::{
+    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, ToolAdd, ToolCommand,
+};
+use crate::output;
+
+/// A mistake in what the user asked for; `main` exits with status 2 for it.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Printer { format: cli.output };
+    // Checked before connecting: a bad name should not wait for an unreachable daemon.
+    validate_request(&cli.command)?;
+    let client = Client::new(&cli.endpoint).map_err(|e| UsageError(e.to_string()))?;
+    match cli.command {
+        Command::Tool(command) => tool(&client, &out, command),
+        Command::Dataset(command) => dataset(&client, &out, command),
+        Command::Node(NodeCommand::List) => {
+            let nodes = client.list_nodes()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            out.list(nodes, "no live nodes", |n| output::nodes_table(n, now))
+        }
+    }
+}
+
+fn validate_request(command: &Command) -> anyhow::Result<()> {
+    let name = match command {
+        Command::Tool(ToolCommand::Get { name } | ToolCommand::Remove { name })
+        | Command::Dataset(DatasetCommand::Get { name } | DatasetCommand::Remove { name }) => name,
+        _ => return Ok(()),
+    };
+    mao_api::validate::name("name", name).map_err(|e| UsageError(e.to_string()))?;
+    Ok(())
+}
+
+fn tool(client: &Client, out: &Printer, command: ToolCommand) -> anyhow::Result<()> {
+    match command {
+        ToolCommand::List => {
+            let tools = client.list_tools()?;
+            out.list(tools, "no tools registered", output::tools_table)
+        }
+        ToolCommand::Get { name } => {
+            let tool = client.get_tool(&name)?;
+            out.item(&tool, output::tool_details)
+        }
+        ToolCommand::Add(add) => {
+            let replace = add.replace;
+            let tool = tool_from_args(add)?;
+            let saved = if replace {
+                client.replace_tool(&tool).map_err(|e| {
+                    hint(e, mao_client::Error::is_not_found, "add it without --replace")
+                })?
+            } else {
+                client.create_tool(&tool).map_err(|e| {
+                    hint(e, mao_client::Error::is_conflict, "pass --replace to replace it")
+                })?
+            };
+            let verb = if replace { "replaced" } else { "registered" };
+            out.done(&saved, &format!("{verb} tool {}", saved.name))
+        }
+        ToolCommand::Remove { name } => {
+            client.delete_tool(&name)?;
+            out.removed(&format!("removed tool {name}"))
+        }
+    }
+}
+
+fn dataset(client: &Client, out: &Printer, command: DatasetCommand) -> anyhow::Result<()> {
+    match command {
+        DatasetCommand::List => {
+            let datasets = client.list_datasets()?;
+            out.list(datasets, "no datasets registered", output::datasets_table)
+        }
+        DatasetCommand::Get { name } => {
+            let dataset = client.get_dataset(&name)?;
+            out.item(&dataset, output::dataset_details)
+        }
+        DatasetCommand::Add(add) => {
+            let replace = add.replace;
+            let dataset = dataset_from_args(add)?;
+            let saved = if replace {
+                client.replace_dataset(&dataset).map_err(|e| {
+                    hint(e, mao_client::Error::is_not_found, "add it without --replace")
+                })?
+            } else {
+                client.create_dataset(&dataset).map_err(|e| {
+                    hint(e, mao_client::Error::is_conflict, "pass --replace to replace it")
+                })?
+            };
+            let verb = if replace { "replaced" } else { "registered" };
+            out.done(&saved, &format!("{verb} dataset {}", saved.name))
+        }
+        DatasetCommand::Remove { name } => {
+            client.delete_dataset(&name)?;
+            out.removed(&format!("removed dataset {name}"))
+        }
+    }
+}
+
+/// Adds what to do next to an error the user can fix, keeping the server's message first.
+fn hint(
+    error: mao_client::Error,
+    applies: fn(&mao_client::Error) -> bool,
+    advice: &str,
+) -> anyhow::Error {
+    if applies(&error) {
+        anyhow::anyhow!("{error} ({advice})")
+    } else {
+        error.into()
+    }
+}
+
+/// The tool described by `maoctl tool add`'s arguments or file, validated as the server would.
+pub fn tool_from_args(add: ToolAdd) -> anyhow::Result<Tool> {
+    let tool = match &add.file {
+        Some(path) => read_document::<Tool>(path, "tool")?,
+        None => {
+            let mut env = std::collections::BTreeMap::new();
+            for (key, value) in add.env {
+                if env.insert(key.clone(), value).is_some() {
+                    return Err(UsageError(format!("--env {key} is given twice")).into());
+                }
+            }
+            let cmd = if !add.cmd.is_empty() {
+                Some(add.cmd)
+            } else if !add.args.is_empty() {
+                Some(add.args)
+            } else {
+                None
+            };
+            // clap requires the positionals when there is no file.
+            Tool {
+                name: add.name.unwrap_or_default(),
+                author: add.author.unwrap_or_default(),
+                image: add.image.unwrap_or_default(),
+                data_repo: add.data_repo.unwrap_or_default(),
+                code_repo: add.code_repo.unwrap_or_default(),
+                artefact: add.artefact.unwrap_or_default(),
+                description: add.description.unwrap_or_default(),
+                cmd,
+                env,
+            }
+        }
+    };
+    tool.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(tool)
+}
+
+/// The dataset described by `maoctl dataset add`'s arguments or file, validated as the server would.
+pub fn dataset_from_args(add: DatasetAdd) -> anyhow::Result<Dataset> {
+    let dataset = match &add.file {
+        Some(path) => read_document::<Dataset>(path, "dataset")?,
+        None => Dataset {
+            name: add.name.unwrap_or_default(),
+            master: add.master.unwrap_or_default(),
+            nodes: add.nodes,
+            description: add.description.unwrap_or_default(),
+            local_only: add.local_only,
+        },
+    };
+    dataset.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(dataset)
+}
+
+fn read_document<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<T> {
+    let (text, shown) = if path == Path::new("-") {
+        let mut text = String::new();
+        io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| UsageError(format!("cannot read the {what} from standard input: {e}")))?;
+        (text, "standard input".to_owned())
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        (text, path.display().to_string())
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("{shown} is not a {what} document: {e}")).into())
+}
+
+/// Prints results in the format asked for.
+struct Printer {
+    format: OutputFormat,
+}
+
+impl Printer {
+    fn list<T, F>(&self, items: Vec<T>, empty_note: &str, table: F) -> anyhow::Result<()>
+    where
+        T: Serialize,
+        F: FnOnce(&[T]) -> output::Table,
+    {
+        match self.format {
+            // All pages were fetched, so the document is one page without `next`.
+            OutputFormat::Json => {
+                let page = List { items, next: None };
+                write_stdout(&output::json(&serde_json::to_value(&page)?))
+            }
+            OutputFormat::Table => {
+                let table = table(&items);
+                if table.is_empty() {
+                    note(empty_note);
+                }
+                write_stdout(&table.render())
+            }
+        }
+    }
+
+    fn item<T: Serialize>(
+        &self,
+        item: &T,
+        details: fn(&T) -> String,
+    ) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Json => write_stdout(&output::json(&serde_json::to_value(item)?)),
+            OutputFormat::Table => write_stdout(&details(item)),
+        }
+    }
+
+    fn done<T: Serialize>(&self, item: &T, message: &str) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Json => write_stdout(&output::json(&serde_json::to_value(item)?)),
+            OutputFormat::Table => write_stdout(&format!("{message}\n")),
+        }
+    }
+
+    fn removed(&self, message: &str) -> anyhow::Result<()> {
+        match self.format {
+            // DELETE answers 204 without a document; the exit status says it all.
+            OutputFormat::Json => Ok(()),
+            OutputFormat::Table => write_stdout(&format!("{message}\n")),
+        }
+    }
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn note(message: &str) {
+    // Nothing useful can be done when stderr is gone.
+    let _ = writeln!(io::stderr(), "{message}");
+}
