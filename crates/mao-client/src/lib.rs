@@ -37,7 +37,7 @@ pub enum Error {
         message: String,
     },
     /// The server answered 2xx with a body that is not the document the API promises.
-    #[error("unexpected response from {url}: {source}")]
+    #[error("unexpected response from {url}: {source} (is it a mao-orchestrator of the same version?)")]
     Decode {
         url: String,
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -193,7 +193,7 @@ impl Client {
                 let body = read_body(&self.endpoint, response)?;
                 match serde_json::from_slice::<Readiness>(&body) {
                     Ok(readiness) => Ok(readiness),
-                    Err(_) => Err(api_error(503, &body)),
+                    Err(_) => Err(api_error(&url, 503, &body)),
                 }
             }
             Err(e) => Err(self.map_error(e)?),
@@ -289,8 +289,9 @@ impl Client {
     fn map_error(&self, error: ureq::Error) -> Result<Error, Error> {
         match error {
             ureq::Error::Status(status, response) => {
+                let url = response.get_url().to_owned();
                 let body = read_body(&self.endpoint, response)?;
-                Ok(api_error(status, &body))
+                Ok(api_error(&url, status, &body))
             }
             ureq::Error::Transport(transport) => Ok(Error::Unreachable {
                 endpoint: self.endpoint.clone(),
@@ -333,27 +334,30 @@ fn read_body(endpoint: &str, response: ureq::Response) -> Result<Vec<u8>, Error>
 
 /// The error a 4xx/5xx response stands for; a body that is not an [`ErrorBody`] (a proxy,
 /// another service on that port) still yields a message that says what came back.
-fn api_error(status: u16, body: &[u8]) -> Error {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody { error }) => Error::Api {
+fn api_error(url: &str, status: u16, body: &[u8]) -> Error {
+    if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) {
+        return Error::Api {
             status,
             code: error.code,
             message: error.message,
-        },
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let text: String = text.trim().chars().take(200).collect();
-            let message = if text.is_empty() {
-                format!("the server answered {status} without an explanation; is the endpoint a mao-orchestrator?")
-            } else {
-                format!("the server answered {status}: {text}")
-            };
-            Error::Api {
-                status,
-                code: format!("http_{status}"),
-                message,
-            }
-        }
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let excerpt: String = if text.chars().count() > 100 {
+        text.chars().take(99).chain(['…']).collect()
+    } else {
+        text
+    };
+    let message = if excerpt.is_empty() {
+        format!("{url} answered {status} without an error document (is it a mao-orchestrator?)")
+    } else {
+        format!("{url} answered {status} without an error document (is it a mao-orchestrator?): {excerpt:?}")
+    };
+    Error::Api {
+        status,
+        code: format!("http_{status}"),
+        message,
     }
 }
 
@@ -398,6 +402,11 @@ fn normalize_endpoint(endpoint: &str) -> Result<String, Error> {
         return Err(invalid(&format!(
             "unsupported scheme {scheme:?}; use http:// or https://"
         )));
+    }
+    if scheme == "https" && !cfg!(feature = "tls") {
+        return Err(invalid(
+            "https:// needs mao-client built with its \"tls\" feature; use http://",
+        ));
     }
     if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid(
@@ -556,7 +565,7 @@ mod tests {
     #[test]
     fn error_bodies_become_api_errors() {
         let body = br#"{"error":{"code":"not_found","message":"tool \"x\" does not exist"}}"#;
-        let e = api_error(404, body);
+        let e = api_error("http://h/api/v1/tools/x", 404, body);
         assert!(e.is_not_found());
         assert_eq!(e.to_string(), "tool \"x\" does not exist");
         match e {
@@ -567,16 +576,21 @@ mod tests {
 
     #[test]
     fn foreign_error_bodies_still_explain() {
-        let e = api_error(502, b"<html>Bad Gateway</html>\n");
+        let e = api_error("http://h/x", 502, b"<html>\n  Bad   Gateway\n</html>\n");
         assert_eq!(e.status(), Some(502));
         assert_eq!(
             e.to_string(),
-            "the server answered 502: <html>Bad Gateway</html>"
+            "http://h/x answered 502 without an error document (is it a mao-orchestrator?): \"<html> Bad Gateway </html>\""
         );
-        let e = api_error(404, b"");
-        assert!(e
-            .to_string()
-            .contains("is the endpoint a mao-orchestrator?"));
+        let e = api_error("http://h/x", 404, b"");
+        assert_eq!(
+            e.to_string(),
+            "http://h/x answered 404 without an error document (is it a mao-orchestrator?)"
+        );
+        let long = "x".repeat(500);
+        let text = api_error("http://h/x", 500, long.as_bytes()).to_string();
+        assert!(text.ends_with("x…\""), "{text}");
+        assert!(text.len() < 250, "{text}");
     }
 
     #[test]
