@@ -32,22 +32,37 @@ pub enum Error {
     /// The server answered with a 4xx or 5xx status.
     #[error("{message}")]
     Api {
+        /// The HTTP status, e.g. 404.
         status: u16,
+        /// The server's machine-readable code, e.g. `not_found`.
         code: String,
+        /// The server's explanation, for people.
         message: String,
     },
     /// The server answered 2xx with a body that is not the document the API promises.
-    #[error("unexpected response from {url}: {source} (is it a mao-orchestrator of the same version?)")]
+    #[error(
+        "unexpected response from {url}: {source} (is it a mao-orchestrator of the same version?)"
+    )]
     Decode {
+        /// The URL whose answer could not be read.
         url: String,
+        /// What is wrong with the document.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The endpoint URL cannot be used.
     #[error("invalid endpoint {endpoint:?}: {reason}")]
-    InvalidEndpoint { endpoint: String, reason: String },
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A name that cannot be put in a URL path (empty, `.` or `..`).
     #[error("{name:?} cannot be used as a name")]
-    InvalidName { name: String },
+    InvalidName {
+        /// The name as given.
+        name: String,
+    },
 }
 
 impl Error {

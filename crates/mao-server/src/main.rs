@@ -93,7 +93,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .unwrap_or_default(),
         pid: std::process::id(),
     };
-    let membership = join(store.clone(), keys.node(&config.node), info, config.membership_ttl).await?;
+    let membership = join(
+        store.clone(),
+        keys.node(&config.node),
+        info,
+        config.membership_ttl,
+    )
+    .await?;
 
     let state = AppState::new(store, keys, config.node.clone());
     let _tasks = state.spawn_background();

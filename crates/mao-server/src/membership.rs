@@ -54,11 +54,7 @@ impl Membership {
             ttl,
             keeper.clone(),
         ));
-        Ok(Membership {
-            key,
-            task,
-            keeper,
-        })
+        Ok(Membership { key, task, keeper })
     }
 
     /// Leaves the federation now (revokes the lease) instead of waiting for the TTL.

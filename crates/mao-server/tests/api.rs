@@ -41,7 +41,13 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn call(&self, method: Method, uri: &str, body: Option<Body>, content_type: Option<&str>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Body>,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Value, axum::http::HeaderMap) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
@@ -54,14 +60,20 @@ impl Api {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{uri}: body is not JSON ({e}): {bytes:?}"))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{uri}: body is not JSON ({e}): {bytes:?}"))
         };
         (status, value, headers)
     }
 
     async fn json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self
-            .call(method, uri, Some(Body::from(body.to_string())), Some("application/json"))
+            .call(
+                method,
+                uri,
+                Some(Body::from(body.to_string())),
+                Some("application/json"),
+            )
             .await;
         (s, v)
     }
@@ -92,15 +104,21 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
 #[tokio::test]
 async fn tool_crud() {
     let api = api().await;
-    let (s, v) = api.json(Method::POST, "/api/v1/tools", tool("scraper")).await;
+    let (s, v) = api
+        .json(Method::POST, "/api/v1/tools", tool("scraper"))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["name"], "scraper");
     assert_eq!(v["description"], "");
 
-    let (s, v) = api.json(Method::POST, "/api/v1/tools", tool("scraper")).await;
+    let (s, v) = api
+        .json(Method::POST, "/api/v1/tools", tool("scraper"))
+        .await;
     assert_error(s, &v, StatusCode::CONFLICT, "already_exists");
 
-    let (s, v, headers) = api.call(Method::GET, "/api/v1/tools/scraper", None, None).await;
+    let (s, v, headers) = api
+        .call(Method::GET, "/api/v1/tools/scraper", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["image"], "mao/demo-tool:latest");
     let etag = headers[header::ETAG].to_str().unwrap().to_owned();
@@ -129,16 +147,24 @@ async fn tool_crud() {
     assert_eq!(v["env"]["MODE"], "full");
     assert_eq!(v["cmd"], json!(["run", "--all"]));
 
-    let (s, v) = api.json(Method::PUT, "/api/v1/tools/other", tool("other")).await;
+    let (s, v) = api
+        .json(Method::PUT, "/api/v1/tools/other", tool("other"))
+        .await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
-    let (s, v) = api.json(Method::PUT, "/api/v1/tools/scraper", tool("other")).await;
+    let (s, v) = api
+        .json(Method::PUT, "/api/v1/tools/scraper", tool("other"))
+        .await;
     assert_error(s, &v, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
-    let (s, v, _) = api.call(Method::DELETE, "/api/v1/tools/scraper", None, None).await;
+    let (s, v, _) = api
+        .call(Method::DELETE, "/api/v1/tools/scraper", None, None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     let (s, v) = api.get("/api/v1/tools/scraper").await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
-    let (s, v, _) = api.call(Method::DELETE, "/api/v1/tools/scraper", None, None).await;
+    let (s, v, _) = api
+        .call(Method::DELETE, "/api/v1/tools/scraper", None, None)
+        .await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
 }
 
@@ -150,7 +176,12 @@ async fn listing_is_sorted_and_paginated() {
         assert_eq!(s, StatusCode::CREATED);
     }
     let (_, v) = api.get("/api/v1/tools").await;
-    let names: Vec<_> = v["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["a-tool", "b-tool", "c-tool", "d-tool"]);
     assert!(v.get("next").is_none());
 
@@ -183,7 +214,9 @@ async fn datasets_crud_and_validation() {
         json!({"name": "x", "master": "https://host/r.git", "nodes": ["a", "a"]}),
         json!({"name": "x"}),
     ] {
-        let (s, v) = api.json(Method::POST, "/api/v1/datasets", bad.clone()).await;
+        let (s, v) = api
+            .json(Method::POST, "/api/v1/datasets", bad.clone())
+            .await;
         assert!(s == StatusCode::UNPROCESSABLE_ENTITY, "{bad} -> {s} {v}");
     }
     let (_, v) = api.get("/api/v1/datasets").await;
@@ -201,7 +234,15 @@ async fn bad_input_changes_nothing() {
     let raw = |b: &str| Some(Body::from(b.to_owned()));
     let mut long = tool(&"a".repeat(64));
     long["name"] = json!("a".repeat(64));
-    let cases: Vec<(Method, &str, Option<Body>, Option<&str>, StatusCode, &str)> = vec![
+    type Case<'a> = (
+        Method,
+        &'a str,
+        Option<Body>,
+        Option<&'a str>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (Method::POST, "/api/v1/tools", raw("{\"name\":"), ct, StatusCode::BAD_REQUEST, "malformed_json"),
         (Method::POST, "/api/v1/tools", raw(""), ct, StatusCode::BAD_REQUEST, "malformed_json"),
         (Method::POST, "/api/v1/tools", raw("[]"), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
@@ -250,9 +291,12 @@ async fn bad_input_changes_nothing() {
 #[tokio::test]
 async fn compatibility_routes_keep_the_original_shapes() {
     let api = api().await;
-    let (s, v) = api.json(Method::POST, "/registry/tools", tool("legacy")).await;
+    let (s, v) = api
+        .json(Method::POST, "/registry/tools", tool("legacy"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let doc: Value = serde_json::from_str(v.as_str().expect("a JSON string, as the original")).unwrap();
+    let doc: Value =
+        serde_json::from_str(v.as_str().expect("a JSON string, as the original")).unwrap();
     assert_eq!(doc["author"], "Jane Doe");
     // Registering again replaces, as the original did.
     let mut again = tool("legacy");
@@ -276,10 +320,14 @@ async fn compatibility_routes_keep_the_original_shapes() {
     let (_, v) = api.get("/registry/datasets/legacy-data").await;
     let doc: Value = serde_json::from_str(v.as_str().unwrap()).unwrap();
     assert_eq!(doc["master"], "https://github.com/mao/d.git");
-    let (s, v, _) = api.call(Method::DELETE, "/registry/datasets/legacy-data", None, None).await;
+    let (s, v, _) = api
+        .call(Method::DELETE, "/registry/datasets/legacy-data", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!("Successfully deleted dataset/legacy-data"));
-    let (s, v, _) = api.call(Method::DELETE, "/registry/tools/legacy", None, None).await;
+    let (s, v, _) = api
+        .call(Method::DELETE, "/registry/tools/legacy", None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!("Successfully deleted tools/legacy"));
     let (_, v) = api.get("/registry/tools").await;
@@ -290,7 +338,12 @@ async fn compatibility_routes_keep_the_original_shapes() {
 async fn documents_are_stored_one_per_key() {
     let api = api().await;
     api.json(Method::POST, "/api/v1/tools", tool("plain")).await;
-    let kv = api.store.get("/mao/tools/plain").await.unwrap().expect("stored under /mao/tools/<name>");
+    let kv = api
+        .store
+        .get("/mao/tools/plain")
+        .await
+        .unwrap()
+        .expect("stored under /mao/tools/<name>");
     let doc: Value = serde_json::from_slice(&kv.value).unwrap();
     assert_eq!(doc["name"], "plain");
 }
@@ -311,8 +364,12 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn concurrent_updates_are_not_lost() {
     let api = api().await;
-    api.json(Method::POST, "/api/v1/datasets", json!({"name": "shared", "master": "/srv/shared.git"}))
-        .await;
+    api.json(
+        Method::POST,
+        "/api/v1/datasets",
+        json!({"name": "shared", "master": "/srv/shared.git"}),
+    )
+    .await;
     // Sixteen nodes add their branch at once; compare-and-swap keeps every one.
     let tasks: Vec<_> = (0..16)
         .map(|i| {

@@ -25,12 +25,29 @@ fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
     for i in 0..3 {
         let name = format!("tool-{i}");
         daemon.maoctl_ok(&[
-            "tool", "add", &name, "Jane Doe", "mao/demo-tool:latest",
-            "https://github.com/mao/data.git", "git@github.com:mao/code.git", "paper",
+            "tool",
+            "add",
+            &name,
+            "Jane Doe",
+            "mao/demo-tool:latest",
+            "https://github.com/mao/data.git",
+            "git@github.com:mao/code.git",
+            "paper",
         ]);
     }
-    daemon.maoctl_ok(&["dataset", "add", "weather", "https://github.com/mao/weather.git"]);
-    daemon.maoctl_ok(&["dataset", "add", "prices", "/srv/git/prices.git", "--local-only"]);
+    daemon.maoctl_ok(&[
+        "dataset",
+        "add",
+        "weather",
+        "https://github.com/mao/weather.git",
+    ]);
+    daemon.maoctl_ok(&[
+        "dataset",
+        "add",
+        "prices",
+        "/srv/git/prices.git",
+        "--local-only",
+    ]);
 
     let listed = daemon.maoctl_ok(&["tool", "list"]);
     assert!(listed.contains("tool-1"), "table lists the tool: {listed}");
@@ -82,8 +99,16 @@ fn etcd_registry_survives_sigkill() {
     let endpoint = etcd.endpoint();
     registry_survives_sigkill(
         &[
-            "--data-dir", data.to_str().unwrap(), "--node", "site-a", "--store", "etcd",
-            "--etcd-endpoints", &endpoint, "--etcd-prefix", "/e2e",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "site-a",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--etcd-prefix",
+            "/e2e",
         ],
         dir.path(),
     );
@@ -95,7 +120,10 @@ fn etcd_registry_survives_sigkill() {
         .expect("etcdctl runs (apt-get install etcd-client)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/e2e/tools/tool-1"), "{text}");
-    assert!(text.contains("\"image\":\"mao/demo-tool:latest\""), "{text}");
+    assert!(
+        text.contains("\"image\":\"mao/demo-tool:latest\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -105,9 +133,16 @@ fn two_daemons_share_membership_on_etcd() {
     let endpoint = etcd.endpoint();
     let args = |node: &'static str| -> Vec<String> {
         vec![
-            "--data-dir".into(), dir.path().join(node).to_str().unwrap().into(),
-            "--node".into(), node.into(), "--store".into(), "etcd".into(),
-            "--etcd-endpoints".into(), endpoint.clone(), "--membership-ttl".into(), "3".into(),
+            "--data-dir".into(),
+            dir.path().join(node).to_str().unwrap().into(),
+            "--node".into(),
+            node.into(),
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-endpoints".into(),
+            endpoint.clone(),
+            "--membership-ttl".into(),
+            "3".into(),
         ]
     };
     let start = |node: &'static str| {
@@ -124,7 +159,12 @@ fn two_daemons_share_membership_on_etcd() {
         assert!(table.contains(&a.url) && table.contains(&b.url), "{table}");
     }
     // What one node registers, the other sees.
-    a.maoctl_ok(&["dataset", "add", "shared", "https://github.com/mao/shared.git"]);
+    a.maoctl_ok(&[
+        "dataset",
+        "add",
+        "shared",
+        "https://github.com/mao/shared.git",
+    ]);
     assert!(eventually(Duration::from_secs(5), || {
         names(&b.maoctl_json(&["dataset", "list"])) == ["shared"]
     }));
@@ -140,12 +180,17 @@ fn two_daemons_share_membership_on_etcd() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already in use by a live daemon"), "{err}");
-    assert_eq!(names(&a.maoctl_json(&["node", "list"])), ["node-a", "node-b"]);
+    assert_eq!(
+        names(&a.maoctl_json(&["node", "list"])),
+        ["node-a", "node-b"]
+    );
 
     // A killed daemon disappears within its TTL (3 s here).
     b.kill();
     assert!(
-        eventually(Duration::from_secs(6), || names(&a.maoctl_json(&["node", "list"])) == ["node-a"]),
+        eventually(Duration::from_secs(6), || names(
+            &a.maoctl_json(&["node", "list"])
+        ) == ["node-a"]),
         "node-b is gone from the list after its lease expired"
     );
 }
@@ -157,13 +202,28 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
     let endpoint = etcd.endpoint();
     let daemon = Daemon::start(
         &[
-            "--data-dir", dir.path().join("d").to_str().unwrap(), "--node", "site-x",
-            "--store", "etcd", "--etcd-endpoints", &endpoint, "--membership-ttl", "5",
+            "--data-dir",
+            dir.path().join("d").to_str().unwrap(),
+            "--node",
+            "site-x",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--membership-ttl",
+            "5",
         ],
         &dir.path().join("d.log"),
     );
     daemon.maoctl_ok(&[
-        "tool", "add", "before", "A", "alpine", "https://h/d.git", "https://h/c.git", "x",
+        "tool",
+        "add",
+        "before",
+        "A",
+        "alpine",
+        "https://h/d.git",
+        "https://h/c.git",
+        "x",
     ]);
     etcd.stop();
     assert!(
@@ -171,7 +231,8 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
         "readyz turns 503 while etcd is down"
     );
     assert!(
-        eventually(Duration::from_secs(10), || daemon.get("/api/v1/tools").0 == 503),
+        eventually(Duration::from_secs(10), || daemon.get("/api/v1/tools").0
+            == 503),
         "reads fail with 503, not stale data or 500"
     );
     let (status, body) = daemon.get("/api/v1/tools");
@@ -191,11 +252,23 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
         daemon.maoctl(&["tool", "get", "before"]).status.success()
     }));
     daemon.maoctl_ok(&[
-        "tool", "add", "after", "A", "alpine", "https://h/d.git", "https://h/c.git", "x",
+        "tool",
+        "add",
+        "after",
+        "A",
+        "alpine",
+        "https://h/d.git",
+        "https://h/c.git",
+        "x",
     ]);
-    assert_eq!(names(&daemon.maoctl_json(&["tool", "list"])), ["after", "before"]);
+    assert_eq!(
+        names(&daemon.maoctl_json(&["tool", "list"])),
+        ["after", "before"]
+    );
     assert!(
-        eventually(Duration::from_secs(15), || names(&daemon.maoctl_json(&["node", "list"])) == ["site-x"]),
+        eventually(Duration::from_secs(15), || names(
+            &daemon.maoctl_json(&["node", "list"])
+        ) == ["site-x"]),
         "membership is published again"
     );
 }

@@ -22,7 +22,8 @@ pub struct Cli {
         env = "MAO_ENDPOINT",
         default_value = mao_client::DEFAULT_ENDPOINT,
         value_name = "URL",
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub endpoint: String,
 
@@ -33,7 +34,8 @@ pub struct Cli {
         env = "MAO_OUTPUT",
         value_enum,
         default_value_t = OutputFormat::Table,
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub output: OutputFormat,
 
@@ -75,7 +77,9 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum ToolCommand {
     /// List the registered tools
-    #[command(after_help = "Example:\n  maoctl tool list\n  maoctl tool list -o json | jq -r '.items[].name'")]
+    #[command(
+        after_help = "Example:\n  maoctl tool list\n  maoctl tool list -o json | jq -r '.items[].name'"
+    )]
     List,
     /// Show one tool
     #[command(after_help = "Example:\n  maoctl tool get demo-tool")]
@@ -85,9 +89,12 @@ pub enum ToolCommand {
     },
     /// Register a tool, from arguments or from a JSON document
     #[command(after_help = TOOL_ADD_EXAMPLES)]
-    Add(ToolAdd),
+    Add(Box<ToolAdd>),
     /// Unregister a tool
-    #[command(visible_alias = "delete", after_help = "Example:\n  maoctl tool remove demo-tool")]
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl tool remove demo-tool"
+    )]
     Remove {
         /// Name of the tool
         name: String,
@@ -170,7 +177,9 @@ Examples:
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// List the registered datasets
-    #[command(after_help = "Example:\n  maoctl dataset list\n  maoctl dataset list -o json | jq -r '.items[].master'")]
+    #[command(
+        after_help = "Example:\n  maoctl dataset list\n  maoctl dataset list -o json | jq -r '.items[].master'"
+    )]
     List,
     /// Show one dataset
     #[command(after_help = "Example:\n  maoctl dataset get weather")]
@@ -182,7 +191,10 @@ pub enum DatasetCommand {
     #[command(after_help = DATASET_ADD_EXAMPLES)]
     Add(DatasetAdd),
     /// Unregister a dataset
-    #[command(visible_alias = "delete", after_help = "Example:\n  maoctl dataset remove weather")]
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl dataset remove weather"
+    )]
     Remove {
         /// Name of the dataset
         name: String,
@@ -249,7 +261,7 @@ pub enum NodeCommand {
 /// Parses `KEY=VALUE`; the value may be empty and may contain `=`.
 pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((key, _)) if key.is_empty() => Err(format!("{s:?} has no name before '='")),
+        Some(("", _)) => Err(format!("{s:?} has no name before '='")),
         Some((key, value)) => Ok((key.to_owned(), value.to_owned())),
         None => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
@@ -279,7 +291,9 @@ mod tests {
             parse_key_value("EMPTY=").unwrap(),
             ("EMPTY".to_owned(), String::new())
         );
-        assert!(parse_key_value("NOVALUE").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_key_value("NOVALUE")
+            .unwrap_err()
+            .contains("KEY=VALUE"));
         assert!(parse_key_value("=x").unwrap_err().contains("no name"));
     }
 
@@ -290,8 +304,21 @@ mod tests {
     #[test]
     fn tool_add_positional_form() {
         let cli = parse(&[
-            "tool", "add", "demo", "ada", "mao/demo:1", "https://h/d.git", "https://h/c.git",
-            "out.csv", "--env", "A=1", "--description", "d", "--", "run", "--fast",
+            "tool",
+            "add",
+            "demo",
+            "ada",
+            "mao/demo:1",
+            "https://h/d.git",
+            "https://h/c.git",
+            "out.csv",
+            "--env",
+            "A=1",
+            "--description",
+            "d",
+            "--",
+            "run",
+            "--fast",
         ])
         .unwrap();
         let Command::Tool(ToolCommand::Add(add)) = cli.command else {
@@ -332,7 +359,15 @@ mod tests {
     #[test]
     fn dataset_add_forms() {
         let cli = parse(&[
-            "dataset", "add", "weather", "/srv/w.git", "--node", "a", "--node", "b", "--local-only",
+            "dataset",
+            "add",
+            "weather",
+            "/srv/w.git",
+            "--node",
+            "a",
+            "--node",
+            "b",
+            "--local-only",
         ])
         .unwrap();
         let Command::Dataset(DatasetCommand::Add(add)) = cli.command else {
@@ -346,9 +381,20 @@ mod tests {
 
     #[test]
     fn remove_has_a_delete_alias_and_global_flags_go_anywhere() {
-        let cli = parse(&["tool", "delete", "demo", "-o", "json", "--endpoint", "http://h:1"])
-            .unwrap();
-        assert!(matches!(cli.command, Command::Tool(ToolCommand::Remove { .. })));
+        let cli = parse(&[
+            "tool",
+            "delete",
+            "demo",
+            "-o",
+            "json",
+            "--endpoint",
+            "http://h:1",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Tool(ToolCommand::Remove { .. })
+        ));
         assert_eq!(cli.output, OutputFormat::Json);
         assert_eq!(cli.endpoint, "http://h:1");
         assert!(parse(&["dataset", "delete", "weather"]).is_ok());

@@ -66,14 +66,22 @@ fn tool(client: &Client, out: &Printer, command: ToolCommand) -> anyhow::Result<
         }
         ToolCommand::Add(add) => {
             let replace = add.replace;
-            let tool = tool_from_args(add)?;
+            let tool = tool_from_args(*add)?;
             let saved = if replace {
                 client.replace_tool(&tool).map_err(|e| {
-                    hint(e, mao_client::Error::is_not_found, "add it without --replace")
+                    hint(
+                        e,
+                        mao_client::Error::is_not_found,
+                        "add it without --replace",
+                    )
                 })?
             } else {
                 client.create_tool(&tool).map_err(|e| {
-                    hint(e, mao_client::Error::is_conflict, "pass --replace to replace it")
+                    hint(
+                        e,
+                        mao_client::Error::is_conflict,
+                        "pass --replace to replace it",
+                    )
                 })?
             };
             let verb = if replace { "replaced" } else { "registered" };
@@ -101,11 +109,19 @@ fn dataset(client: &Client, out: &Printer, command: DatasetCommand) -> anyhow::R
             let dataset = dataset_from_args(add)?;
             let saved = if replace {
                 client.replace_dataset(&dataset).map_err(|e| {
-                    hint(e, mao_client::Error::is_not_found, "add it without --replace")
+                    hint(
+                        e,
+                        mao_client::Error::is_not_found,
+                        "add it without --replace",
+                    )
                 })?
             } else {
                 client.create_dataset(&dataset).map_err(|e| {
-                    hint(e, mao_client::Error::is_conflict, "pass --replace to replace it")
+                    hint(
+                        e,
+                        mao_client::Error::is_conflict,
+                        "pass --replace to replace it",
+                    )
                 })?
             };
             let verb = if replace { "replaced" } else { "registered" };
@@ -183,10 +199,7 @@ pub fn dataset_from_args(add: DatasetAdd) -> anyhow::Result<Dataset> {
     Ok(dataset)
 }
 
-fn read_document<T: DeserializeOwned>(
-    path: &Path,
-    what: &str,
-) -> anyhow::Result<T> {
+fn read_document<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
     let (text, shown) = if path == Path::new("-") {
         let mut text = String::new();
         io::stdin()
@@ -229,11 +242,7 @@ impl Printer {
         }
     }
 
-    fn item<T: Serialize>(
-        &self,
-        item: &T,
-        details: fn(&T) -> String,
-    ) -> anyhow::Result<()> {
+    fn item<T: Serialize>(&self, item: &T, details: fn(&T) -> String) -> anyhow::Result<()> {
         match self.format {
             OutputFormat::Json => write_stdout(&output::json(&serde_json::to_value(item)?)),
             OutputFormat::Table => write_stdout(&details(item)),
@@ -266,4 +275,85 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 fn note(message: &str) {
     // Nothing useful can be done when stderr is gone.
     let _ = writeln!(io::stderr(), "{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn tool_add(args: &[&str]) -> ToolAdd {
+        let argv = ["maoctl", "tool", "add"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Tool(ToolCommand::Add(add)) => *add,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const POSITIONALS: [&str; 6] = [
+        "demo",
+        "Jane Doe",
+        "mao/demo:1",
+        "https://h/d.git",
+        "git@h:c.git",
+        "out.csv",
+    ];
+
+    #[test]
+    fn tool_from_positionals_and_flags() {
+        let mut args = POSITIONALS.to_vec();
+        args.extend(["--env", "B=2", "--env", "A=x=y", "--", "run", "--fast"]);
+        let tool = tool_from_args(tool_add(&args)).unwrap();
+        assert_eq!(tool.name, "demo");
+        assert_eq!(tool.author, "Jane Doe");
+        assert_eq!(tool.code_repo, "git@h:c.git");
+        assert_eq!(tool.cmd, Some(vec!["run".to_owned(), "--fast".to_owned()]));
+        assert_eq!(tool.env.get("A").map(String::as_str), Some("x=y"));
+        assert_eq!(tool.env.len(), 2);
+        assert_eq!(tool.description, "");
+    }
+
+    #[test]
+    fn tool_without_command_keeps_the_image_default() {
+        let tool = tool_from_args(tool_add(&POSITIONALS)).unwrap();
+        assert_eq!(tool.cmd, None);
+        assert!(tool.env.is_empty());
+    }
+
+    #[test]
+    fn repeated_env_and_invalid_fields_are_usage_errors() {
+        let mut args = POSITIONALS.to_vec();
+        args.extend(["--env", "A=1", "--env", "A=2"]);
+        let e = tool_from_args(tool_add(&args)).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert_eq!(e.to_string(), "--env A is given twice");
+
+        let mut args = POSITIONALS.to_vec();
+        args[2] = "Not An Image";
+        let e = tool_from_args(tool_add(&args)).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(e.to_string().starts_with("image: "), "{e}");
+    }
+
+    #[test]
+    fn dataset_from_flags() {
+        let argv = [
+            "maoctl",
+            "dataset",
+            "add",
+            "weather",
+            "/srv/w.git",
+            "--node",
+            "a",
+            "--node",
+            "a",
+        ];
+        let Command::Dataset(DatasetCommand::Add(add)) = Cli::try_parse_from(argv).unwrap().command
+        else {
+            panic!()
+        };
+        let e = dataset_from_args(add).unwrap_err();
+        assert_eq!(e.to_string(), "nodes: branch \"a\" is listed twice");
+    }
 }

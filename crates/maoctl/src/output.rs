@@ -356,9 +356,15 @@ mod tests {
         t.env.insert("B".into(), "x=y".into());
         let text = tool_details(&t);
         assert!(text.starts_with("Name:         demo\n"), "{text}");
-        assert!(text.contains("Description:  first\n              second\n"), "{text}");
+        assert!(
+            text.contains("Description:  first\n              second\n"),
+            "{text}"
+        );
         assert!(text.contains("Command:      run --in 'a file'\n"), "{text}");
-        assert!(text.contains("Environment:  A=1\n              B=x=y\n"), "{text}");
+        assert!(
+            text.contains("Environment:  A=1\n              B=x=y\n"),
+            "{text}"
+        );
         assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
     }
 
@@ -377,7 +383,10 @@ mod tests {
              weather  git@example.com:weather.git  node-a,node-b  yes\n"
         );
         let text = dataset_details(&d);
-        assert!(text.contains("Nodes:        node-a\n              node-b\n"), "{text}");
+        assert!(
+            text.contains("Nodes:        node-a\n              node-b\n"),
+            "{text}"
+        );
         assert!(text.contains("Local only:   yes\n"), "{text}");
     }
 

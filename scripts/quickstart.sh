@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds mao-orchestrator and maoctl, starts one node on the embedded store at
+# http://127.0.0.1:8080 (data in ./mao-data), registers a sample tool and dataset with
+# maoctl and shows what the node holds. The node keeps running in the background;
+# `scripts/quickstart.sh stop` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${MAO_DATA_DIR:-$PWD/mao-data}
+listen=${MAO_LISTEN:-127.0.0.1:8080}
+pidfile="$data/mao-orchestrator.pid"
+
+stop() {
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+    echo "stopped the node (pid $(cat "$pidfile"))"
+  fi
+  rm -f "$pidfile"
+}
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+need=()
+command -v protoc >/dev/null || need+=(protobuf-compiler libprotobuf-dev)
+command -v cc >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${need[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs"; exit 1; }
+
+cargo build --release -p mao-server -p maoctl
+bin=$PWD/target/release
+mkdir -p "$data"
+stop
+node=${MAO_NODE:-$(hostname | tr 'A-Z' 'a-z' | tr -c 'a-z0-9._\n-' '-' | cut -c1-63)}
+nohup "$bin/mao-orchestrator" --data-dir "$data" --listen "$listen" --node "$node" \
+  >"$data/mao-orchestrator.out" 2>"$data/mao-orchestrator.log" &
+echo $! >"$pidfile"
+export MAO_ENDPOINT="http://$listen"
+for _ in $(seq 100); do
+  curl -sf "$MAO_ENDPOINT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$(cat "$pidfile")" 2>/dev/null || { cat "$data/mao-orchestrator.log"; exit 1; }
+  sleep 0.1
+done
+
+maoctl="$bin/maoctl"
+$maoctl tool get demo >/dev/null 2>&1 || $maoctl tool add demo "MAO developers" mao/demo-tool:latest \
+  "file://$data/datasets/demo-data.git" https://github.com/mao-mao-research/mao-orchestrator.git \
+  "demo collector" --description "writes a control metric into its data folder"
+$maoctl dataset get demo-data >/dev/null 2>&1 || $maoctl dataset add demo-data \
+  "file://$data/datasets/demo-data.git" --description "what the demo tool collects" --local-only
+
+echo; echo "== nodes";    $maoctl node list
+echo; echo "== tools";    $maoctl tool list
+echo; echo "== datasets"; $maoctl dataset list
+echo; echo "== readiness"; curl -s "$MAO_ENDPOINT/readyz"; echo
+cat <<MSG
+
+The node '$node' runs at $MAO_ENDPOINT (pid $(cat "$pidfile"), log $data/mao-orchestrator.log).
+Try:   export MAO_ENDPOINT=$MAO_ENDPOINT; $maoctl --help
+Stop:  scripts/quickstart.sh stop
+MSG
