@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod units;
 pub mod validate;
 
 pub use validate::ValidationError;
@@ -28,6 +29,79 @@ pub struct Tool {
     /// Default environment for every run.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Limits of this tool's runs; unset ones fall back to the node's defaults.
+    #[serde(default, skip_serializing_if = "RunLimits::is_empty")]
+    pub limits: RunLimits,
+    /// Mount the Docker socket into the container (only if the node allows it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub docker_socket: bool,
+}
+
+/// Limits of a run; each overrides the one below it (run request > tool > node).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunLimits {
+    /// Wall-clock limit, e.g. `10m`; the container is killed and the run ends `timed_out`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Memory limit, e.g. `512m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// CPUs, e.g. `1.5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes in the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<i64>,
+}
+
+impl Eq for RunLimits {}
+
+impl RunLimits {
+    /// True when no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self == &RunLimits::default()
+    }
+
+    /// Checks that every limit parses and is in range.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(t) = &self.timeout {
+            let d = units::parse_duration(t).map_err(|m| ValidationError::new("timeout", m))?;
+            if d.is_zero() {
+                return Err(ValidationError::new("timeout", "must be above zero"));
+            }
+        }
+        if let Some(m) = &self.memory {
+            let bytes = units::parse_size(m).map_err(|e| ValidationError::new("memory", e))?;
+            if bytes < 6 << 20 {
+                return Err(ValidationError::new(
+                    "memory",
+                    "must be at least 6m (Docker's minimum)",
+                ));
+            }
+        }
+        if let Some(c) = self.cpus {
+            if !(c.is_finite() && c > 0.0 && c <= 1024.0) {
+                return Err(ValidationError::new("cpus", "must be above 0 and at most 1024"));
+            }
+        }
+        if let Some(p) = self.pids {
+            if p < 1 {
+                return Err(ValidationError::new("pids", "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self`, with unset limits taken from `fallback`.
+    pub fn or(&self, fallback: &RunLimits) -> RunLimits {
+        RunLimits {
+            timeout: self.timeout.clone().or_else(|| fallback.timeout.clone()),
+            memory: self.memory.clone().or_else(|| fallback.memory.clone()),
+            cpus: self.cpus.or(fallback.cpus),
+            pids: self.pids.or(fallback.pids),
+        }
+    }
 }
 
 impl Tool {
@@ -43,7 +117,8 @@ impl Tool {
         if let Some(cmd) = &self.cmd {
             validate::command("cmd", cmd)?;
         }
-        validate::env("env", &self.env)
+        validate::env("env", &self.env)?;
+        self.limits.validate()
     }
 }
 
@@ -126,4 +201,131 @@ pub struct Readiness {
     pub node: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Where a run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    /// The daemon lost track of the container (it vanished while the daemon was down).
+    Lost,
+}
+
+impl RunStatus {
+    /// True once the run has ended, whatever the outcome.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// The wire name (`timed_out`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Lost => "lost",
+        }
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            format!("{s:?} is not a run status (queued, running, succeeded, failed, timed_out, cancelled, lost)")
+        })
+    }
+}
+
+/// The record of one run of a tool on one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Sortable id (ULID): later runs have greater ids.
+    pub id: String,
+    pub tool: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub node: String,
+    /// `manual`, or `schedule:<id>@<slot>`.
+    pub trigger: String,
+    pub image: String,
+    /// The image id (and registry digest when known) the container was created from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Host folder mounted at `/usr/src/app/data`.
+    pub data_dir: String,
+    /// Host folder mounted read-only at `/usr/src/app/input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Names of the environment variables set (values are not recorded: they may be secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_keys: Vec<String>,
+    /// The limits the run got, after defaults.
+    #[serde(default)]
+    pub limits: RunLimits,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// Why the run did not succeed, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Path of the log file on the node.
+    pub log_path: String,
+    #[serde(default)]
+    pub log_bytes: u64,
+    #[serde(default)]
+    pub log_truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+}
+
+impl RunRecord {
+    /// Seconds from start to finish (or to now while running).
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        let start = self.started_at?;
+        Some(self.finished_at.unwrap_or_else(Utc::now) - start)
+    }
+}
+
+/// Body of `POST /api/v1/tools/{name}/runs`; everything is optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Added to (and overriding) the tool's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Replaces the tool's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "RunLimits::is_empty")]
+    pub limits: RunLimits,
+}
+
+impl RunRequest {
+    /// Checks the overrides.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate::env("env", &self.env)?;
+        if let Some(cmd) = &self.cmd {
+            validate::command("cmd", cmd)?;
+        }
+        self.limits.validate()
+    }
 }

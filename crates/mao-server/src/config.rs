@@ -28,6 +28,7 @@ pub struct Config {
     pub etcd_prefix: String,
     pub membership_ttl: Duration,
     pub log: String,
+    pub runs: crate::runs::RunSettings,
 }
 
 /// A configuration value that cannot be used.
@@ -84,6 +85,30 @@ pub struct Args {
     /// Log filter, e.g. info or mao_server=debug [default: info].
     #[arg(long, env = "MAO_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Default wall-clock limit of a run [default: 1h].
+    #[arg(long, env = "MAO_RUN_TIMEOUT", value_name = "DURATION")]
+    pub run_timeout: Option<String>,
+    /// Default memory limit of a run, e.g. 1g [default: none].
+    #[arg(long, env = "MAO_RUN_MEMORY", value_name = "SIZE")]
+    pub run_memory: Option<String>,
+    /// Default CPU limit of a run, e.g. 1.5 [default: none].
+    #[arg(long, env = "MAO_RUN_CPUS", value_name = "CPUS")]
+    pub run_cpus: Option<String>,
+    /// Default process limit of a run [default: 1024].
+    #[arg(long, env = "MAO_RUN_PIDS", value_name = "N")]
+    pub run_pids: Option<String>,
+    /// Log bytes kept per run; the rest is dropped after a marker [default: 16m].
+    #[arg(long, env = "MAO_RUN_LOG_CAP", value_name = "SIZE")]
+    pub run_log_cap: Option<String>,
+    /// Finished runs kept per tool, with their logs [default: 50].
+    #[arg(long, env = "MAO_RUN_RETENTION", value_name = "N")]
+    pub run_retention: Option<String>,
+    /// Runs executing at once; more wait queued [default: 8].
+    #[arg(long, env = "MAO_MAX_CONCURRENT_RUNS", value_name = "N")]
+    pub max_concurrent_runs: Option<String>,
+    /// Let tools that ask for it have the Docker socket [default: false].
+    #[arg(long, env = "MAO_ALLOW_DOCKER_SOCKET", value_name = "true|false")]
+    pub allow_docker_socket: Option<String>,
 }
 
 /// The keys a config file may hold; unknown keys are refused so a typo is not ignored.
@@ -99,6 +124,14 @@ struct FileConfig {
     etcd_prefix: Option<String>,
     membership_ttl: Option<u64>,
     log: Option<String>,
+    run_timeout: Option<String>,
+    run_memory: Option<String>,
+    run_cpus: Option<f64>,
+    run_pids: Option<i64>,
+    run_log_cap: Option<String>,
+    run_retention: Option<usize>,
+    max_concurrent_runs: Option<usize>,
+    allow_docker_socket: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -111,6 +144,16 @@ enum EndpointList {
 impl Config {
     /// Builds the configuration from flags (with their env fallbacks) and the file they name.
     pub fn load(args: Args) -> Result<Config, ConfigError> {
+        let args_runs = RunArgs {
+            timeout: args.run_timeout.clone(),
+            memory: args.run_memory.clone(),
+            cpus: args.run_cpus.clone(),
+            pids: args.run_pids.clone(),
+            log_cap: args.run_log_cap.clone(),
+            retention: args.run_retention.clone(),
+            max_concurrent: args.max_concurrent_runs.clone(),
+            allow_docker_socket: args.allow_docker_socket.clone(),
+        };
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -124,6 +167,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let runs = run_settings(&args_runs, &file)?;
 
         let listen_text = args
             .listen
@@ -232,6 +276,7 @@ impl Config {
             .map_err(|e| bad("log", format!("{log:?} is not a log filter ({e})")))?;
 
         Ok(Config {
+            runs,
             listen,
             advertise_url,
             data_dir,
@@ -243,6 +288,100 @@ impl Config {
             log,
         })
     }
+}
+
+struct RunArgs {
+    timeout: Option<String>,
+    memory: Option<String>,
+    cpus: Option<String>,
+    pids: Option<String>,
+    log_cap: Option<String>,
+    retention: Option<String>,
+    max_concurrent: Option<String>,
+    allow_docker_socket: Option<String>,
+}
+
+fn parse_flag<T: std::str::FromStr>(
+    key: &'static str,
+    flag: Option<String>,
+    file: Option<T>,
+    what: &str,
+) -> Result<Option<T>, ConfigError> {
+    match flag {
+        Some(text) => text
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|_| bad(key, format!("{text:?} is not {what}"))),
+        None => Ok(file),
+    }
+}
+
+fn run_settings(args: &RunArgs, file: &FileConfig) -> Result<crate::runs::RunSettings, ConfigError> {
+    use mao_api::units::parse_size;
+    let defaults = crate::runs::RunSettings::default();
+    let limits = mao_api::RunLimits {
+        timeout: args
+            .timeout
+            .clone()
+            .or_else(|| file.run_timeout.clone())
+            .or(defaults.limits.timeout),
+        memory: args
+            .memory
+            .clone()
+            .or_else(|| file.run_memory.clone())
+            .or(defaults.limits.memory),
+        cpus: parse_flag("run_cpus", args.cpus.clone(), file.run_cpus, "a number of CPUs")?
+            .or(defaults.limits.cpus),
+        pids: parse_flag("run_pids", args.pids.clone(), file.run_pids, "a whole number")?
+            .or(defaults.limits.pids),
+    };
+    if let Err(e) = limits.validate() {
+        let key = match e.field.as_str() {
+            "timeout" => "run_timeout",
+            "memory" => "run_memory",
+            "cpus" => "run_cpus",
+            _ => "run_pids",
+        };
+        return Err(bad(key, e.message));
+    }
+    let log_cap = match args.log_cap.clone().or_else(|| file.run_log_cap.clone()) {
+        Some(text) => parse_size(&text).map_err(|m| bad("run_log_cap", m))?,
+        None => defaults.log_cap,
+    };
+    if log_cap < 1024 {
+        return Err(bad("run_log_cap", "must be at least 1k"));
+    }
+    let retention = parse_flag("run_retention", args.retention.clone(), file.run_retention, "a whole number")?
+        .unwrap_or(defaults.retention);
+    if retention == 0 {
+        return Err(bad("run_retention", "must keep at least 1 run"));
+    }
+    let max_concurrent = parse_flag(
+        "max_concurrent_runs",
+        args.max_concurrent.clone(),
+        file.max_concurrent_runs,
+        "a whole number",
+    )?
+    .unwrap_or(defaults.max_concurrent);
+    if !(1..=1024).contains(&max_concurrent) {
+        return Err(bad("max_concurrent_runs", "must be between 1 and 1024"));
+    }
+    let allow_docker_socket = parse_flag(
+        "allow_docker_socket",
+        args.allow_docker_socket.clone(),
+        file.allow_docker_socket,
+        "true or false",
+    )?
+    .unwrap_or(defaults.allow_docker_socket);
+    Ok(crate::runs::RunSettings {
+        limits,
+        log_cap,
+        retention,
+        max_concurrent,
+        allow_docker_socket,
+        run_as_node_user: defaults.run_as_node_user,
+    })
 }
 
 fn split_list(s: &str) -> Vec<String> {

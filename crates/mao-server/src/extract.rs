@@ -1,6 +1,7 @@
 //! Extractors that turn every client mistake into the API's error shape.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use bytes::Bytes;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -59,5 +60,75 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                     "If-Match must be the ETag of a previous GET, e.g. \"42\"",
                 )
             })
+    }
+}
+
+/// A JSON body that may be absent: an empty body is `None`, anything else must be JSON.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the request body is larger than {} bytes", crate::MAX_BODY),
+                )
+            } else {
+                ApiError::new(r.status(), "invalid_body", r.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with the header Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| OptionalJson(Some(v)))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    e.to_string(),
+                ),
+                _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
+            })
+    }
+}
+
+/// A run id from the URL path: a ULID (26 characters of Crockford base 32).
+pub struct RunId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RunId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
+        let id = id.to_ascii_uppercase();
+        if id.parse::<ulid::Ulid>().is_err() || id.len() != 26 {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_run_id",
+                format!("{id:?} is not a run id (26 characters, as printed by maoctl run list)"),
+            ));
+        }
+        Ok(RunId(id))
     }
 }

@@ -15,6 +15,7 @@ mod extract;
 mod handlers;
 pub mod membership;
 pub mod registry;
+pub mod runs;
 
 use registry::Registry;
 
@@ -49,6 +50,7 @@ impl Keys {
 /// Everything a request handler needs.
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub executor: Arc<runs::Executor>,
     pub keys: Keys,
     pub node: String,
     pub tools: Registry<Tool>,
@@ -57,8 +59,14 @@ pub struct AppState {
 
 impl AppState {
     /// State over `store`; call [`AppState::spawn_background`] to serve reads from memory.
-    pub fn new(store: Arc<dyn Store>, keys: Keys, node: String) -> Arc<AppState> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Keys,
+        node: String,
+        executor: Arc<runs::Executor>,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
+            executor,
             tools: Registry::new(store.clone(), keys.collection("tools")),
             datasets: Registry::new(store.clone(), keys.collection("datasets")),
             store,
@@ -67,15 +75,21 @@ impl AppState {
         })
     }
 
-    /// Starts the tasks that keep the registries' in-memory copies in step with the store.
+    /// Starts the background tasks: registry copies kept in step with the store, and the
+    /// recovery of runs left by a previous process.
     pub fn spawn_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![self.tools.spawn_sync(), self.datasets.spawn_sync()]
+        vec![
+            self.tools.spawn_sync(),
+            self.datasets.spawn_sync(),
+            tokio::spawn(self.executor.clone().recover()),
+        ]
     }
 }
 
 /// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
 pub fn router(state: Arc<AppState>) -> Router {
-    use handlers::{compat, health, nodes, registry as reg};
+    use axum::routing::post;
+    use handlers::{compat, health, nodes, registry as reg, runs};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -99,6 +113,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(reg::replace::<Dataset>)
                 .delete(reg::remove::<Dataset>),
         )
+        .route("/api/v1/tools/{name}/runs", post(runs::start))
+        .route("/api/v1/runs", get(runs::list))
+        .route("/api/v1/runs/{id}", get(runs::get_one))
+        .route("/api/v1/runs/{id}/wait", get(runs::wait))
+        .route("/api/v1/runs/{id}/logs", get(runs::logs))
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/api/v1/nodes", get(nodes::list))
         .route(
             "/registry/tools",

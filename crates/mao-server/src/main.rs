@@ -10,6 +10,8 @@ use clap::Parser;
 use mao_api::NodeInfo;
 use mao_server::config::{Args, Config, StoreKind};
 use mao_server::membership::{JoinError, Membership};
+use mao_server::runs::store::RunStore;
+use mao_server::runs::Executor;
 use mao_server::{router, AppState, Keys};
 use mao_store::embedded::EmbeddedStore;
 use mao_store::etcd::EtcdStore;
@@ -72,6 +74,8 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
+    // Local state is opened (and locked) before anything is published.
+    let runs = RunStore::open(&config.data_dir.join("local.redb"))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -101,7 +105,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
 
-    let state = AppState::new(store, keys, config.node.clone());
+    let runtime: Arc<dyn mao_runtime::Runtime> = Arc::new(mao_runtime::docker::DockerRuntime::connect());
+    let executor = Executor::new(
+        runtime,
+        runs,
+        config.runs.clone(),
+        config.node.clone(),
+        config.data_dir.clone(),
+    );
+    let state = AppState::new(store, keys, config.node.clone(), executor);
     let _tasks = state.spawn_background();
     let app = router(state);
     info!(node = %config.node, url = %advertise_url, "listening");

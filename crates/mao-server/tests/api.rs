@@ -6,6 +6,8 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
+use mao_server::runs::store::RunStore;
+use mao_server::runs::{Executor, RunSettings};
 use mao_server::{router, AppState, Keys};
 use mao_store::embedded::EmbeddedStore;
 use mao_store::Store;
@@ -22,7 +24,16 @@ struct Api {
 async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
-    let state = AppState::new(store.clone(), Keys::new("/mao"), "test-node".into());
+    let runtime = Arc::new(mao_runtime::docker::DockerRuntime::connect());
+    let runs = RunStore::open(&dir.path().join("local.redb")).unwrap();
+    let executor = Executor::new(
+        runtime,
+        runs,
+        RunSettings::default(),
+        "test-node".into(),
+        dir.path().to_owned(),
+    );
+    let state = AppState::new(store.clone(), Keys::new("/mao"), "test-node".into(), executor);
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.
     for _ in 0..50 {

@@ -11,6 +11,7 @@ pub mod compat;
 pub mod health;
 pub mod nodes;
 pub mod registry;
+pub mod runs;
 
 /// A JSON body that is already serialized.
 pub(crate) fn raw_json(status: StatusCode, body: Bytes) -> Response {

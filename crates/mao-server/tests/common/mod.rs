@@ -37,7 +37,13 @@ impl Daemon {
     /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0` unless given) and waits
     /// for the line that says where it listens; panics with its log if it does not start.
     pub fn start(args: &[&str], log: &Path) -> Daemon {
+        Self::start_with_env(args, log, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], log: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(daemon_bin());
+        cmd.envs(env.iter().copied());
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
@@ -167,4 +173,57 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Builds `mao/demo-tool:latest` once per test binary (scripts/build-demo-image.sh).
+pub fn ensure_demo_image() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-demo-image.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .expect("the demo image build script runs");
+        assert!(
+            out.status.success(),
+            "building the demo image failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Removes every container labelled with `node` when dropped, even if a test fails.
+pub struct ContainerSweep(pub String);
+
+impl ContainerSweep {
+    /// Ids of the containers (running or not) labelled with this node.
+    pub fn containers(&self) -> Vec<String> {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=mao.node={}", self.0)])
+            .output()
+            .expect("docker runs");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for ContainerSweep {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+        }
+    }
+}
+
+/// A unique node name for a test, so its containers are its own.
+pub fn unique_node(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
 }

@@ -1,0 +1,632 @@
+//! The executor: runs a tool as a container and keeps an exact record of it.
+//!
+//! A run goes `queued` (record saved) -> `running` (container started, record saved) ->
+//! `succeeded | failed | timed_out | cancelled`. Every step that can fail leaves the record
+//! saying where it stopped. After a crash of the daemon, [`Executor::recover`] finds the
+//! containers by their labels: a running one is re-attached, an exited one is collected,
+//! a record whose container is gone is marked `lost`, and no container of ours is left.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::Utc;
+use futures::StreamExt;
+use mao_api::units::{parse_duration, parse_size};
+use mao_api::{RunLimits, RunRecord, RunRequest, RunStatus, Tool};
+use mao_runtime::{ContainerSpec, Limits, LogChunk, Mount, Runtime, RuntimeError};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::error::{ApiError, ApiResult};
+
+pub mod store;
+
+use store::RunStore;
+
+/// Where the data folder is mounted in the container.
+pub const DATA_MOUNT: &str = "/usr/src/app/data";
+/// Where the input folder is mounted (read-only).
+pub const INPUT_MOUNT: &str = "/usr/src/app/input";
+
+/// Labels on every container of ours.
+pub const LABEL_RUN: &str = "mao.run-id";
+pub const LABEL_NODE: &str = "mao.node";
+pub const LABEL_TOOL: &str = "mao.tool";
+pub const LABEL_PIPELINE: &str = "mao.pipeline";
+
+/// Node-wide run settings (from the node's config).
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// Default limits; `timeout` is always set.
+    pub limits: RunLimits,
+    /// Bytes of log kept per run; the rest is dropped after a marker.
+    pub log_cap: u64,
+    /// Finished runs kept per tool; older ones are pruned with their logs.
+    pub retention: usize,
+    /// Runs executing at once; more wait `queued`.
+    pub max_concurrent: usize,
+    /// Whether a tool that asks for the Docker socket may have it.
+    pub allow_docker_socket: bool,
+    /// Run containers as the daemon's uid:gid, so the node owns the files they write.
+    pub run_as_node_user: bool,
+}
+
+impl Default for RunSettings {
+    /// The defaults of a node that configures nothing.
+    fn default() -> RunSettings {
+        RunSettings {
+            limits: RunLimits {
+                timeout: Some("1h".to_owned()),
+                memory: None,
+                cpus: None,
+                pids: Some(1024),
+            },
+            log_cap: 16 << 20,
+            retention: 50,
+            max_concurrent: 8,
+            allow_docker_socket: false,
+            run_as_node_user: true,
+        }
+    }
+}
+
+/// What a follower of a run waits on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub log_bytes: u64,
+    pub finished: bool,
+}
+
+struct Active {
+    cancel: CancellationToken,
+    progress: watch::Receiver<Progress>,
+}
+
+/// Runs tools on this node's container engine.
+pub struct Executor {
+    runtime: Arc<dyn Runtime>,
+    runs: RunStore,
+    settings: RunSettings,
+    node: String,
+    data_dir: PathBuf,
+    active: Mutex<HashMap<String, Active>>,
+    slots: Arc<Semaphore>,
+}
+
+/// How a container's wait ended.
+enum Ending {
+    Exited(i64),
+    TimedOut,
+    Cancelled,
+    Error(String),
+}
+
+impl Executor {
+    /// An executor keeping records in `runs` and data under `data_dir`.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        runs: RunStore,
+        settings: RunSettings,
+        node: String,
+        data_dir: PathBuf,
+    ) -> Arc<Executor> {
+        Arc::new(Executor {
+            slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            runtime,
+            runs,
+            settings,
+            node,
+            data_dir,
+            active: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The data folder of a tool: reused by every run of it.
+    pub fn tool_data_dir(&self, tool: &str) -> PathBuf {
+        self.data_dir.join("tools").join(tool).join("data")
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.data_dir.join("runs").join(format!("{id}.log"))
+    }
+
+    /// Queues a run of `tool` and returns its record at once.
+    pub async fn submit(
+        self: &Arc<Self>,
+        tool: &Tool,
+        request: RunRequest,
+        trigger: String,
+    ) -> ApiResult<RunRecord> {
+        request.validate()?;
+        let limits = request
+            .limits
+            .or(&tool.limits)
+            .or(&self.settings.limits);
+        if tool.docker_socket && !self.settings.allow_docker_socket {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "docker_socket_not_allowed",
+                format!(
+                    "tool {:?} asks for the Docker socket but this node does not allow it (set allow_docker_socket = true in the node config)",
+                    tool.name
+                ),
+            ));
+        }
+        self.runtime.ping().await.map_err(runtime_error)?;
+
+        let mut env = tool.env.clone();
+        env.extend(request.env);
+        let cmd = request.cmd.or_else(|| tool.cmd.clone());
+        let id = ulid::Ulid::new().to_string();
+        let data_dir = self.tool_data_dir(&tool.name);
+        let record = RunRecord {
+            id: id.clone(),
+            tool: tool.name.clone(),
+            pipeline: None,
+            step: None,
+            node: self.node.clone(),
+            trigger,
+            image: tool.image.clone(),
+            image_digest: None,
+            data_dir: data_dir.display().to_string(),
+            input_dir: None,
+            cmd: cmd.clone(),
+            env_keys: env.keys().cloned().collect(),
+            limits: limits.clone(),
+            status: RunStatus::Queued,
+            exit_code: None,
+            error: None,
+            queued_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+            log_path: self.log_path(&id).display().to_string(),
+            log_bytes: 0,
+            log_truncated: false,
+            container_id: None,
+        };
+        self.runs.save(&record).await?;
+        let spec = ContainerSpec {
+            name: format!("mao-{}", id.to_lowercase()),
+            image: tool.image.clone(),
+            cmd,
+            env,
+            labels: BTreeMap::from([
+                (LABEL_RUN.to_owned(), id.clone()),
+                (LABEL_NODE.to_owned(), self.node.clone()),
+                (LABEL_TOOL.to_owned(), tool.name.clone()),
+            ]),
+            mounts: vec![Mount {
+                host: data_dir,
+                container: DATA_MOUNT.to_owned(),
+                read_only: false,
+            }],
+            user: self.settings.run_as_node_user.then(node_user),
+            limits: runtime_limits(&limits),
+            docker_socket: tool.docker_socket,
+        };
+        let (cancel, progress_tx) = self.register(&id);
+        let this = self.clone();
+        let queued = record.clone();
+        tokio::spawn(async move { this.execute(queued, spec, cancel, progress_tx).await });
+        info!(run_id = %id, tool = %tool.name, "run queued");
+        Ok(record)
+    }
+
+    fn register(&self, id: &str) -> (CancellationToken, watch::Sender<Progress>) {
+        let cancel = CancellationToken::new();
+        let (tx, rx) = watch::channel(Progress::default());
+        self.active.lock().unwrap().insert(
+            id.to_owned(),
+            Active {
+                cancel: cancel.clone(),
+                progress: rx,
+            },
+        );
+        (cancel, tx)
+    }
+
+    async fn execute(
+        self: Arc<Self>,
+        mut record: RunRecord,
+        spec: ContainerSpec,
+        cancel: CancellationToken,
+        progress: watch::Sender<Progress>,
+    ) {
+        let _permit = tokio::select! {
+            permit = self.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = cancel.cancelled() => {
+                record.error = Some("cancelled while queued".into());
+                return self.finish(record, RunStatus::Cancelled, &progress).await;
+            }
+        };
+        match self.runtime.ensure_image(&spec.image).await {
+            Ok(image) => {
+                record.image_digest = Some(image.repo_digest.unwrap_or(image.id));
+            }
+            Err(e) => {
+                record.error = Some(e.to_string());
+                return self.finish(record, RunStatus::Failed, &progress).await;
+            }
+        }
+        for mount in &spec.mounts {
+            if let Err(e) = std::fs::create_dir_all(&mount.host) {
+                record.error = Some(format!("cannot create {}: {e}", mount.host.display()));
+                return self.finish(record, RunStatus::Failed, &progress).await;
+            }
+        }
+        if let Err(e) = std::fs::create_dir_all(self.data_dir.join("runs")) {
+            record.error = Some(format!("cannot create the log folder: {e}"));
+            return self.finish(record, RunStatus::Failed, &progress).await;
+        }
+        let container = match self.runtime.create(&spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                record.error = Some(format!("cannot create the container: {e}"));
+                return self.finish(record, RunStatus::Failed, &progress).await;
+            }
+        };
+        record.container_id = Some(container.clone());
+        if cancel.is_cancelled() {
+            record.error = Some("cancelled before it started".into());
+            self.finish(record, RunStatus::Cancelled, &progress).await;
+            return self.remove_container(&container).await;
+        }
+        let started_at = Utc::now();
+        if let Err(e) = self.runtime.start(&container).await {
+            record.error = Some(format!("cannot start the container: {e}"));
+            self.finish(record, RunStatus::Failed, &progress).await;
+            return self.remove_container(&container).await;
+        }
+        record.started_at = Some(started_at);
+        record.status = RunStatus::Running;
+        if let Err(e) = self.runs.save(&record).await {
+            error!(run_id = %record.id, error = %e, "cannot save the run record");
+        }
+        info!(run_id = %record.id, container = %container, "run started");
+        self.supervise(record, container, cancel, progress).await;
+    }
+
+    /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
+    async fn supervise(
+        self: Arc<Self>,
+        mut record: RunRecord,
+        container: String,
+        cancel: CancellationToken,
+        progress: watch::Sender<Progress>,
+    ) {
+        let timeout = record
+            .limits
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(Duration::from_secs(3600));
+        let elapsed = record
+            .started_at
+            .map(|s| (Utc::now() - s).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        let remaining = timeout.saturating_sub(elapsed);
+
+        let pump = tokio::spawn(pump_logs(
+            self.runtime.clone(),
+            container.clone(),
+            PathBuf::from(&record.log_path),
+            self.settings.log_cap,
+            progress.clone(),
+        ));
+        let ending = tokio::select! {
+            r = self.runtime.wait(&container) => match r {
+                Ok(code) => Ending::Exited(code),
+                Err(e) => Ending::Error(e.to_string()),
+            },
+            _ = tokio::time::sleep(remaining) => Ending::TimedOut,
+            _ = cancel.cancelled() => Ending::Cancelled,
+        };
+        if matches!(ending, Ending::TimedOut | Ending::Cancelled) {
+            if let Err(e) = self.runtime.kill(&container).await {
+                warn!(run_id = %record.id, error = %e, "cannot kill the container");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), self.runtime.wait(&container)).await;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), pump).await {
+            Ok(Ok(Ok((bytes, truncated)))) => {
+                record.log_bytes = bytes;
+                record.log_truncated = truncated;
+            }
+            Ok(Ok(Err(e))) => warn!(run_id = %record.id, error = %e, "the run's log is incomplete"),
+            Ok(Err(e)) => warn!(run_id = %record.id, error = %e, "the log task failed"),
+            Err(_) => warn!(run_id = %record.id, "the log stream did not end; the log may be incomplete"),
+        }
+        let status = match ending {
+            Ending::Exited(0) => {
+                record.exit_code = Some(0);
+                RunStatus::Succeeded
+            }
+            Ending::Exited(code) => {
+                record.exit_code = Some(code);
+                let oom = matches!(self.runtime.inspect(&container).await, Ok(Some(info)) if info.oom_killed);
+                record.error = Some(if oom {
+                    format!("killed for exceeding its memory limit ({})", record.limits.memory.as_deref().unwrap_or("engine default"))
+                } else {
+                    format!("the tool exited with code {code}")
+                });
+                RunStatus::Failed
+            }
+            Ending::TimedOut => {
+                record.error = Some(format!("killed after its timeout of {}", mao_api::units::format_duration(timeout)));
+                RunStatus::TimedOut
+            }
+            Ending::Cancelled => {
+                record.error = Some("cancelled by a user".into());
+                RunStatus::Cancelled
+            }
+            Ending::Error(e) => {
+                record.error = Some(format!("lost track of the container: {e}"));
+                RunStatus::Failed
+            }
+        };
+        self.finish(record, status, &progress).await;
+        self.remove_container(&container).await;
+    }
+
+    async fn remove_container(&self, container: &str) {
+        if let Err(e) = self.runtime.remove(container).await {
+            warn!(container, error = %e, "cannot remove the container; it is reaped at the next start");
+        }
+    }
+
+    /// Saves the final record, tells followers, prunes old runs of the tool.
+    async fn finish(
+        &self,
+        mut record: RunRecord,
+        status: RunStatus,
+        progress: &watch::Sender<Progress>,
+    ) {
+        record.status = status;
+        record.finished_at = Some(Utc::now());
+        if let Err(e) = self.runs.save(&record).await {
+            error!(run_id = %record.id, error = %e, "cannot save the final run record");
+        }
+        info!(run_id = %record.id, tool = %record.tool, status = status.as_str(), exit_code = ?record.exit_code, "run finished");
+        self.active.lock().unwrap().remove(&record.id);
+        progress.send_modify(|p| p.finished = true);
+        if let Err(e) = self.prune(&record.tool).await {
+            warn!(tool = %record.tool, error = %e, "cannot prune old runs");
+        }
+    }
+
+    /// Cancels a queued or running run; 409 if it has already finished.
+    pub async fn cancel(&self, id: &str) -> ApiResult<RunRecord> {
+        let record = self.get(id).await?;
+        let token = self
+            .active
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|a| a.cancel.clone());
+        match token {
+            Some(t) if !record.status.is_finished() => {
+                t.cancel();
+                info!(run_id = %id, "run cancelled");
+                Ok(record)
+            }
+            _ => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "run_finished",
+                format!("run {id} has already finished ({})", record.status.as_str()),
+            )),
+        }
+    }
+
+    /// One run's record; 404 if unknown.
+    pub async fn get(&self, id: &str) -> ApiResult<RunRecord> {
+        self.runs
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("run {id} does not exist on this node")))
+    }
+
+    /// Runs, newest first, filtered.
+    pub async fn list(
+        &self,
+        tool: Option<&str>,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> ApiResult<Vec<RunRecord>> {
+        let mut all = self.runs.list().await?;
+        all.reverse();
+        Ok(all
+            .into_iter()
+            .filter(|r| tool.is_none_or(|t| r.tool == t))
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .take(limit)
+            .collect())
+    }
+
+    /// A receiver of a run's progress while it is active (`None` once it has finished).
+    pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
+        self.active
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|a| a.progress.clone())
+    }
+
+    /// Waits until the run has finished or `limit` passed; returns its record then.
+    pub async fn wait(&self, id: &str, limit: Duration) -> ApiResult<RunRecord> {
+        if let Some(mut rx) = self.progress(id) {
+            let _ = tokio::time::timeout(limit, rx.wait_for(|p| p.finished)).await;
+        }
+        self.get(id).await
+    }
+
+    /// Keeps the newest `retention` finished runs of `tool`; deletes older ones and their logs.
+    pub async fn prune(&self, tool: &str) -> Result<(), mao_store::StoreError> {
+        let all = self.runs.list().await?;
+        let finished: Vec<&RunRecord> = all
+            .iter()
+            .rev()
+            .filter(|r| r.tool == tool && r.status.is_finished())
+            .collect();
+        for old in finished.into_iter().skip(self.settings.retention) {
+            self.runs.delete(&old.id).await?;
+            match std::fs::remove_file(&old.log_path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!(path = %old.log_path, error = %e, "cannot delete an old log"),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: re-attaches running containers, collects exited ones, marks
+    /// records whose container vanished `lost`, removes containers nobody owns, prunes.
+    /// Retries until the container engine answers.
+    pub async fn recover(self: Arc<Self>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.clone().recover_once().await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(error = %e, "cannot recover runs yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    async fn recover_once(self: Arc<Self>) -> anyhow::Result<()> {
+        let records = self.runs.list().await?;
+        let labels = BTreeMap::from([(LABEL_NODE.to_owned(), self.node.clone())]);
+        let containers = self.runtime.list(&labels).await?;
+        let mut by_run: HashMap<String, mao_runtime::ContainerInfo> = HashMap::new();
+        for c in containers {
+            match c.labels.get(LABEL_RUN) {
+                Some(run) => {
+                    by_run.insert(run.clone(), c);
+                }
+                None => self.remove_container(&c.id).await,
+            }
+        }
+        let mut tools = std::collections::BTreeSet::new();
+        for record in records {
+            tools.insert(record.tool.clone());
+            let container = by_run.remove(&record.id);
+            if record.status.is_finished() || self.active.lock().unwrap().contains_key(&record.id) {
+                if let Some(c) = container {
+                    self.remove_container(&c.id).await;
+                }
+                continue;
+            }
+            let (cancel, progress) = self.register(&record.id);
+            match container {
+                Some(c) if c.running || c.exit_code.is_some() && record.status == RunStatus::Running => {
+                    info!(run_id = %record.id, running = c.running, "re-attaching to the run's container");
+                    let mut record = record;
+                    record.container_id = Some(c.id.clone());
+                    if record.status == RunStatus::Queued {
+                        record.status = RunStatus::Running;
+                        record.started_at.get_or_insert_with(Utc::now);
+                    }
+                    tokio::spawn(self.clone().supervise(record, c.id, cancel, progress));
+                }
+                Some(c) => {
+                    let mut record = record;
+                    record.error = Some("the daemon stopped before the container started".into());
+                    self.finish(record, RunStatus::Lost, &progress).await;
+                    self.remove_container(&c.id).await;
+                }
+                None => {
+                    let mut record = record;
+                    record.error = Some(if record.status == RunStatus::Queued {
+                        "the daemon stopped before the run started".into()
+                    } else {
+                        "the container vanished while the daemon was down".into()
+                    });
+                    self.finish(record, RunStatus::Lost, &progress).await;
+                }
+            }
+        }
+        for (_, c) in by_run {
+            info!(container = %c.id, "removing a container with no run record");
+            self.remove_container(&c.id).await;
+        }
+        for tool in tools {
+            self.prune(&tool).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a container's output to the run's log file, up to `cap` bytes, then a marker;
+/// the rest is drained and dropped so the container never blocks on a full pipe.
+async fn pump_logs(
+    runtime: Arc<dyn Runtime>,
+    container: String,
+    path: PathBuf,
+    cap: u64,
+    progress: watch::Sender<Progress>,
+) -> anyhow::Result<(u64, bool)> {
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut stream = runtime.logs(&container, true).await?;
+    let mut written = 0u64;
+    let mut truncated = false;
+    while let Some(chunk) = stream.next().await {
+        let bytes = match chunk? {
+            LogChunk::Stdout(b) | LogChunk::Stderr(b) => b,
+        };
+        if truncated {
+            continue;
+        }
+        let room = cap.saturating_sub(written) as usize;
+        if bytes.len() <= room {
+            file.write_all(&bytes).await?;
+            written += bytes.len() as u64;
+        } else {
+            file.write_all(&bytes[..room]).await?;
+            written += room as u64;
+            let marker = format!("\n[mao: log truncated at {cap} bytes; the run goes on]\n");
+            file.write_all(marker.as_bytes()).await?;
+            truncated = true;
+        }
+        file.flush().await?;
+        progress.send_modify(|p| p.log_bytes = written);
+    }
+    file.sync_all().await?;
+    Ok((written, truncated))
+}
+
+/// The daemon's own uid:gid.
+fn node_user() -> String {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
+}
+
+fn runtime_limits(limits: &RunLimits) -> Limits {
+    Limits {
+        memory_bytes: limits.memory.as_deref().and_then(|m| parse_size(m).ok()),
+        cpus: limits.cpus,
+        pids: limits.pids,
+    }
+}
+
+/// The one mapping of runtime errors at the API edge.
+pub fn runtime_error(e: RuntimeError) -> ApiError {
+    match e {
+        RuntimeError::Unavailable(m) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "runtime_unavailable",
+            format!("the Docker Engine is unavailable, so tools cannot run now ({m})"),
+        ),
+        e => {
+            error!(error = %e, "container runtime error");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the daemon's log")
+        }
+    }
+}
