@@ -53,7 +53,8 @@ impl Settings {
         let sleep = Duration::try_from_secs_f64(sleep)
             .map_err(|_| format!("DEMO_SLEEP must be a number of seconds, not {sleep}"))?;
         Ok(Settings {
-            data_dir: env::var_os("DATA_DIR").map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from),
+            data_dir: env::var_os("DATA_DIR")
+                .map_or_else(|| DEFAULT_DATA_DIR.into(), PathBuf::from),
             input_dir: env::var_os("INPUT_DIR")
                 .map_or_else(|| DEFAULT_INPUT_DIR.into(), PathBuf::from),
             value,
@@ -184,7 +185,8 @@ fn write_data(data_dir: &Path, value: f64) -> Result<PathBuf, String> {
 
     let metrics = format!("{{\"control\": {value}, \"rows\": {}}}\n", EXTRA_ROWS + 1);
     let metrics_path = data_dir.join("metrics.json");
-    fs::write(&metrics_path, metrics).map_err(|e| format!("write {}: {e}", metrics_path.display()))?;
+    fs::write(&metrics_path, metrics)
+        .map_err(|e| format!("write {}: {e}", metrics_path.display()))?;
     Ok(PathBuf::from(name))
 }
 
@@ -197,13 +199,20 @@ fn create_unique(dir: &Path, stamp: &str) -> io::Result<(String, File)> {
         } else {
             format!("control-{stamp}-{n}.csv")
         };
-        match OpenOptions::new().write(true).create_new(true).open(dir.join(&name)) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(&name))
+        {
             Ok(file) => return Ok((name, file)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(ErrorKind::AlreadyExists, "every candidate name is taken"))
+    Err(io::Error::new(
+        ErrorKind::AlreadyExists,
+        "every candidate name is taken",
+    ))
 }
 
 /// `20261123T184501.123Z` for the given seconds and milliseconds since the epoch.
@@ -262,7 +271,9 @@ mod tests {
         let mut out = Vec::new();
         write_filler(&mut out, 200_123).unwrap();
         assert_eq!(out.len(), 200_123);
-        assert!(out[..200_100].split(|b| *b == b'\n').all(|line| line.len() <= 99));
+        assert!(out[..200_100]
+            .split(|b| *b == b'\n')
+            .all(|line| line.len() <= 99));
         assert_eq!(out[99], b'\n');
     }
 }

@@ -7,20 +7,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HostConfig,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, KillContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, KillContainerOptions,
+    ListContainersOptions, LogsOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
 
@@ -32,6 +34,9 @@ use crate::{
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long a pull may take by default.
 pub const DEFAULT_PULL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The engine's output frames, from either the log endpoint or an attachment.
+type RawLogStream = Pin<Box<dyn Stream<Item = Result<LogOutput, DockerError>> + Send>>;
 
 /// A [`Runtime`] on a Docker Engine.
 pub struct DockerRuntime {
@@ -124,7 +129,9 @@ impl DockerRuntime {
             while let Some(item) = progress.next().await {
                 match item {
                     Ok(info) => debug!(image, status = ?info.status, "pull progress"),
-                    Err(DockerError::DockerStreamError { error }) => return Err(unavailable(error)),
+                    Err(DockerError::DockerStreamError { error }) => {
+                        return Err(unavailable(error))
+                    }
                     Err(DockerError::DockerResponseServerError { message, .. }) => {
                         return Err(unavailable(message))
                     }
@@ -212,28 +219,51 @@ impl Runtime for DockerRuntime {
             .map_err(|e| not_found_or(&self.host, id, e))
     }
 
+    /// With `follow` on a created container this attaches rather than reads the log: the
+    /// log driver may rotate its files (`max-size`, `max-file`) faster than a follower reads
+    /// them and drop output, while an attached stream loses nothing and, read slowly, only
+    /// slows the tool's writes. So the complete output needs this call between `create` and
+    /// `start`, and its stream read to the end.
     async fn logs(&self, id: &str, follow: bool) -> Result<LogStream> {
         // The engine reports a missing container only inside the stream; a caller should
         // not have to read a stream to learn that.
-        if self.inspect_container(id).await?.is_none() {
+        let Some(inspect) = self.inspect_container(id).await? else {
             return Err(RuntimeError::NotFound(id.to_string()));
-        }
-        let options = LogsOptions {
-            follow,
-            stdout: true,
-            stderr: true,
-            timestamps: false,
-            ..Default::default()
+        };
+        let created = matches!(
+            inspect.state.and_then(|state| state.status),
+            Some(ContainerStateStatusEnum::CREATED)
+        );
+        let docker = self.docker().await?;
+        let output: RawLogStream = if follow && created {
+            let options = AttachContainerOptions {
+                // Replays whatever was written should the container start before we attach.
+                logs: true,
+                stream: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            };
+            let attached = docker
+                .attach_container(id, Some(options))
+                .await
+                .map_err(|e| not_found_or(&self.host, id, e))?;
+            attached.output
+        } else {
+            let options = LogsOptions {
+                follow,
+                stdout: true,
+                stderr: true,
+                timestamps: false,
+                ..Default::default()
+            };
+            Box::pin(docker.logs(id, Some(options)))
         };
         let host = self.host.clone();
         let id = id.to_string();
-        let stream = self
-            .docker()
-            .await?
-            .logs(&id, Some(options))
+        let stream = output
             .map_err(move |e| not_found_or(&host, &id, e))
             .try_filter_map(|output| async move {
-                use bollard::container::LogOutput;
                 Ok(match output {
                     LogOutput::StdOut { message } => Some(LogChunk::Stdout(message)),
                     LogOutput::StdErr { message } => Some(LogChunk::Stderr(message)),
@@ -576,6 +606,9 @@ mod tests {
         assert!(bind(Path::new("/a:b"), "/data", false).is_err());
         assert!(bind(Path::new("/a"), "data", false).is_err());
         let no_socket = create_body(&ContainerSpec::default()).unwrap();
-        assert_eq!(no_socket.host_config.unwrap().binds.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            no_socket.host_config.unwrap().binds.unwrap(),
+            Vec::<String>::new()
+        );
     }
 }

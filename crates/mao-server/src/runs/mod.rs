@@ -16,7 +16,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use mao_api::units::{parse_duration, parse_size};
 use mao_api::{RunLimits, RunRecord, RunRequest, RunStatus, Tool};
-use mao_runtime::{ContainerSpec, Limits, LogChunk, Mount, Runtime, RuntimeError};
+use mao_runtime::{ContainerSpec, Limits, LogChunk, LogStream, Mount, Runtime, RuntimeError};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -276,6 +276,16 @@ impl Executor {
             self.finish(record, RunStatus::Cancelled, &progress).await;
             return self.remove_container(&container).await;
         }
+        // Attached before the start, so not a byte of a chatty tool's output is lost to
+        // the engine's log rotation.
+        let logs = match self.runtime.logs(&container, true).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                record.error = Some(format!("cannot attach to the container's output: {e}"));
+                self.finish(record, RunStatus::Failed, &progress).await;
+                return self.remove_container(&container).await;
+            }
+        };
         let started_at = Utc::now();
         if let Err(e) = self.runtime.start(&container).await {
             record.error = Some(format!("cannot start the container: {e}"));
@@ -288,14 +298,18 @@ impl Executor {
             error!(run_id = %record.id, error = %e, "cannot save the run record");
         }
         info!(run_id = %record.id, container = %container, "run started");
-        self.supervise(record, container, cancel, progress).await;
+        self.supervise(record, container, Some(logs), cancel, progress)
+            .await;
     }
 
     /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
+    /// `logs` is the stream attached before the start; without it (re-attaching after a
+    /// restart) the container's log is read again from its beginning.
     async fn supervise(
         self: Arc<Self>,
         mut record: RunRecord,
         container: String,
+        logs: Option<LogStream>,
         cancel: CancellationToken,
         progress: watch::Sender<Progress>,
     ) {
@@ -314,6 +328,7 @@ impl Executor {
         let pump = tokio::spawn(pump_logs(
             self.runtime.clone(),
             container.clone(),
+            logs,
             PathBuf::from(&record.log_path),
             self.settings.log_cap,
             progress.clone(),
@@ -525,7 +540,9 @@ impl Executor {
             }
             let (cancel, progress) = self.register(&record.id);
             match container {
-                Some(c) if c.running || c.exit_code.is_some() && record.status == RunStatus::Running => {
+                // Started (running or exited): follow it to its end. A container that was
+                // created but never started has no exit code and is not running.
+                Some(c) if c.running || c.exit_code.is_some() => {
                     info!(run_id = %record.id, running = c.running, "re-attaching to the run's container");
                     let mut record = record;
                     record.container_id = Some(c.id.clone());
@@ -533,7 +550,7 @@ impl Executor {
                         record.status = RunStatus::Running;
                         record.started_at.get_or_insert_with(Utc::now);
                     }
-                    tokio::spawn(self.clone().supervise(record, c.id, cancel, progress));
+                    tokio::spawn(self.clone().supervise(record, c.id, None, cancel, progress));
                 }
                 Some(c) => {
                     let mut record = record;
@@ -568,12 +585,16 @@ impl Executor {
 async fn pump_logs(
     runtime: Arc<dyn Runtime>,
     container: String,
+    attached: Option<LogStream>,
     path: PathBuf,
     cap: u64,
     progress: watch::Sender<Progress>,
 ) -> anyhow::Result<(u64, bool)> {
     let mut file = tokio::fs::File::create(&path).await?;
-    let mut stream = runtime.logs(&container, true).await?;
+    let mut stream = match attached {
+        Some(s) => s,
+        None => runtime.logs(&container, true).await?,
+    };
     let mut written = 0u64;
     let mut truncated = false;
     while let Some(chunk) = stream.next().await {
