@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds mao-orchestrator and maoctl, starts one node on the embedded store at
-# http://127.0.0.1:8080 (data in ./mao-data), registers a sample tool and dataset with
-# maoctl and shows what the node holds. The node keeps running in the background;
+# http://127.0.0.1:8080 (data in ./mao-data), builds the demo tool's image (FROM scratch, no
+# registry), registers it and a dataset with maoctl, runs the tool once as a container and
+# shows the report and the files it wrote. The node keeps running in the background;
 # `scripts/quickstart.sh stop` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,18 @@ echo; echo "== nodes";    $maoctl node list
 echo; echo "== tools";    $maoctl tool list
 echo; echo "== datasets"; $maoctl dataset list
 echo; echo "== readiness"; curl -s "$MAO_ENDPOINT/readyz"; echo
+if docker info >/dev/null 2>&1; then
+  echo; echo "== building the demo tool's image"
+  scripts/build-demo-image.sh
+  echo; echo "== maoctl tool run demo"
+  $maoctl tool run demo --env DEMO_VALUE=$((90 + RANDOM % 20))
+  echo; echo "== what the run wrote in $data/tools/demo/data"
+  ls -l "$data/tools/demo/data"
+  echo; echo "== maoctl run list"
+  $maoctl run list
+else
+  echo; echo "Docker is not reachable: install Docker Engine to run tools (the registry works without it)."
+fi
 cat <<MSG
 
 The node '$node' runs at $MAO_ENDPOINT (pid $(cat "$pidfile"), log $data/mao-orchestrator.log).

@@ -82,7 +82,10 @@ impl RunLimits {
         }
         if let Some(c) = self.cpus {
             if !(c.is_finite() && c > 0.0 && c <= 1024.0) {
-                return Err(ValidationError::new("cpus", "must be above 0 and at most 1024"));
+                return Err(ValidationError::new(
+                    "cpus",
+                    "must be above 0 and at most 1024",
+                ));
             }
         }
         if let Some(p) = self.pids {

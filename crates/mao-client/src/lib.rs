@@ -6,7 +6,9 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use mao_api::{Dataset, ErrorBody, List, NodeInfo, Readiness, Tool};
+use mao_api::{
+    Dataset, ErrorBody, List, NodeInfo, Readiness, RunRecord, RunRequest, RunStatus, Tool,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -18,6 +20,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long one request may take in all, from connecting to the end of the body.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest wait the daemon grants in one `GET /api/v1/runs/{id}/wait`.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How long reading a finished run's whole log may take (it can be tens of megabytes).
+const LOG_TIMEOUT: Duration = Duration::from_secs(300);
+
+const USER_AGENT: &str = concat!("mao-client/", env!("CARGO_PKG_VERSION"));
 
 // A body larger than this is not something the API sends; stop reading instead of
 // filling memory when the endpoint is not a mao-orchestrator.
@@ -83,6 +93,14 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         self.status() == Some(409)
     }
+
+    /// The server's machine-readable code of an [`Error::Api`] (`run_finished`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
 }
 
 /// A connection to one mao-orchestrator endpoint; cheap to clone, safe to share.
@@ -90,6 +108,8 @@ impl Error {
 pub struct Client {
     endpoint: String,
     agent: ureq::Agent,
+    /// Without an overall timeout: a followed log lasts as long as its run.
+    stream_agent: ureq::Agent,
 }
 
 impl Client {
@@ -99,9 +119,17 @@ impl Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("mao-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build();
-        Ok(Client { endpoint, agent })
+        let stream_agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build();
+        Ok(Client {
+            endpoint,
+            agent,
+            stream_agent,
+        })
     }
 
     /// The endpoint this client talks to, without a trailing slash.
@@ -184,6 +212,75 @@ impl Client {
     /// The live members of the federation, following `next` across pages.
     pub fn list_nodes(&self) -> Result<Vec<NodeInfo>, Error> {
         self.list_all("/api/v1/nodes")
+    }
+
+    /// Queues a run of the tool called `tool`; the record comes back with status `queued`.
+    pub fn start_run(&self, tool: &str, request: &RunRequest) -> Result<RunRecord, Error> {
+        let path = format!("{}/runs", item_path("/api/v1/tools", tool)?);
+        self.send("POST", &path, request)
+    }
+
+    /// This node's runs, newest first, optionally only those of `tool` or in `status`;
+    /// at most `limit` (the server's default, 50, if `None`; at most 1000).
+    pub fn list_runs(
+        &self,
+        tool: Option<&str>,
+        status: Option<RunStatus>,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, Error> {
+        let mut request = self.agent.get(&self.url("/api/v1/runs"));
+        if let Some(tool) = tool {
+            request = request.query("tool", tool);
+        }
+        if let Some(status) = status {
+            request = request.query("status", status.as_str());
+        }
+        if let Some(limit) = limit {
+            request = request.query("limit", &limit.to_string());
+        }
+        let page: List<RunRecord> = self.call(request, None::<&()>)?;
+        Ok(page.items)
+    }
+
+    /// The run whose id is `id`.
+    pub fn get_run(&self, id: &str) -> Result<RunRecord, Error> {
+        self.get(&item_path("/api/v1/runs", id)?)
+    }
+
+    /// The run's record once it has finished, or as it is after `timeout` (the daemon
+    /// answers after [`MAX_WAIT`] at most): one long poll, to be repeated until
+    /// [`RunStatus::is_finished`].
+    pub fn wait_run(&self, id: &str, timeout: Duration) -> Result<RunRecord, Error> {
+        let url = self.url(&format!("{}/wait", item_path("/api/v1/runs", id)?));
+        let (param, request_timeout) = wait_timeouts(timeout);
+        let request = self
+            .agent
+            .get(&url)
+            .query("timeout", &param)
+            .timeout(request_timeout);
+        self.call(request, None::<&()>)
+    }
+
+    /// The run's output. With `follow`, the stream goes on while the run is active and
+    /// ends when it has finished, however long that takes; without, it is the log so far.
+    pub fn run_logs(&self, id: &str, follow: bool) -> Result<impl Read + Send, Error> {
+        let url = self.url(&format!("{}/logs", item_path("/api/v1/runs", id)?));
+        let request = if follow {
+            self.stream_agent.get(&url).query("follow", "true")
+        } else {
+            self.stream_agent.get(&url).timeout(LOG_TIMEOUT)
+        };
+        match request.call() {
+            Ok(response) => Ok(response.into_reader()),
+            Err(e) => Err(self.map_error(e)?),
+        }
+    }
+
+    /// Stops a queued or running run and returns its record once it has ended (or as it
+    /// is after ten seconds); [`Error::is_conflict`] (code `run_finished`) if it had ended.
+    pub fn cancel_run(&self, id: &str) -> Result<RunRecord, Error> {
+        let path = format!("{}/cancel", item_path("/api/v1/runs", id)?);
+        self.call(self.agent.post(&self.url(&path)), None::<&()>)
     }
 
     /// `Ok` when the daemon answers `GET /healthz` with `{"status":"ok"}`.
@@ -314,6 +411,16 @@ impl Client {
             }),
         }
     }
+}
+
+/// The `timeout=` of a long poll, and how long the whole request may take: the answer
+/// may come only when the wait is over, so the request outlasts it by [`REQUEST_TIMEOUT`].
+fn wait_timeouts(timeout: Duration) -> (String, Duration) {
+    let timeout = timeout.min(MAX_WAIT);
+    (
+        format!("{}ms", timeout.as_millis()),
+        timeout + REQUEST_TIMEOUT,
+    )
 }
 
 fn decode<T: DeserializeOwned>(
@@ -575,6 +682,41 @@ mod tests {
                 Err(Error::InvalidName { .. })
             ));
         }
+    }
+
+    #[test]
+    fn long_polls_outlast_the_wait_they_ask_for() {
+        let (param, request) = wait_timeouts(Duration::from_secs(30));
+        assert_eq!(param, "30000ms");
+        assert_eq!(request, Duration::from_secs(30) + REQUEST_TIMEOUT);
+        assert_eq!(
+            mao_api::units::parse_duration(&param).unwrap(),
+            Duration::from_secs(30)
+        );
+        // The daemon answers after a minute at most; asking for more would only delay errors.
+        let (param, request) = wait_timeouts(Duration::from_secs(3600));
+        assert_eq!(param, "60000ms");
+        assert_eq!(request, MAX_WAIT + REQUEST_TIMEOUT);
+        assert_eq!(wait_timeouts(Duration::from_millis(1500)).0, "1500ms");
+    }
+
+    #[test]
+    fn run_paths_are_one_segment() {
+        assert_eq!(
+            item_path("/api/v1/runs", "01J9Z8X7W6V5T4S3R2Q1P0NMKH").unwrap(),
+            "/api/v1/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH"
+        );
+        assert!(item_path("/api/v1/runs", "..").is_err());
+    }
+
+    #[test]
+    fn api_errors_expose_their_code() {
+        let body = br#"{"error":{"code":"run_finished","message":"run X has already finished (succeeded)"}}"#;
+        let e = api_error("http://h/api/v1/runs/X/cancel", 409, body);
+        assert!(e.is_conflict());
+        assert_eq!(e.code(), Some("run_finished"));
+        let e = Error::InvalidName { name: ".".into() };
+        assert_eq!(e.code(), None);
     }
 
     #[test]

@@ -317,7 +317,10 @@ fn parse_flag<T: std::str::FromStr>(
     }
 }
 
-fn run_settings(args: &RunArgs, file: &FileConfig) -> Result<crate::runs::RunSettings, ConfigError> {
+fn run_settings(
+    args: &RunArgs,
+    file: &FileConfig,
+) -> Result<crate::runs::RunSettings, ConfigError> {
     use mao_api::units::parse_size;
     let defaults = crate::runs::RunSettings::default();
     let limits = mao_api::RunLimits {
@@ -331,10 +334,20 @@ fn run_settings(args: &RunArgs, file: &FileConfig) -> Result<crate::runs::RunSet
             .clone()
             .or_else(|| file.run_memory.clone())
             .or(defaults.limits.memory),
-        cpus: parse_flag("run_cpus", args.cpus.clone(), file.run_cpus, "a number of CPUs")?
-            .or(defaults.limits.cpus),
-        pids: parse_flag("run_pids", args.pids.clone(), file.run_pids, "a whole number")?
-            .or(defaults.limits.pids),
+        cpus: parse_flag(
+            "run_cpus",
+            args.cpus.clone(),
+            file.run_cpus,
+            "a number of CPUs",
+        )?
+        .or(defaults.limits.cpus),
+        pids: parse_flag(
+            "run_pids",
+            args.pids.clone(),
+            file.run_pids,
+            "a whole number",
+        )?
+        .or(defaults.limits.pids),
     };
     if let Err(e) = limits.validate() {
         let key = match e.field.as_str() {
@@ -352,8 +365,13 @@ fn run_settings(args: &RunArgs, file: &FileConfig) -> Result<crate::runs::RunSet
     if log_cap < 1024 {
         return Err(bad("run_log_cap", "must be at least 1k"));
     }
-    let retention = parse_flag("run_retention", args.retention.clone(), file.run_retention, "a whole number")?
-        .unwrap_or(defaults.retention);
+    let retention = parse_flag(
+        "run_retention",
+        args.retention.clone(),
+        file.run_retention,
+        "a whole number",
+    )?
+    .unwrap_or(defaults.retention);
     if retention == 0 {
         return Err(bad("run_retention", "must keep at least 1 run"));
     }

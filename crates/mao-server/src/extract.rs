@@ -1,9 +1,9 @@
 //! Extractors that turn every client mistake into the API's error shape.
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use bytes::Bytes;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;

@@ -105,7 +105,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
 
-    let runtime: Arc<dyn mao_runtime::Runtime> = Arc::new(mao_runtime::docker::DockerRuntime::connect());
+    let runtime: Arc<dyn mao_runtime::Runtime> =
+        Arc::new(mao_runtime::docker::DockerRuntime::connect());
     let executor = Executor::new(
         runtime,
         runs,
@@ -119,10 +120,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
     info!(node = %config.node, url = %advertise_url, "listening");
     // Scripts and tests read the bound address from this line (useful with port 0).
     println!("mao-orchestrator listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    // On SIGTERM/SIGINT, requests in flight get a few seconds; log followers and long
+    // polls would otherwise hold the shutdown until their run ends. Running containers are
+    // left alone: the next start re-attaches them.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop = stop_rx;
+    tokio::select! {
+        result = server => result.context("the HTTP server failed")?,
+        _ = async {
+            let _ = stop.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => warn!("open connections did not close within 5 s; stopping anyway"),
+    }
     info!("shutting down");
     membership.leave().await;
     Ok(())

@@ -33,7 +33,12 @@ async fn api() -> Api {
         "test-node".into(),
         dir.path().to_owned(),
     );
-    let state = AppState::new(store.clone(), Keys::new("/mao"), "test-node".into(), executor);
+    let state = AppState::new(
+        store.clone(),
+        Keys::new("/mao"),
+        "test-node".into(),
+        executor,
+    );
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.
     for _ in 0..50 {

@@ -32,8 +32,14 @@ impl Node {
         args.extend(extra.iter().map(|s| s.to_string()));
         let daemon = start_daemon(&args, dir.path());
         daemon.maoctl_ok(&[
-            "tool", "add", "demo", "MAO", "mao/demo-tool:latest",
-            "https://github.com/mao/data.git", "https://github.com/mao/code.git", "demo",
+            "tool",
+            "add",
+            "demo",
+            "MAO",
+            "mao/demo-tool:latest",
+            "https://github.com/mao/data.git",
+            "https://github.com/mao/code.git",
+            "demo",
         ]);
         Node {
             daemon,
@@ -77,7 +83,11 @@ impl Node {
             last = self.get_run(id);
             last["status"] == wanted
         });
-        assert!(ok, "run {id} did not become {wanted}: {last}\n{}", self.daemon.log_text());
+        assert!(
+            ok,
+            "run {id} did not become {wanted}: {last}\n{}",
+            self.daemon.log_text()
+        );
         last
     }
 }
@@ -104,20 +114,37 @@ fn control_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_run_writes_into_the_tool_data_folder() {
     let node = Node::start("ok", &[]);
-    let out = node.daemon.maoctl(&["tool", "run", "demo", "--env", "DEMO_VALUE=42"]);
+    let out = node
+        .daemon
+        .maoctl(&["tool", "run", "demo", "--env", "DEMO_VALUE=42"]);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(report.contains("succeeded"), "{report}");
     assert!(report.contains("mao/demo-tool:latest"), "{report}");
-    assert!(report.contains(node.tool_data().to_str().unwrap()), "{report}");
+    assert!(
+        report.contains(node.tool_data().to_str().unwrap()),
+        "{report}"
+    );
 
     let files = control_files(&node.tool_data());
     assert_eq!(files.len(), 1, "{files:?}");
     let csv = std::fs::read_to_string(&files[0]).unwrap();
-    let first: f64 = csv.split([',', '\n']).next().unwrap().trim().parse().unwrap();
+    let first: f64 = csv
+        .split([',', '\n'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(first, 42.0);
     let metrics: Value =
-        serde_json::from_slice(&std::fs::read(node.tool_data().join("metrics.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(node.tool_data().join("metrics.json")).unwrap())
+            .unwrap();
     assert!(metrics.is_object());
     // Written as the node's user, so the node can commit them later.
     use std::os::unix::fs::MetadataExt;
@@ -130,7 +157,13 @@ fn a_run_writes_into_the_tool_data_folder() {
     assert_eq!(record["status"], "succeeded");
     assert_eq!(record["exit_code"], 0);
     assert_eq!(record["trigger"], "manual");
-    assert!(record["image_digest"].as_str().unwrap().starts_with("sha256:"), "{record}");
+    assert!(
+        record["image_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{record}"
+    );
     assert!(record["started_at"].is_string() && record["finished_at"].is_string());
     assert_eq!(control_files(&node.tool_data()).len(), 2);
 
@@ -138,9 +171,14 @@ fn a_run_writes_into_the_tool_data_folder() {
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["id"], record["id"], "newest first");
-    let logs = node.daemon.maoctl_ok(&["run", "logs", record["id"].as_str().unwrap()]);
+    let logs = node
+        .daemon
+        .maoctl_ok(&["run", "logs", record["id"].as_str().unwrap()]);
     assert!(!logs.is_empty(), "the run's output is kept");
-    assert!(node.sweep.containers().is_empty(), "no container is left behind");
+    assert!(
+        node.sweep.containers().is_empty(),
+        "no container is left behind"
+    );
 }
 
 #[test]
@@ -150,7 +188,10 @@ fn failures_timeouts_and_cancels_are_recorded() {
     assert_eq!(code, 1);
     assert_eq!(record["status"], "failed");
     assert_eq!(record["exit_code"], 3);
-    assert!(record["error"].as_str().unwrap().contains("code 3"), "{record}");
+    assert!(
+        record["error"].as_str().unwrap().contains("code 3"),
+        "{record}"
+    );
 
     let (code, record) = node.run_json(&["--env", "DEMO_SLEEP=60", "--timeout", "2s"]);
     assert_eq!(code, 1);
@@ -158,19 +199,28 @@ fn failures_timeouts_and_cancels_are_recorded() {
     let secs = (chrono_parse(&record["finished_at"]) - chrono_parse(&record["started_at"])).abs();
     assert!(secs < 15.0, "killed near its timeout, took {secs}s");
 
-    let out = node.daemon.maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=60"]);
+    let out =
+        node.daemon
+            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=60"]);
     let id = out["id"].as_str().unwrap().to_owned();
     node.wait_status(&id, Duration::from_secs(30), "running");
     let cancelled = node.daemon.maoctl_json(&["run", "cancel", &id]);
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     let again = node.daemon.maoctl(&["run", "cancel", &id]);
-    assert_eq!(again.status.code(), Some(1), "cancel of a finished run is refused");
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "cancel of a finished run is refused"
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
 
     let out = node.daemon.maoctl(&["tool", "run", "nope"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not registered"));
-    assert!(eventually(Duration::from_secs(10), || node.sweep.containers().is_empty()));
+    assert!(eventually(Duration::from_secs(10), || node
+        .sweep
+        .containers()
+        .is_empty()));
 }
 
 fn chrono_parse(v: &Value) -> f64 {
@@ -185,8 +235,14 @@ fn chrono_parse(v: &Value) -> f64 {
 fn an_image_that_cannot_be_had_fails_the_run_quickly() {
     let node = Node::start("noimg", &[]);
     node.daemon.maoctl_ok(&[
-        "tool", "add", "ghost", "MAO", "mao/does-not-exist:never",
-        "https://github.com/mao/data.git", "https://github.com/mao/code.git", "x",
+        "tool",
+        "add",
+        "ghost",
+        "MAO",
+        "mao/does-not-exist:never",
+        "https://github.com/mao/data.git",
+        "https://github.com/mao/code.git",
+        "x",
     ]);
     let started = std::time::Instant::now();
     let out = node.daemon.maoctl(&["-o", "json", "tool", "run", "ghost"]);
@@ -194,14 +250,19 @@ fn an_image_that_cannot_be_had_fails_the_run_quickly() {
     let record: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(record["status"], "failed");
     let error = record["error"].as_str().unwrap();
-    assert!(error.contains("mao/does-not-exist:never"), "names the image: {error}");
+    assert!(
+        error.contains("mao/does-not-exist:never"),
+        "names the image: {error}"
+    );
     assert!(started.elapsed() < Duration::from_secs(150), "no hang");
 }
 
 #[test]
 fn logs_stream_while_the_run_goes_on_and_are_capped() {
     let node = Node::start("logs", &["--run-log-cap", "64k"]);
-    let out = node.daemon.maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_TICKS=40"]);
+    let out =
+        node.daemon
+            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_TICKS=40"]);
     let id = out["id"].as_str().unwrap().to_owned();
     let mut follower = std::process::Command::new(common::maoctl_bin())
         .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
@@ -213,12 +274,16 @@ fn logs_stream_while_the_run_goes_on_and_are_capped() {
     std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
     assert!(!first.is_empty());
     assert_eq!(
-        node.get_run(&id)["status"], "running",
+        node.get_run(&id)["status"],
+        "running",
         "the first line arrived while the run was still going"
     );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert!(follower.wait().unwrap().success(), "the follow ends with the run");
+    assert!(
+        follower.wait().unwrap().success(),
+        "the follow ends with the run"
+    );
     assert!(rest.lines().count() >= 30, "every tick arrives: {rest}");
     node.wait_status(&id, Duration::from_secs(10), "succeeded");
 
@@ -241,7 +306,12 @@ fn retention_keeps_the_newest_runs() {
         ids.push(record["id"].as_str().unwrap().to_owned());
     }
     let list = node.daemon.maoctl_json(&["run", "list"]);
-    let kept: Vec<&str> = list["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let kept: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(kept, [ids[3].as_str(), ids[2].as_str()]);
     let logs = std::fs::read_dir(node.data.join("runs")).unwrap().count();
     assert_eq!(logs, 2, "old logs are pruned with their records");
@@ -251,26 +321,54 @@ fn retention_keeps_the_newest_runs() {
 fn runs_survive_a_daemon_crash() {
     let mut node = Node::start("crash", &[]);
     // A run still going when the daemon dies is re-attached and finishes normally.
-    let running = node.daemon.maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=4", "--env", "DEMO_VALUE=7"]);
+    let running = node.daemon.maoctl_json(&[
+        "tool",
+        "run",
+        "demo",
+        "--detach",
+        "--env",
+        "DEMO_SLEEP=4",
+        "--env",
+        "DEMO_VALUE=7",
+    ]);
     let running = running["id"].as_str().unwrap().to_owned();
     node.wait_status(&running, Duration::from_secs(30), "running");
     // A run that finishes while the daemon is down is collected.
-    let exited = node.daemon.maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=1", "--env", "DEMO_EXIT=5"]);
+    let exited = node.daemon.maoctl_json(&[
+        "tool",
+        "run",
+        "demo",
+        "--detach",
+        "--env",
+        "DEMO_SLEEP=1",
+        "--env",
+        "DEMO_EXIT=5",
+    ]);
     let exited = exited["id"].as_str().unwrap().to_owned();
     node.wait_status(&exited, Duration::from_secs(30), "running");
     // A run whose container vanishes while the daemon is down is lost.
-    let vanished = node.daemon.maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=30"]);
+    let vanished =
+        node.daemon
+            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=30"]);
     let vanished = vanished["id"].as_str().unwrap().to_owned();
     node.wait_status(&vanished, Duration::from_secs(30), "running");
 
     node.daemon.kill();
     let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=mao.run-id={vanished}")])
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=mao.run-id={vanished}"),
+        ])
         .output()
         .unwrap();
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(!id.is_empty(), "the container outlived the daemon");
-    std::process::Command::new("docker").args(["rm", "-f", &id]).output().unwrap();
+    std::process::Command::new("docker")
+        .args(["rm", "-f", &id])
+        .output()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(2));
     node.restart();
 
@@ -282,11 +380,16 @@ fn runs_survive_a_daemon_crash() {
     let r = node.wait_status(&vanished, Duration::from_secs(30), "lost");
     assert!(r["error"].as_str().unwrap().contains("vanished"), "{r}");
     assert!(
-        eventually(Duration::from_secs(10), || node.sweep.containers().is_empty()),
+        eventually(Duration::from_secs(10), || node
+            .sweep
+            .containers()
+            .is_empty()),
         "no container of ours is left behind"
     );
     let csv = control_files(&node.tool_data());
-    assert!(csv.iter().any(|f| std::fs::read_to_string(f).unwrap().starts_with('7')));
+    assert!(csv
+        .iter()
+        .any(|f| std::fs::read_to_string(f).unwrap().starts_with('7')));
 }
 
 #[test]
@@ -299,17 +402,60 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     daemon.maoctl_ok(&[
-        "tool", "add", "demo", "MAO", "mao/demo-tool:latest",
-        "https://github.com/mao/data.git", "https://github.com/mao/code.git", "demo",
+        "tool",
+        "add",
+        "demo",
+        "MAO",
+        "mao/demo-tool:latest",
+        "https://github.com/mao/data.git",
+        "https://github.com/mao/code.git",
+        "demo",
     ]);
     let out = daemon.maoctl(&["tool", "run", "demo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Docker Engine is unavailable"), "{err}");
-    assert_eq!(daemon.maoctl_json(&["tool", "list"])["items"][0]["name"], "demo");
     assert_eq!(
-        daemon.maoctl_json(&["run", "list"])["items"].as_array().unwrap().len(),
+        daemon.maoctl_json(&["tool", "list"])["items"][0]["name"],
+        "demo"
+    );
+    assert_eq!(
+        daemon.maoctl_json(&["run", "list"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         0,
         "nothing was recorded"
     );
+}
+
+#[test]
+fn sigterm_stops_promptly_and_the_next_start_finishes_the_run() {
+    let mut node = Node::start("term", &[]);
+    let out =
+        node.daemon
+            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=6"]);
+    let id = out["id"].as_str().unwrap().to_owned();
+    node.wait_status(&id, Duration::from_secs(30), "running");
+    // A log follower holds a connection open until the run ends.
+    let mut follower = std::process::Command::new(common::maoctl_bin())
+        .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let status = node.daemon.terminate();
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the daemon did not wait for the run: {:?}",
+        started.elapsed()
+    );
+    let _ = follower.kill();
+    let _ = follower.wait();
+    node.restart();
+    let r = node.wait_status(&id, Duration::from_secs(30), "succeeded");
+    assert_eq!(r["exit_code"], 0);
 }

@@ -3,16 +3,21 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mao_api::{RunLimits, RunStatus};
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
   maoctl tool list
+  maoctl tool run demo-tool --follow
+  maoctl run list --status failed
   maoctl --endpoint http://mao-1.example.com:8080 node list
   MAO_ENDPOINT=http://10.0.0.5:8080 maoctl dataset get weather -o json
 
-Exit status: 0 on success, 1 when the daemon or the network failed, 2 on a usage error.";
+Exit status: 0 on success, 1 when the daemon or the network failed or a run did not
+succeed, 2 on a usage error.";
 
-/// Command-line client of the MAO orchestrator: register tools and datasets, list nodes.
+/// Command-line client of the MAO orchestrator: register tools and datasets, run tools and
+/// follow their runs, list nodes.
 #[derive(Debug, Parser)]
 #[command(name = "maoctl", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
@@ -61,6 +66,9 @@ pub enum Command {
     /// Register, inspect and remove datasets (git repositories shared by nodes)
     #[command(subcommand, after_help = DATASET_EXAMPLES)]
     Dataset(DatasetCommand),
+    /// Inspect, follow and cancel the runs of tools on the node
+    #[command(subcommand, after_help = RUN_EXAMPLES)]
+    Run(RunCommand),
     /// Inspect the live members of the federation
     #[command(subcommand, after_help = NODE_EXAMPLES)]
     Node(NodeCommand),
@@ -71,6 +79,7 @@ Examples:
   maoctl tool list
   maoctl tool get demo-tool
   maoctl tool add demo-tool ada mao/demo:1 https://git.example.com/data.git https://git.example.com/code.git results.csv
+  maoctl tool run demo-tool --env CITY=Zurich --timeout 10m
   maoctl tool remove demo-tool";
 
 /// `maoctl tool ...`
@@ -90,6 +99,9 @@ pub enum ToolCommand {
     /// Register a tool, from arguments or from a JSON document
     #[command(after_help = TOOL_ADD_EXAMPLES)]
     Add(Box<ToolAdd>),
+    /// Run a tool now on the node, wait for its end and report how it went
+    #[command(after_help = TOOL_RUN_HELP)]
+    Run(Box<ToolRun>),
     /// Unregister a tool
     #[command(
         visible_alias = "delete",
@@ -107,11 +119,14 @@ Examples:
       https://git.example.com/data.git https://git.example.com/code.git results.csv \\
       --description 'daily weather scrape' --env CITY=Zurich --env UNITS=metric \\
       -- python scrape.py --verbose
+  maoctl tool add demo-tool ada mao/demo:1 /srv/git/data.git /srv/git/code.git out.csv \
+      --timeout 30m --memory 1g --cpus 2
   maoctl tool add -f demo-tool.json
   maoctl tool get demo-tool -o json > t.json && $EDITOR t.json && maoctl tool add --replace -f t.json
 
 The JSON document has the fields name, author, image, data_repo, code_repo, artefact,
-and optionally description, cmd (a list of arguments) and env (an object).";
+and optionally description, cmd (a list of arguments), env (an object), limits (an
+object with timeout, memory, cpus and pids) and docker_socket (true or false).";
 
 /// Arguments of `maoctl tool add`.
 #[derive(Debug, Args)]
@@ -153,18 +168,167 @@ pub struct ToolAdd {
     #[arg(last = true, value_name = "COMMAND")]
     pub args: Vec<String>,
 
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Mount the Docker socket into the tool's containers (the node must allow it)
+    #[arg(long)]
+    pub docker_socket: bool,
+
     /// Read the tool from a JSON document instead ('-' for standard input)
     #[arg(
         short = 'f',
         long,
         value_name = "FILE",
-        conflicts_with_all = ["name", "author", "image", "data_repo", "code_repo", "artefact", "description", "env", "cmd", "args"]
+        conflicts_with_all = [
+            "name", "author", "image", "data_repo", "code_repo", "artefact", "description",
+            "env", "cmd", "args", "timeout", "memory", "cpus", "pids", "docker_socket",
+        ]
     )]
     pub file: Option<PathBuf>,
 
     /// Replace the tool of that name instead of failing when it exists
     #[arg(long)]
     pub replace: bool,
+}
+
+/// Limits of a run; unset ones fall back to the tool's, then to the node's.
+#[derive(Debug, Default, Args)]
+pub struct LimitArgs {
+    /// Wall-clock limit, e.g. 90s, 10m or 1h30m; then the run is killed and ends timed_out
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, help_heading = "Limits")]
+    pub timeout: Option<String>,
+    /// Memory limit, e.g. 512m or 2g (at least 6m)
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory, help_heading = "Limits")]
+    pub memory: Option<String>,
+    /// CPUs the run may use, e.g. 0.5 or 1.5
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = parse_cpus,
+        allow_negative_numbers = true,
+        help_heading = "Limits"
+    )]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes in the container
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(i64).range(1..),
+        allow_negative_numbers = true,
+        help_heading = "Limits"
+    )]
+    pub pids: Option<i64>,
+}
+
+impl LimitArgs {
+    /// The limits as the API carries them.
+    pub fn to_limits(&self) -> RunLimits {
+        RunLimits {
+            timeout: self.timeout.clone(),
+            memory: self.memory.clone(),
+            cpus: self.cpus,
+            pids: self.pids,
+        }
+    }
+}
+
+const TOOL_RUN_HELP: &str = "\
+Examples:
+  maoctl tool run demo-tool
+  maoctl tool run demo-tool --follow --env DEMO_VALUE=42 --timeout 5m --memory 256m
+  maoctl tool run weather-scraper -- python scrape.py --city Zurich
+  id=$(maoctl tool run demo-tool --detach) && maoctl run logs -f \"$id\"
+  maoctl tool run demo-tool -o json | jq .exit_code
+
+Without --detach, maoctl waits for the run to end and prints a report; the exit status is
+0 if the run succeeded and 1 otherwise. Ctrl-C stops waiting, not the run: it keeps
+going on the node; `maoctl run get ID` shows it, `maoctl run cancel ID` stops it.
+With -o json and --follow, the log goes to standard error and the final record to
+standard output.";
+
+/// Arguments of `maoctl tool run`.
+#[derive(Debug, Args)]
+pub struct ToolRun {
+    /// Name of the tool
+    pub name: String,
+
+    /// Environment variable of this run, added to the tool's (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Argument of the command this run executes instead of the tool's (repeatable)
+    #[arg(
+        long = "cmd",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        conflicts_with = "args"
+    )]
+    pub cmd: Vec<String>,
+    /// The command this run executes instead of the tool's, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub args: Vec<String>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    /// Print the run's id (its queued record with -o json) and return at once
+    #[arg(short = 'd', long, conflicts_with = "follow")]
+    pub detach: bool,
+    /// Copy the run's log to standard output while it runs
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  maoctl run list
+  maoctl run list --tool demo-tool --status failed --limit 5
+  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH
+  maoctl run logs -f 01J9Z8X7W6V5T4S3R2Q1P0NMKH
+  maoctl run cancel 01J9Z8X7W6V5T4S3R2Q1P0NMKH";
+
+/// `maoctl run ...`
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// List the node's runs, newest first
+    #[command(
+        after_help = "Examples:\n  maoctl run list\n  maoctl run list --tool demo-tool --status failed --limit 5\n  maoctl run list -o json | jq -r '.items[].id'"
+    )]
+    List {
+        /// Only the runs of this tool
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
+        /// Only the runs in this status (queued, running, succeeded, failed, timed_out, cancelled, lost)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        status: Option<RunStatus>,
+        /// At most this many runs (1 to 1000; the daemon's default is 50)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: Option<u64>,
+    },
+    /// Show every field of one run
+    #[command(
+        after_help = "Examples:\n  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH\n  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH -o json | jq .status"
+    )]
+    Get {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+    },
+    /// Print a run's output (stdout and stderr of its container)
+    #[command(
+        after_help = "Examples:\n  maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH\n  maoctl run logs -f 01J9Z8X7W6V5T4S3R2Q1P0NMKH | grep -i error"
+    )]
+    Logs {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+        /// Keep printing while the run is active; return when it has ended
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Stop a queued or running run (its container is killed)
+    #[command(after_help = "Example:\n  maoctl run cancel 01J9Z8X7W6V5T4S3R2Q1P0NMKH")]
+    Cancel {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+    },
 }
 
 const DATASET_EXAMPLES: &str = "\
@@ -256,6 +420,45 @@ pub enum NodeCommand {
     /// List the live nodes of the federation
     #[command(after_help = NODE_EXAMPLES)]
     List,
+}
+
+/// Checks a `--timeout` as the daemon would (`10m`, `1h30m`, above zero).
+pub fn parse_timeout(s: &str) -> Result<String, String> {
+    let limits = RunLimits {
+        timeout: Some(s.trim().to_owned()),
+        ..RunLimits::default()
+    };
+    limits.validate().map_err(|e| e.message)?;
+    Ok(s.trim().to_owned())
+}
+
+/// Checks a `--memory` as the daemon would (`512m`, `2g`, at least 6m).
+pub fn parse_memory(s: &str) -> Result<String, String> {
+    let limits = RunLimits {
+        memory: Some(s.trim().to_owned()),
+        ..RunLimits::default()
+    };
+    limits.validate().map_err(|e| e.message)?;
+    Ok(s.trim().to_owned())
+}
+
+/// Checks a `--cpus` as the daemon would (above 0, at most 1024).
+pub fn parse_cpus(s: &str) -> Result<f64, String> {
+    let cpus: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of CPUs (e.g. 0.5, 2)"))?;
+    let limits = RunLimits {
+        cpus: Some(cpus),
+        ..RunLimits::default()
+    };
+    limits.validate().map_err(|e| e.message)?;
+    Ok(cpus)
+}
+
+/// Parses a run status by its wire name (`timed_out`).
+pub fn parse_status(s: &str) -> Result<RunStatus, String> {
+    s.trim().parse()
 }
 
 /// Parses `KEY=VALUE`; the value may be empty and may contain `=`.
@@ -377,6 +580,149 @@ mod tests {
         assert!(add.local_only);
         assert!(parse(&["dataset", "add", "-f", "-"]).is_ok());
         assert!(parse(&["dataset", "add", "-f", "-", "--local-only"]).is_err());
+    }
+
+    fn tool_run(args: &[&str]) -> Result<ToolRun, clap::Error> {
+        let argv: Vec<&str> = ["tool", "run"].iter().chain(args).copied().collect();
+        parse(&argv).map(|cli| match cli.command {
+            Command::Tool(ToolCommand::Run(run)) => *run,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn tool_run_flags() {
+        let run = tool_run(&[
+            "demo",
+            "--detach",
+            "--timeout",
+            " 1h30m ",
+            "--memory",
+            "1GiB",
+            "--cpus",
+            "0.5",
+            "--pids",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(run.name, "demo");
+        assert!(run.detach && !run.follow);
+        assert_eq!(
+            run.limits.to_limits(),
+            RunLimits {
+                timeout: Some("1h30m".into()),
+                memory: Some("1GiB".into()),
+                cpus: Some(0.5),
+                pids: Some(1),
+            }
+        );
+        let run = tool_run(&["demo", "-f", "--", "sh", "-c", "exit 3"]).unwrap();
+        assert!(run.follow);
+        assert_eq!(run.args, vec!["sh", "-c", "exit 3"]);
+        assert!(run.limits.to_limits().is_empty());
+    }
+
+    #[test]
+    fn tool_run_refuses_bad_values_and_combinations() {
+        use clap::error::ErrorKind;
+        for (args, kind) in [
+            (vec!["demo", "--timeout", "10x"], ErrorKind::ValueValidation),
+            (vec!["demo", "--timeout", "0s"], ErrorKind::ValueValidation),
+            (vec!["demo", "--timeout", "-1s"], ErrorKind::UnknownArgument),
+            (vec!["demo", "--memory", "lots"], ErrorKind::ValueValidation),
+            (vec!["demo", "--memory", "1m"], ErrorKind::ValueValidation),
+            (vec!["demo", "--cpus", "0"], ErrorKind::ValueValidation),
+            (vec!["demo", "--cpus", "NaN"], ErrorKind::ValueValidation),
+            (vec!["demo", "--cpus", "two"], ErrorKind::ValueValidation),
+            (vec!["demo", "--pids", "0"], ErrorKind::ValueValidation),
+            (vec!["demo", "--env", "NOPE"], ErrorKind::ValueValidation),
+            (
+                vec!["demo", "--detach", "--follow"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (
+                vec!["demo", "--cmd", "a", "--", "b"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (vec![], ErrorKind::MissingRequiredArgument),
+        ] {
+            let e = tool_run(&args).unwrap_err();
+            assert_eq!(e.kind(), kind, "{args:?}: {e}");
+        }
+        let e = tool_run(&["demo", "--memory", "1m"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 6m"), "{e}");
+        let e = tool_run(&["demo", "--timeout", "10x"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown unit"), "{e}");
+    }
+
+    #[test]
+    fn run_subcommands() {
+        let cli = parse(&[
+            "run",
+            "list",
+            "--tool",
+            "demo",
+            "--status",
+            "timed_out",
+            "--limit",
+            "5",
+        ])
+        .unwrap();
+        let Command::Run(RunCommand::List {
+            tool,
+            status,
+            limit,
+        }) = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!(tool.as_deref(), Some("demo"));
+        assert_eq!(status, Some(RunStatus::TimedOut));
+        assert_eq!(limit, Some(5));
+        for bad in [
+            vec!["run", "list", "--status", "done"],
+            vec!["run", "list", "--limit", "0"],
+            vec!["run", "list", "--limit", "1001"],
+            vec!["run", "get"],
+            vec!["run", "logs"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+        let cli = parse(&["run", "logs", "-f", "01J9Z8X7W6V5T4S3R2Q1P0NMKH"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Run(RunCommand::Logs { follow: true, .. })
+        ));
+        assert!(parse(&["run", "cancel", "01J9Z8X7W6V5T4S3R2Q1P0NMKH"]).is_ok());
+    }
+
+    #[test]
+    fn tool_add_takes_limits_unless_from_a_file() {
+        let cli = parse(&[
+            "tool",
+            "add",
+            "demo",
+            "ada",
+            "img",
+            "/d",
+            "/c",
+            "out",
+            "--timeout",
+            "30m",
+            "--docker-socket",
+        ])
+        .unwrap();
+        let Command::Tool(ToolCommand::Add(add)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(add.limits.timeout.as_deref(), Some("30m"));
+        assert!(add.docker_socket);
+        let e = parse(&["tool", "add", "-f", "t.json", "--memory", "1g"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What each subcommand does: build the request, call the daemon, print the answer.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -9,9 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, ToolAdd, ToolCommand,
+    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, RunCommand, ToolAdd,
+    ToolCommand,
 };
-use crate::output;
+use crate::{output, runs};
 
 /// A mistake in what the user asked for; `main` exits with status 2 for it.
 #[derive(Debug)]
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Tool(command) => tool(&client, &out, command),
         Command::Dataset(command) => dataset(&client, &out, command),
+        Command::Run(command) => runs::run_command(&client, &out, command),
         Command::Node(NodeCommand::List) => {
             let nodes = client.list_nodes()?;
             let now = std::time::SystemTime::now()
@@ -48,6 +51,16 @@ fn validate_request(command: &Command) -> anyhow::Result<()> {
     let name = match command {
         Command::Tool(ToolCommand::Get { name } | ToolCommand::Remove { name })
         | Command::Dataset(DatasetCommand::Get { name } | DatasetCommand::Remove { name }) => name,
+        Command::Tool(ToolCommand::Run(run)) => &run.name,
+        Command::Run(RunCommand::List {
+            tool: Some(tool), ..
+        }) => {
+            mao_api::validate::name("--tool", tool).map_err(|e| UsageError(e.to_string()))?;
+            return Ok(());
+        }
+        Command::Run(
+            RunCommand::Get { id } | RunCommand::Logs { id, .. } | RunCommand::Cancel { id },
+        ) => return runs::validate_run_id(id).map_err(|e| UsageError(e).into()),
         _ => return Ok(()),
     };
     mao_api::validate::name("name", name).map_err(|e| UsageError(e.to_string()))?;
@@ -91,6 +104,7 @@ fn tool(client: &Client, out: &Printer, command: ToolCommand) -> anyhow::Result<
             client.delete_tool(&name)?;
             out.removed(&format!("removed tool {name}"))
         }
+        ToolCommand::Run(run) => runs::tool_run(client, out, *run),
     }
 }
 
@@ -135,7 +149,7 @@ fn dataset(client: &Client, out: &Printer, command: DatasetCommand) -> anyhow::R
 }
 
 /// Adds what to do next to an error the user can fix, keeping the server's message first.
-fn hint(
+pub(crate) fn hint(
     error: mao_client::Error,
     applies: fn(&mao_client::Error) -> bool,
     advice: &str,
@@ -152,12 +166,7 @@ pub fn tool_from_args(add: ToolAdd) -> anyhow::Result<Tool> {
     let tool = match &add.file {
         Some(path) => read_document::<Tool>(path, "tool")?,
         None => {
-            let mut env = std::collections::BTreeMap::new();
-            for (key, value) in add.env {
-                if env.insert(key.clone(), value).is_some() {
-                    return Err(UsageError(format!("--env {key} is given twice")).into());
-                }
-            }
+            let env = env_map(add.env)?;
             let cmd = if !add.cmd.is_empty() {
                 Some(add.cmd)
             } else if !add.args.is_empty() {
@@ -176,11 +185,24 @@ pub fn tool_from_args(add: ToolAdd) -> anyhow::Result<Tool> {
                 description: add.description.unwrap_or_default(),
                 cmd,
                 env,
+                limits: add.limits.to_limits(),
+                docker_socket: add.docker_socket,
             }
         }
     };
     tool.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(tool)
+}
+
+/// The `--env` pairs as a map; a name given twice is a usage error.
+pub(crate) fn env_map(pairs: Vec<(String, String)>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for (key, value) in pairs {
+        if env.insert(key.clone(), value).is_some() {
+            return Err(UsageError(format!("--env {key} is given twice")).into());
+        }
+    }
+    Ok(env)
 }
 
 /// The dataset described by `maoctl dataset add`'s arguments or file, validated as the server would.
@@ -216,12 +238,12 @@ fn read_document<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result
 }
 
 /// Prints results in the format asked for.
-struct Printer {
-    format: OutputFormat,
+pub(crate) struct Printer {
+    pub(crate) format: OutputFormat,
 }
 
 impl Printer {
-    fn list<T, F>(&self, items: Vec<T>, empty_note: &str, table: F) -> anyhow::Result<()>
+    pub(crate) fn list<T, F>(&self, items: Vec<T>, empty_note: &str, table: F) -> anyhow::Result<()>
     where
         T: Serialize,
         F: FnOnce(&[T]) -> output::Table,
@@ -242,14 +264,18 @@ impl Printer {
         }
     }
 
-    fn item<T: Serialize>(&self, item: &T, details: fn(&T) -> String) -> anyhow::Result<()> {
+    pub(crate) fn item<T: Serialize>(
+        &self,
+        item: &T,
+        details: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
         match self.format {
             OutputFormat::Json => write_stdout(&output::json(&serde_json::to_value(item)?)),
             OutputFormat::Table => write_stdout(&details(item)),
         }
     }
 
-    fn done<T: Serialize>(&self, item: &T, message: &str) -> anyhow::Result<()> {
+    pub(crate) fn done<T: Serialize>(&self, item: &T, message: &str) -> anyhow::Result<()> {
         match self.format {
             OutputFormat::Json => write_stdout(&output::json(&serde_json::to_value(item)?)),
             OutputFormat::Table => write_stdout(&format!("{message}\n")),
@@ -265,14 +291,14 @@ impl Printer {
     }
 }
 
-fn write_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
 }
 
-fn note(message: &str) {
+pub(crate) fn note(message: &str) {
     // Nothing useful can be done when stderr is gone.
     let _ = writeln!(io::stderr(), "{message}");
 }

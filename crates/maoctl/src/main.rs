@@ -11,6 +11,8 @@ use clap::Parser;
 mod cli;
 mod commands;
 mod output;
+mod progress;
+mod runs;
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 and --help with 0, both printed by clap.

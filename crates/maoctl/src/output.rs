@@ -3,7 +3,7 @@
 //! Everything here is pure: it returns the text and `main` writes it, so a closed pipe
 //! is handled in one place.
 
-use mao_api::{Dataset, NodeInfo, Tool};
+use mao_api::{Dataset, NodeInfo, RunLimits, RunRecord, Tool};
 
 /// Marks a cell that was cut to fit its column.
 const ELLIPSIS: char = '…';
@@ -190,7 +190,218 @@ pub fn tool_details(tool: &Tool) -> String {
         ("Description", tool.description.clone()),
         ("Command", cmd),
         ("Environment", env),
+        ("Limits", limits_text(&tool.limits, "(the node's defaults)")),
+        ("Docker socket", yes_no(tool.docker_socket)),
     ])
+}
+
+/// `timeout=10m memory=512m cpus=1.5 pids=100`, the flags' names; `empty` when none is set.
+pub fn limits_text(limits: &RunLimits, empty: &str) -> String {
+    let mut parts = Vec::new();
+    if let Some(timeout) = &limits.timeout {
+        parts.push(format!("timeout={timeout}"));
+    }
+    if let Some(memory) = &limits.memory {
+        parts.push(format!("memory={memory}"));
+    }
+    if let Some(cpus) = limits.cpus {
+        parts.push(format!("cpus={cpus}"));
+    }
+    if let Some(pids) = limits.pids {
+        parts.push(format!("pids={pids}"));
+    }
+    if parts.is_empty() {
+        empty.to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The table of `maoctl run list`; `now_ms` (Unix milliseconds) gives ages and the
+/// duration of runs still going.
+pub fn runs_table(runs: &[RunRecord], now_ms: i64) -> Table {
+    let mut table = Table::new(&[
+        ("ID", None),
+        ("TOOL", Some(30)),
+        ("STATUS", None),
+        ("EXIT", None),
+        ("STARTED", None),
+        ("DURATION", None),
+        ("TRIGGER", Some(40)),
+    ]);
+    for run in runs {
+        let started = match run.started_at {
+            Some(at) => age((now_ms - at.timestamp_millis()).div_euclid(1000)),
+            None => "-".to_owned(),
+        };
+        table.push(vec![
+            run.id.clone(),
+            run.tool.clone(),
+            run.status.as_str().to_owned(),
+            run.exit_code
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            started,
+            run_duration_ms(run, now_ms).map_or_else(|| "-".to_owned(), human_duration),
+            run.trigger.clone(),
+        ]);
+    }
+    table
+}
+
+/// Milliseconds from the start of the run to its end, or to `now_ms` while it runs.
+fn run_duration_ms(run: &RunRecord, now_ms: i64) -> Option<i64> {
+    let start = run.started_at?.timestamp_millis();
+    let end = run.finished_at.map_or(now_ms, |at| at.timestamp_millis());
+    Some((end - start).max(0))
+}
+
+/// The detail view of `maoctl run get`: every field of the record.
+pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
+    let cmd = match &run.cmd {
+        Some(cmd) => shell_words(cmd),
+        None => "(the image's default)".to_owned(),
+    };
+    let duration = match run_duration_ms(run, now_ms) {
+        Some(ms) if run.finished_at.is_none() => format!("{} so far", human_duration(ms)),
+        Some(ms) => human_duration(ms),
+        None => String::new(),
+    };
+    details(&[
+        ("ID", run.id.clone()),
+        ("Tool", run.tool.clone()),
+        ("Pipeline", run.pipeline.clone().unwrap_or_default()),
+        ("Step", run.step.clone().unwrap_or_default()),
+        ("Node", run.node.clone()),
+        ("Trigger", run.trigger.clone()),
+        ("Status", run.status.as_str().to_owned()),
+        ("Exit code", optional(run.exit_code)),
+        ("Error", run.error.clone().unwrap_or_default()),
+        ("Image", run.image.clone()),
+        ("Image digest", run.image_digest.clone().unwrap_or_default()),
+        ("Command", cmd),
+        ("Environment", run.env_keys.join("\n")),
+        ("Limits", limits_text(&run.limits, "")),
+        ("Data folder", run.data_dir.clone()),
+        ("Input folder", run.input_dir.clone().unwrap_or_default()),
+        ("Queued", run.queued_at.format(TIMESTAMP).to_string()),
+        (
+            "Started",
+            optional(run.started_at.map(|at| at.format(TIMESTAMP))),
+        ),
+        (
+            "Finished",
+            optional(run.finished_at.map(|at| at.format(TIMESTAMP))),
+        ),
+        ("Duration", duration),
+        ("Log file", run.log_path.clone()),
+        (
+            "Log size",
+            if run.status.is_finished() || run.log_bytes > 0 {
+                log_size(run)
+            } else {
+                "(known when the run has ended)".to_owned()
+            },
+        ),
+        ("Container", run.container_id.clone().unwrap_or_default()),
+    ])
+}
+
+/// What `maoctl tool run` prints once the run has ended.
+pub fn run_report(run: &RunRecord) -> String {
+    let mut fields = vec![
+        ("Run", run.id.clone()),
+        ("Tool", run.tool.clone()),
+        ("Image", run.image.clone()),
+    ];
+    if let Some(digest) = &run.image_digest {
+        fields.push(("Image digest", digest.clone()));
+    }
+    fields.extend([
+        ("Data folder", run.data_dir.clone()),
+        ("Trigger", run.trigger.clone()),
+        ("Status", run.status.as_str().to_owned()),
+    ]);
+    if let Some(code) = run.exit_code {
+        fields.push(("Exit code", code.to_string()));
+    }
+    let duration = match (run.started_at, run.finished_at) {
+        (Some(start), Some(end)) => format!(
+            "{} ({} → {})",
+            human_duration((end - start).num_milliseconds().max(0)),
+            start.format(TIMESTAMP),
+            end.format(TIMESTAMP)
+        ),
+        (Some(start), None) => format!("started {}", start.format(TIMESTAMP)),
+        (None, _) => "(it never started)".to_owned(),
+    };
+    fields.push(("Duration", duration));
+    if let Some(error) = &run.error {
+        fields.push(("Error", error.clone()));
+    }
+    fields.push((
+        "Log",
+        format!("{} (maoctl run logs {})", log_size(run), run.id),
+    ));
+    details(&fields)
+}
+
+fn log_size(run: &RunRecord) -> String {
+    let size = human_size(run.log_bytes);
+    if run.log_truncated {
+        format!("{size}, truncated")
+    } else {
+        size
+    }
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// How instants are shown: UTC, to the second, as RFC 3339 writes them.
+const TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// A duration for people, to about two significant units: `350ms`, `1.2s`, `42s`,
+/// `3m04s`, `2h05m`, `3d04h`.
+pub fn human_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    let secs = ms / 1000;
+    match secs {
+        0 => format!("{ms}ms"),
+        1..=9 => format!("{secs}.{}s", ms % 1000 / 100),
+        10..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h{:02}m", secs / 3600, secs / 60 % 60),
+        _ => format!("{}d{:02}h", secs / 86_400, secs / 3600 % 24),
+    }
+}
+
+/// Elapsed time as a clock: `0:07`, `3:04`, `1:02:03`.
+pub fn clock(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// A size for people, in powers of 1024: `0 B`, `812 B`, `1.2 KiB`, `34 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
 }
 
 /// The table of `maoctl dataset list`.
@@ -237,7 +448,7 @@ pub fn nodes_table(nodes: &[NodeInfo], now: i64) -> Table {
     for node in nodes {
         let started = format!(
             "{} ({})",
-            node.started_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            node.started_at.format(TIMESTAMP),
             age(now - node.started_at.timestamp())
         );
         table.push(vec![
@@ -300,6 +511,8 @@ mod tests {
             description: description.to_owned(),
             cmd: None,
             env: Default::default(),
+            limits: Default::default(),
+            docker_socket: false,
         }
     }
 
@@ -355,14 +568,17 @@ mod tests {
         t.env.insert("A".into(), "1".into());
         t.env.insert("B".into(), "x=y".into());
         let text = tool_details(&t);
-        assert!(text.starts_with("Name:         demo\n"), "{text}");
+        assert!(text.starts_with("Name:           demo\n"), "{text}");
         assert!(
-            text.contains("Description:  first\n              second\n"),
+            text.contains("Description:    first\n                second\n"),
             "{text}"
         );
-        assert!(text.contains("Command:      run --in 'a file'\n"), "{text}");
         assert!(
-            text.contains("Environment:  A=1\n              B=x=y\n"),
+            text.contains("Command:        run --in 'a file'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Environment:    A=1\n                B=x=y\n"),
             "{text}"
         );
         assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
@@ -429,6 +645,191 @@ mod tests {
             shell_words(&args),
             r#"python run.py --name=x 'two words' 'it'\''s' ''"#
         );
+    }
+
+    /// A run that failed after 3 min 4.5 s, as the daemon would send it.
+    fn failed_run() -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH",
+            "tool": "demo-tool",
+            "node": "node-a",
+            "trigger": "manual",
+            "image": "mao/demo-tool:latest",
+            "image_digest": "sha256:5a16",
+            "data_dir": "/var/lib/mao/tools/demo-tool/data",
+            "cmd": ["run", "--in", "a file"],
+            "env_keys": ["A", "B"],
+            "limits": {"timeout": "10m", "memory": "512m", "cpus": 1.5, "pids": 100},
+            "status": "failed",
+            "exit_code": 3,
+            "error": "the tool exited with code 3",
+            "queued_at": "2024-05-01T12:00:00Z",
+            "started_at": "2024-05-01T12:00:01Z",
+            "finished_at": "2024-05-01T12:03:05.500Z",
+            "log_path": "/var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log",
+            "log_bytes": 1300,
+            "log_truncated": true,
+            "container_id": "629cbc7c8ade",
+        }))
+        .unwrap()
+    }
+
+    /// A run queued at 12:00:00 and not started.
+    fn queued_run() -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "01J9Z8X7W6V5T4S3R2Q1P0NMKJ",
+            "tool": "other",
+            "node": "node-a",
+            "trigger": "schedule:nightly@2024-05-01T12:00:00Z",
+            "image": "mao/other:1",
+            "data_dir": "/d",
+            "status": "queued",
+            "queued_at": "2024-05-01T12:00:00Z",
+            "log_path": "/l",
+        }))
+        .unwrap()
+    }
+
+    /// 2024-05-01T12:10:01Z in Unix milliseconds.
+    const TEN_PAST: i64 = 1_714_565_401_000;
+
+    #[test]
+    fn runs_table_shows_age_duration_and_dashes() {
+        let mut running = failed_run();
+        running.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKM".into();
+        running.status = mao_api::RunStatus::Running;
+        running.exit_code = None;
+        running.finished_at = None;
+        assert_eq!(
+            runs_table(&[running, failed_run(), queued_run()], TEN_PAST).render(),
+            "ID                          TOOL       STATUS   EXIT  STARTED  DURATION  TRIGGER\n\
+             01J9Z8X7W6V5T4S3R2Q1P0NMKM  demo-tool  running  -     10m ago  10m00s    manual\n\
+             01J9Z8X7W6V5T4S3R2Q1P0NMKH  demo-tool  failed   3     10m ago  3m04s     manual\n\
+             01J9Z8X7W6V5T4S3R2Q1P0NMKJ  other      queued   -     -        -         schedule:nightly@2024-05-01T12:00:00Z\n"
+        );
+    }
+
+    #[test]
+    fn run_report_says_how_it_went() {
+        assert_eq!(
+            run_report(&failed_run()),
+            "Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH\n\
+             Tool:          demo-tool\n\
+             Image:         mao/demo-tool:latest\n\
+             Image digest:  sha256:5a16\n\
+             Data folder:   /var/lib/mao/tools/demo-tool/data\n\
+             Trigger:       manual\n\
+             Status:        failed\n\
+             Exit code:     3\n\
+             Duration:      3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)\n\
+             Error:         the tool exited with code 3\n\
+             Log:           1.3 KiB, truncated (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH)\n"
+        );
+    }
+
+    #[test]
+    fn run_report_of_a_run_that_never_started() {
+        let mut run = queued_run();
+        run.status = mao_api::RunStatus::Failed;
+        run.error = Some("no such image".into());
+        run.finished_at = run.queued_at.into();
+        let text = run_report(&run);
+        assert!(
+            text.contains("Duration:     (it never started)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Exit code"), "{text}");
+        assert!(!text.contains("Image digest"), "{text}");
+        assert!(
+            text.contains("Log:          0 B (maoctl run logs "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn run_details_show_every_field() {
+        let text = run_details(&failed_run(), TEN_PAST);
+        for line in [
+            "ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKH\n",
+            "Pipeline:\n",
+            "Exit code:     3\n",
+            "Command:       run --in 'a file'\n",
+            "Environment:   A\n               B\n",
+            "Limits:        timeout=10m memory=512m cpus=1.5 pids=100\n",
+            "Started:       2024-05-01T12:00:01Z\n",
+            "Finished:      2024-05-01T12:03:05Z\n",
+            "Duration:      3m04s\n",
+            "Log size:      1.3 KiB, truncated\n",
+            "Container:     629cbc7c8ade\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        assert_eq!(text.lines().count(), 24, "{text}");
+        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
+
+        let mut running = failed_run();
+        running.status = mao_api::RunStatus::Running;
+        running.finished_at = None;
+        running.log_bytes = 0;
+        let text = run_details(&running, TEN_PAST);
+        assert!(text.contains("Duration:      10m00s so far\n"), "{text}");
+        assert!(
+            text.contains("Log size:      (known when the run has ended)\n"),
+            "{text}"
+        );
+        let text = run_details(&queued_run(), TEN_PAST);
+        assert!(
+            text.contains("Command:       (the image's default)\n"),
+            "{text}"
+        );
+        assert!(text.contains("Duration:\n"), "{text}");
+    }
+
+    #[test]
+    fn human_durations() {
+        for (ms, text) in [
+            (-5, "0ms"),
+            (0, "0ms"),
+            (350, "350ms"),
+            (1_000, "1.0s"),
+            (1_290, "1.2s"),
+            (9_999, "9.9s"),
+            (42_000, "42s"),
+            (184_500, "3m04s"),
+            (3_600_000, "1h00m"),
+            (7_500_000, "2h05m"),
+            (273_600_000, "3d04h"),
+        ] {
+            assert_eq!(human_duration(ms), text, "{ms}");
+        }
+    }
+
+    #[test]
+    fn clocks_and_sizes() {
+        assert_eq!(clock(7), "0:07");
+        assert_eq!(clock(184), "3:04");
+        assert_eq!(clock(3723), "1:02:03");
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(1300), "1.3 KiB");
+        assert_eq!(human_size(34 << 20), "34 MiB");
+        assert_eq!(human_size(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn tool_details_show_limits() {
+        let mut t = tool("demo", "");
+        assert!(tool_details(&t).contains("Limits:         (the node's defaults)\n"));
+        t.limits.timeout = Some("1h".into());
+        t.limits.cpus = Some(2.0);
+        t.docker_socket = true;
+        let text = tool_details(&t);
+        assert!(
+            text.contains("Limits:         timeout=1h cpus=2\n"),
+            "{text}"
+        );
+        assert!(text.contains("Docker socket:  yes\n"), "{text}");
     }
 
     #[test]

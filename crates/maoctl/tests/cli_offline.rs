@@ -34,6 +34,9 @@ fn unreachable_daemon_is_exit_1_with_advice() {
         vec!["tool", "get", "demo"],
         vec!["dataset", "remove", "weather"],
         vec!["node", "list", "-o", "json"],
+        vec!["run", "list"],
+        vec!["run", "logs", "-f", "01J9Z8X7W6V5T4S3R2Q1P0NMKH"],
+        vec!["tool", "run", "demo", "--timeout", "5m"],
     ] {
         let mut full = vec!["--endpoint", endpoint.as_str()];
         full.extend(&args);
@@ -143,6 +146,68 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn bad_run_arguments_are_refused_before_connecting() {
+    let endpoint = closed_endpoint();
+    for (args, expected) in [
+        (
+            vec!["tool", "run", "demo", "--timeout", "10x"],
+            "unknown unit",
+        ),
+        (vec!["tool", "run", "demo", "--timeout", "0"], "above zero"),
+        (vec!["tool", "run", "demo", "--memory", "5m"], "at least 6m"),
+        (vec!["tool", "run", "demo", "--cpus", "-1"], "--cpus"),
+        (vec!["tool", "run", "demo", "--pids", "0"], "--pids"),
+        (vec!["tool", "run", "demo", "--env", "NOPE"], "KEY=VALUE"),
+        (
+            vec!["tool", "run", "demo", "--env", "A=1", "--env", "A=2"],
+            "--env A is given twice",
+        ),
+        (
+            vec!["tool", "run", "demo", "--env", "9A=1"],
+            "not a valid variable name",
+        ),
+        (
+            vec!["tool", "run", "demo", "-d", "-f"],
+            "cannot be used with",
+        ),
+        (vec!["tool", "run", "Bad_Name"], "name: "),
+        (
+            vec!["run", "get", "01J9Z8X7W6V5T4S3R2Q1P0NMK"],
+            "is not a run id",
+        ),
+        (vec!["run", "logs", "../../etc/passwd"], "is not a run id"),
+        (vec!["run", "cancel", "demo"], "is not a run id"),
+        (
+            vec!["run", "list", "--status", "done"],
+            "is not a run status",
+        ),
+        (vec!["run", "list", "--limit", "0"], "--limit"),
+        (vec!["run", "list", "--tool", "Bad_Name"], "--tool: "),
+    ] {
+        let mut full = vec!["--endpoint", endpoint.as_str()];
+        full.extend(&args);
+        let out = maoctl(&full);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("is mao-orchestrator running?"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn tool_run_help_says_what_ctrl_c_does() {
+    let out = maoctl(&["tool", "run", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Ctrl-C stops waiting, not the run"), "{text}");
+    assert!(text.contains("maoctl run cancel ID"), "{text}");
+    let out = maoctl(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("maoctl run list"), "{text}");
+    assert!(text.contains("maoctl tool run"), "{text}");
+}
+
+#[test]
 fn a_tool_file_that_is_not_a_tool_is_a_usage_error() {
     let dir = std::env::temp_dir().join(format!("maoctl-offline-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -177,6 +242,12 @@ fn help_works_everywhere_and_shows_examples() {
         vec!["dataset", "remove", "--help"],
         vec!["node", "--help"],
         vec!["node", "list", "--help"],
+        vec!["tool", "run", "--help"],
+        vec!["run", "--help"],
+        vec!["run", "list", "--help"],
+        vec!["run", "get", "--help"],
+        vec!["run", "logs", "--help"],
+        vec!["run", "cancel", "--help"],
         vec!["help", "tool", "add"],
     ] {
         let out = maoctl(&args);

@@ -143,10 +143,7 @@ impl Executor {
         trigger: String,
     ) -> ApiResult<RunRecord> {
         request.validate()?;
-        let limits = request
-            .limits
-            .or(&tool.limits)
-            .or(&self.settings.limits);
+        let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
         if tool.docker_socket && !self.settings.allow_docker_socket {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -345,7 +342,8 @@ impl Executor {
             if let Err(e) = self.runtime.kill(&container).await {
                 warn!(run_id = %record.id, error = %e, "cannot kill the container");
             }
-            let _ = tokio::time::timeout(Duration::from_secs(10), self.runtime.wait(&container)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), self.runtime.wait(&container)).await;
         }
         match tokio::time::timeout(Duration::from_secs(30), pump).await {
             Ok(Ok(Ok((bytes, truncated)))) => {
@@ -354,7 +352,9 @@ impl Executor {
             }
             Ok(Ok(Err(e))) => warn!(run_id = %record.id, error = %e, "the run's log is incomplete"),
             Ok(Err(e)) => warn!(run_id = %record.id, error = %e, "the log task failed"),
-            Err(_) => warn!(run_id = %record.id, "the log stream did not end; the log may be incomplete"),
+            Err(_) => {
+                warn!(run_id = %record.id, "the log stream did not end; the log may be incomplete")
+            }
         }
         let status = match ending {
             Ending::Exited(0) => {
@@ -365,14 +365,20 @@ impl Executor {
                 record.exit_code = Some(code);
                 let oom = matches!(self.runtime.inspect(&container).await, Ok(Some(info)) if info.oom_killed);
                 record.error = Some(if oom {
-                    format!("killed for exceeding its memory limit ({})", record.limits.memory.as_deref().unwrap_or("engine default"))
+                    format!(
+                        "killed for exceeding its memory limit ({})",
+                        record.limits.memory.as_deref().unwrap_or("engine default")
+                    )
                 } else {
                     format!("the tool exited with code {code}")
                 });
                 RunStatus::Failed
             }
             Ending::TimedOut => {
-                record.error = Some(format!("killed after its timeout of {}", mao_api::units::format_duration(timeout)));
+                record.error = Some(format!(
+                    "killed after its timeout of {}",
+                    mao_api::units::format_duration(timeout)
+                ));
                 RunStatus::TimedOut
             }
             Ending::Cancelled => {
@@ -439,10 +445,13 @@ impl Executor {
 
     /// One run's record; 404 if unknown.
     pub async fn get(&self, id: &str) -> ApiResult<RunRecord> {
-        self.runs
-            .get(id)
-            .await?
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("run {id} does not exist on this node")))
+        self.runs.get(id).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("run {id} does not exist on this node"),
+            )
+        })
     }
 
     /// Runs, newest first, filtered.
@@ -647,7 +656,11 @@ pub fn runtime_error(e: RuntimeError) -> ApiError {
         ),
         e => {
             error!(error = %e, "container runtime error");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the daemon's log")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the daemon's log",
+            )
         }
     }
 }

@@ -48,7 +48,10 @@ impl RunStore {
 
     /// Deletes a record.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        self.store.delete(&format!("{PREFIX}{id}")).await.map(|_| ())
+        self.store
+            .delete(&format!("{PREFIX}{id}"))
+            .await
+            .map(|_| ())
     }
 }
 

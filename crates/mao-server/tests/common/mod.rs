@@ -179,7 +179,8 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 pub fn ensure_demo_image() {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-demo-image.sh");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-demo-image.sh");
         let out = Command::new("bash")
             .arg(&script)
             .output()
@@ -200,7 +201,12 @@ impl ContainerSweep {
     /// Ids of the containers (running or not) labelled with this node.
     pub fn containers(&self) -> Vec<String> {
         let out = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=mao.node={}", self.0)])
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=mao.node={}", self.0),
+            ])
             .output()
             .expect("docker runs");
         String::from_utf8_lossy(&out.stdout)
@@ -214,7 +220,11 @@ impl Drop for ContainerSweep {
     fn drop(&mut self) {
         let ids = self.containers();
         if !ids.is_empty() {
-            let _ = Command::new("docker").arg("rm").arg("-f").args(&ids).output();
+            let _ = Command::new("docker")
+                .arg("rm")
+                .arg("-f")
+                .args(&ids)
+                .output();
         }
     }
 }
