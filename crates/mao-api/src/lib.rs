@@ -298,6 +298,12 @@ pub struct RunRecord {
     pub log_truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+    /// The schedule that started the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The slot instant a scheduled run is for; `started_at - scheduled_at` is its lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 impl RunRecord {
@@ -331,4 +337,176 @@ impl RunRequest {
         }
         self.limits.validate()
     }
+}
+
+/// What a schedule runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Target {
+    Tool(String),
+}
+
+impl Target {
+    /// The target's name, whatever its kind.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Tool(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tool(n) => write!(f, "tool/{n}"),
+        }
+    }
+}
+
+/// Which nodes run a slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleMode {
+    /// Every node that holds the schedule runs each slot once.
+    #[default]
+    EveryNode,
+    /// Exactly one node of the federation runs each slot (the first to claim it).
+    Once,
+}
+
+/// What happens when a slot comes while the previous run is still going.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Concurrency {
+    /// The new slot is skipped and recorded with the reason.
+    #[default]
+    Forbid,
+    /// Both run.
+    Allow,
+    /// The running one is cancelled and the new one starts.
+    Replace,
+}
+
+/// Which missed slots run when the node catches up (after downtime).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// None: a slot runs only on time.
+    None,
+    /// The newest missed slot within the starting deadline runs once.
+    #[default]
+    Latest,
+    /// Every missed slot within the starting deadline runs, oldest first.
+    All,
+}
+
+/// A schedule as stored in the shared store (`/mao/schedules/<id>`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub id: String,
+    pub target: Target,
+    /// 5, 6 or 7 cron fields, `@daily`-style nicknames, or `daily`/`weekly`.
+    pub cron: String,
+    /// IANA time zone the cron expression is read in.
+    pub tz: String,
+    pub mode: ScheduleMode,
+    pub concurrency: Concurrency,
+    pub catch_up: CatchUp,
+    /// How late a missed slot may still start, e.g. `18h`.
+    pub starting_deadline: String,
+    /// Per-run overrides (cmd, env, limits).
+    #[serde(default)]
+    pub overrides: RunRequest,
+    #[serde(default)]
+    pub suspended: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/schedules`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Chosen by the server when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The tool to run.
+    pub tool: String,
+    pub cron: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ScheduleMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline: Option<String>,
+    #[serde(default, skip_serializing_if = "RunRequest::is_empty")]
+    pub overrides: RunRequest,
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+impl RunRequest {
+    /// True when nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        self == &RunRequest::default()
+    }
+}
+
+/// A schedule with what the node knows of its timing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// The next fire time (UTC); absent when suspended or when the expression never fires again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fire: Option<DateTime<Utc>>,
+    /// The same instant in the schedule's time zone, as text with its offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fire_local: Option<String>,
+    /// The last slot this node handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_slot: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_status: Option<RunStatus>,
+}
+
+/// What became of one slot of a schedule on this node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    pub schedule: String,
+    pub slot: DateTime<Utc>,
+    pub outcome: SlotOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Why it was skipped or missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub node: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The outcome of a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotOutcome {
+    /// A run was started for it.
+    Fired,
+    /// Not run, on purpose: another node claimed it, the previous run was still going, ...
+    Skipped,
+    /// Not run because it came while the node could not run it and the catch-up policy or
+    /// the starting deadline says not to run it late.
+    Missed,
+}
+
+/// One fire time, in UTC and in the schedule's zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FireTime {
+    pub utc: DateTime<Utc>,
+    pub local: String,
 }

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use mao_api::{Dataset, Tool};
+use mao_api::{Dataset, Schedule, Tool};
 use mao_store::Store;
 
 pub mod config;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod local;
 pub mod membership;
 pub mod registry;
 pub mod runs;
+pub mod scheduler;
 
 use registry::Registry;
 
@@ -41,6 +43,16 @@ impl Keys {
         format!("{}/{}/", self.prefix, name)
     }
 
+    /// The claim of one slot of a `once` schedule.
+    pub fn claim(&self, schedule: &str, slot: &chrono::DateTime<chrono::Utc>) -> String {
+        format!(
+            "{}{}/{}",
+            self.collection("claims"),
+            schedule,
+            slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+
     /// The membership key of a node.
     pub fn node(&self, node: &str) -> String {
         format!("{}{}", self.collection("nodes"), node)
@@ -55,6 +67,8 @@ pub struct AppState {
     pub node: String,
     pub tools: Registry<Tool>,
     pub datasets: Registry<Dataset>,
+    pub schedules: Registry<Schedule>,
+    pub local: local::LocalStore,
 }
 
 impl AppState {
@@ -64,9 +78,12 @@ impl AppState {
         keys: Keys,
         node: String,
         executor: Arc<runs::Executor>,
+        local: local::LocalStore,
     ) -> Arc<AppState> {
         Arc::new(AppState {
             executor,
+            local,
+            schedules: Registry::new(store.clone(), keys.collection("schedules")),
             tools: Registry::new(store.clone(), keys.collection("tools")),
             datasets: Registry::new(store.clone(), keys.collection("datasets")),
             store,
@@ -77,11 +94,13 @@ impl AppState {
 
     /// Starts the background tasks: registry copies kept in step with the store, and the
     /// recovery of runs left by a previous process.
-    pub fn spawn_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             self.tools.spawn_sync(),
             self.datasets.spawn_sync(),
+            self.schedules.spawn_sync(),
             tokio::spawn(self.executor.clone().recover()),
+            tokio::spawn(scheduler::run(self.clone())),
         ]
     }
 }
@@ -89,7 +108,7 @@ impl AppState {
 /// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
 pub fn router(state: Arc<AppState>) -> Router {
     use axum::routing::post;
-    use handlers::{compat, health, nodes, registry as reg, runs};
+    use handlers::{compat, health, nodes, registry as reg, runs, schedules};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -119,6 +138,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/runs/{id}/wait", get(runs::wait))
         .route("/api/v1/runs/{id}/logs", get(runs::logs))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
+        .route(
+            "/api/v1/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/v1/schedules/{name}",
+            get(schedules::get_one).delete(schedules::remove),
+        )
+        .route("/api/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/api/v1/schedules/{name}/next", get(schedules::next))
+        .route("/api/v1/schedules/{name}/history", get(schedules::history))
+        .route("/jobs", get(schedules::jobs))
+        .route("/jobs/{name}", axum::routing::delete(schedules::delete_job))
         .route("/api/v1/nodes", get(nodes::list))
         .route(
             "/registry/tools",

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 use mao_api::NodeInfo;
 use mao_server::config::{Args, Config, StoreKind};
+use mao_server::local::LocalStore;
 use mao_server::membership::{JoinError, Membership};
-use mao_server::runs::store::RunStore;
 use mao_server::runs::Executor;
 use mao_server::{router, AppState, Keys};
 use mao_store::embedded::EmbeddedStore;
@@ -75,7 +75,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     // Local state is opened (and locked) before anything is published.
-    let runs = RunStore::open(&config.data_dir.join("local.redb"))?;
+    let runs = LocalStore::open(&config.data_dir.join("local.redb"))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -109,12 +109,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(mao_runtime::docker::DockerRuntime::connect());
     let executor = Executor::new(
         runtime,
-        runs,
+        runs.clone(),
         config.runs.clone(),
         config.node.clone(),
         config.data_dir.clone(),
     );
-    let state = AppState::new(store, keys, config.node.clone(), executor);
+    let state = AppState::new(store, keys, config.node.clone(), executor, runs);
     let _tasks = state.spawn_background();
     let app = router(state);
     info!(node = %config.node, url = %advertise_url, "listening");

@@ -43,6 +43,20 @@ impl Entity for Tool {
     }
 }
 
+impl Entity for mao_api::Schedule {
+    const KIND: &'static str = "schedule";
+    fn name(&self) -> &str {
+        &self.id
+    }
+    fn validate(&self) -> Result<(), ValidationError> {
+        // The cron expression, zone and deadline are checked where mao-scheduler is at hand
+        // (handlers/schedules.rs); here only what every document needs.
+        mao_api::validate::name("id", &self.id)?;
+        mao_api::validate::name("target", self.target.name())?;
+        self.overrides.validate()
+    }
+}
+
 impl Entity for Dataset {
     const KIND: &'static str = "dataset";
     fn name(&self) -> &str {
@@ -147,6 +161,26 @@ impl<T: Entity> Registry<T> {
         }
         let items = self.load_all().await?;
         Ok(page(&items, after, limit))
+    }
+
+    /// Every document as stored, sorted by name.
+    pub async fn entries(&self) -> ApiResult<Vec<(String, Stored)>> {
+        {
+            let st = self.cache.state.read().unwrap();
+            if st.live {
+                return Ok(st
+                    .items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect());
+            }
+        }
+        Ok(self.load_all().await?.into_iter().collect())
+    }
+
+    /// Changes whenever the in-memory copy applies a change (its store revision).
+    pub fn changes(&self) -> watch::Receiver<Revision> {
+        self.cache.applied.subscribe()
     }
 
     /// Every registered name, sorted.

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use mao_server::runs::store::RunStore;
+use mao_server::local::LocalStore;
 use mao_server::runs::{Executor, RunSettings};
 use mao_server::{router, AppState, Keys};
 use mao_store::embedded::EmbeddedStore;
@@ -25,10 +25,10 @@ async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
     let runtime = Arc::new(mao_runtime::docker::DockerRuntime::connect());
-    let runs = RunStore::open(&dir.path().join("local.redb")).unwrap();
+    let runs = LocalStore::open(&dir.path().join("local.redb")).unwrap();
     let executor = Executor::new(
         runtime,
-        runs,
+        runs.clone(),
         RunSettings::default(),
         "test-node".into(),
         dir.path().to_owned(),

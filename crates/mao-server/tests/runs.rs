@@ -315,6 +315,28 @@ fn retention_keeps_the_newest_runs() {
     assert_eq!(kept, [ids[3].as_str(), ids[2].as_str()]);
     let logs = std::fs::read_dir(node.data.join("runs")).unwrap().count();
     assert_eq!(logs, 2, "old logs are pruned with their records");
+
+    // A lower retention applies to the runs already there at the next start.
+    let mut node = node;
+    node.daemon.kill();
+    let at = node
+        .args
+        .iter()
+        .position(|a| a == "--run-retention")
+        .unwrap();
+    node.args[at + 1] = "1".into();
+    node.restart();
+    assert!(eventually(Duration::from_secs(10), || {
+        node.daemon.maoctl_json(&["run", "list"])["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    }));
+    assert_eq!(
+        node.daemon.maoctl_json(&["run", "list"])["items"][0]["id"],
+        ids[3].as_str()
+    );
 }
 
 #[test]

@@ -60,3 +60,21 @@ async fn survives_reopen_and_drops_dead_leases() {
         "revisions keep increasing across a reopen"
     );
 }
+
+#[tokio::test]
+async fn put_many_is_one_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    let before = store.ping().await.unwrap();
+    let items = (0..100)
+        .map(|i| (format!("/batch/{i:03}"), Bytes::from(i.to_string())))
+        .collect();
+    let rev = store.put_many(items).await.unwrap();
+    assert_eq!(rev, before + 1);
+    let page = store
+        .list("/batch/", mao_store::ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(page.kvs.len(), 100);
+    assert!(page.kvs.iter().all(|kv| kv.mod_revision == rev));
+}

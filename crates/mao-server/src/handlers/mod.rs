@@ -12,6 +12,7 @@ pub mod health;
 pub mod nodes;
 pub mod registry;
 pub mod runs;
+pub mod schedules;
 
 /// A JSON body that is already serialized.
 pub(crate) fn raw_json(status: StatusCode, body: Bytes) -> Response {

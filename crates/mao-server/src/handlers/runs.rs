@@ -19,7 +19,7 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Name, OptionalJson, RunId};
-use crate::runs::Progress;
+use crate::runs::{Progress, Trigger};
 use crate::AppState;
 
 /// `POST /api/v1/tools/{name}/runs`: 202 with the queued run's record.
@@ -32,7 +32,7 @@ pub async fn start(
     let (tool, _) = state.tools.get(&name).await?;
     let record = state
         .executor
-        .submit(&tool, request.unwrap_or_default(), "manual".to_owned())
+        .submit(&tool, request.unwrap_or_default(), Trigger::Manual)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(record)))
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use mao_api::units::{parse_duration, parse_size};
 use mao_api::{RunLimits, RunRecord, RunRequest, RunStatus, Tool};
@@ -24,9 +24,7 @@ use tracing::{error, info, warn};
 
 use crate::error::{ApiError, ApiResult};
 
-pub mod store;
-
-use store::RunStore;
+use crate::local::LocalStore;
 
 /// Where the data folder is mounted in the container.
 pub const DATA_MOUNT: &str = "/usr/src/app/data";
@@ -75,6 +73,30 @@ impl Default for RunSettings {
     }
 }
 
+/// What started a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A user (maoctl, the API).
+    Manual,
+    /// A schedule's slot.
+    Schedule { id: String, slot: DateTime<Utc> },
+}
+
+impl Trigger {
+    /// How the trigger is written on the run record: `manual` or `schedule:<id>@<slot>`.
+    pub fn label(&self) -> String {
+        match self {
+            Trigger::Manual => "manual".to_owned(),
+            Trigger::Schedule { id, slot } => {
+                format!(
+                    "schedule:{id}@{}",
+                    slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+        }
+    }
+}
+
 /// What a follower of a run waits on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
@@ -85,12 +107,13 @@ pub struct Progress {
 struct Active {
     cancel: CancellationToken,
     progress: watch::Receiver<Progress>,
+    schedule: Option<String>,
 }
 
 /// Runs tools on this node's container engine.
 pub struct Executor {
     runtime: Arc<dyn Runtime>,
-    runs: RunStore,
+    runs: LocalStore,
     settings: RunSettings,
     node: String,
     data_dir: PathBuf,
@@ -110,7 +133,7 @@ impl Executor {
     /// An executor keeping records in `runs` and data under `data_dir`.
     pub fn new(
         runtime: Arc<dyn Runtime>,
-        runs: RunStore,
+        runs: LocalStore,
         settings: RunSettings,
         node: String,
         data_dir: PathBuf,
@@ -140,7 +163,7 @@ impl Executor {
         self: &Arc<Self>,
         tool: &Tool,
         request: RunRequest,
-        trigger: String,
+        trigger: Trigger,
     ) -> ApiResult<RunRecord> {
         request.validate()?;
         let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
@@ -167,7 +190,7 @@ impl Executor {
             pipeline: None,
             step: None,
             node: self.node.clone(),
-            trigger,
+            trigger: trigger.label(),
             image: tool.image.clone(),
             image_digest: None,
             data_dir: data_dir.display().to_string(),
@@ -185,6 +208,14 @@ impl Executor {
             log_bytes: 0,
             log_truncated: false,
             container_id: None,
+            schedule: match &trigger {
+                Trigger::Schedule { id, .. } => Some(id.clone()),
+                Trigger::Manual => None,
+            },
+            scheduled_at: match &trigger {
+                Trigger::Schedule { slot, .. } => Some(*slot),
+                Trigger::Manual => None,
+            },
         };
         self.runs.save(&record).await?;
         let spec = ContainerSpec {
@@ -206,7 +237,7 @@ impl Executor {
             limits: runtime_limits(&limits),
             docker_socket: tool.docker_socket,
         };
-        let (cancel, progress_tx) = self.register(&id);
+        let (cancel, progress_tx) = self.register(&id, record.schedule.clone());
         let this = self.clone();
         let queued = record.clone();
         tokio::spawn(async move { this.execute(queued, spec, cancel, progress_tx).await });
@@ -214,7 +245,11 @@ impl Executor {
         Ok(record)
     }
 
-    fn register(&self, id: &str) -> (CancellationToken, watch::Sender<Progress>) {
+    fn register(
+        &self,
+        id: &str,
+        schedule: Option<String>,
+    ) -> (CancellationToken, watch::Sender<Progress>) {
         let cancel = CancellationToken::new();
         let (tx, rx) = watch::channel(Progress::default());
         self.active.lock().unwrap().insert(
@@ -222,6 +257,7 @@ impl Executor {
             Active {
                 cancel: cancel.clone(),
                 progress: rx,
+                schedule,
             },
         );
         (cancel, tx)
@@ -471,6 +507,17 @@ impl Executor {
             .collect())
     }
 
+    /// Ids of the runs of `schedule` that are queued or running.
+    pub fn active_runs_of(&self, schedule: &str) -> Vec<String> {
+        self.active
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| a.schedule.as_deref() == Some(schedule))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// A receiver of a run's progress while it is active (`None` once it has finished).
     pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
         self.active
@@ -547,7 +594,7 @@ impl Executor {
                 }
                 continue;
             }
-            let (cancel, progress) = self.register(&record.id);
+            let (cancel, progress) = self.register(&record.id, record.schedule.clone());
             match container {
                 // Started (running or exited): follow it to its end. A container that was
                 // created but never started has no exit code and is not running.

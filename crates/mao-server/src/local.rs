@@ -1,0 +1,134 @@
+//! The node's local state (`<data-dir>/local.redb`, never in etcd): run records, the last
+//! slot each schedule fired on this node, and the history of slots.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use mao_api::{RunRecord, SlotRecord};
+use mao_store::embedded::EmbeddedStore;
+use mao_store::{list_all, Result, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+const PREFIX: &str = "/runs/";
+const SCHEDULE_STATE: &str = "/schedule-state/";
+const SLOTS: &str = "/slots/";
+
+/// What this node remembers of a schedule between restarts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// The newest slot handled (fired, skipped or missed); never handled again.
+    pub last_slot: Option<DateTime<Utc>>,
+    pub last_run_id: Option<String>,
+}
+
+/// The node's run records, keyed by run id (ULIDs sort by time).
+#[derive(Clone)]
+pub struct LocalStore {
+    store: EmbeddedStore,
+}
+
+impl LocalStore {
+    /// Opens the local store file.
+    pub fn open(path: &Path) -> Result<LocalStore> {
+        Ok(LocalStore {
+            store: EmbeddedStore::open(path)?,
+        })
+    }
+
+    /// Writes a record (durably: it survives kill -9 once this returns).
+    pub async fn save(&self, record: &RunRecord) -> Result<()> {
+        let json = serde_json::to_vec(record).expect("run records serialize");
+        self.store
+            .put(&format!("{PREFIX}{}", record.id), Bytes::from(json), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// One record.
+    pub async fn get(&self, id: &str) -> Result<Option<RunRecord>> {
+        // Run ids and schedule ids never collide: they live under different prefixes.
+        match self.store.get(&format!("{PREFIX}{id}")).await? {
+            Some(kv) => decode(&kv.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every record, oldest first.
+    pub async fn list(&self) -> Result<Vec<RunRecord>> {
+        let page = list_all(&self.store, PREFIX, 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// Deletes a record.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        self.store
+            .delete(&format!("{PREFIX}{id}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// The state of a schedule on this node.
+    pub async fn schedule_state(&self, id: &str) -> Result<ScheduleState> {
+        match self.store.get(&format!("{SCHEDULE_STATE}{id}")).await? {
+            Some(kv) => decode(&kv.value),
+            None => Ok(ScheduleState::default()),
+        }
+    }
+
+    /// Saves the states of many schedules and the records of their slots in one commit
+    /// (one fsync), so a thousand slots firing at once do not queue behind the disk.
+    pub async fn save_slots(
+        &self,
+        states: &[(String, ScheduleState)],
+        records: &[SlotRecord],
+    ) -> Result<()> {
+        let mut items = Vec::with_capacity(states.len() + records.len());
+        for (id, state) in states {
+            let json = serde_json::to_vec(state).expect("schedule state serializes");
+            items.push((format!("{SCHEDULE_STATE}{id}"), Bytes::from(json)));
+        }
+        for record in records {
+            let json = serde_json::to_vec(record).expect("slot records serialize");
+            let key = format!(
+                "{SLOTS}{}/{:020}",
+                record.schedule,
+                record.slot.timestamp_millis()
+            );
+            items.push((key, Bytes::from(json)));
+        }
+        self.store.put_many(items).await.map(|_| ())
+    }
+
+    /// The slots of a schedule, newest first, at most `limit`.
+    pub async fn slots(&self, id: &str, limit: usize) -> Result<Vec<SlotRecord>> {
+        let page = list_all(&self.store, &format!("{SLOTS}{id}/"), 1000).await?;
+        page.kvs
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|kv| decode(&kv.value))
+            .collect()
+    }
+
+    /// Keeps the newest `keep` slot records of a schedule.
+    pub async fn prune_slots(&self, id: &str, keep: usize) -> Result<()> {
+        let page = list_all(&self.store, &format!("{SLOTS}{id}/"), 1000).await?;
+        let excess = page.kvs.len().saturating_sub(keep);
+        for kv in &page.kvs[..excess] {
+            self.store.delete(&kv.key).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets everything of a removed schedule.
+    pub async fn forget_schedule(&self, id: &str) -> Result<()> {
+        self.store.delete(&format!("{SCHEDULE_STATE}{id}")).await?;
+        self.prune_slots(id, 0).await
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
+    serde_json::from_slice(json)
+        .map_err(|e| StoreError::Internal(format!("unreadable local record: {e}")))
+}
