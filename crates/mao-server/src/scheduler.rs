@@ -73,8 +73,65 @@ struct Claim {
     run_id: Option<String>,
 }
 
+/// How often old slot claims are deleted.
+const CLAIM_GC_EVERY: Duration = Duration::from_secs(600);
+/// A claim is kept this long past its schedule's starting deadline, so no node can still
+/// consider its slot when it goes.
+const CLAIM_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Deletes claims no node can need any more: those of removed schedules, and those older
+/// than their schedule's starting deadline plus a grace period. Every node may do it; a
+/// delete is idempotent.
+pub async fn collect_claims(state: &AppState, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let prefix = state.keys.collection("claims");
+    let deadlines: HashMap<String, chrono::Duration> = match state.schedules.entries().await {
+        Ok(entries) => entries
+            .into_iter()
+            .filter_map(|(id, stored)| {
+                let s: Schedule = serde_json::from_slice(&stored.json).ok()?;
+                let d = mao_api::units::parse_duration(&s.starting_deadline).ok()?;
+                Some((id, chrono::Duration::from_std(d).ok()?))
+            })
+            .collect(),
+        Err(_) => return Ok(0),
+    };
+    let page = mao_store::list_all(state.store.as_ref(), &prefix, 1000).await?;
+    let mut deleted = 0;
+    for kv in page.kvs {
+        let Some((schedule, slot)) = kv.key[prefix.len()..].split_once('/') else {
+            continue;
+        };
+        let expired = match (deadlines.get(schedule), slot.parse::<DateTime<Utc>>()) {
+            (None, _) => true,
+            (Some(deadline), Ok(slot)) => slot + *deadline + CLAIM_GRACE < now,
+            (Some(_), Err(_)) => false,
+        };
+        if expired
+            && state
+                .store
+                .compare_and_delete(&kv.key, kv.mod_revision)
+                .await
+                .is_ok()
+        {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Runs the scheduler until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    let gc_state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLAIM_GC_EVERY).await;
+            match collect_claims(&gc_state, Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => info!(deleted = n, "old slot claims deleted"),
+                Err(e) => debug!(error = %e, "cannot collect old slot claims"),
+            }
+        }
+    });
     let mut changes = state.schedules.changes();
     let mut compiled: HashMap<String, Arc<Compiled>> = HashMap::new();
     let mut states: HashMap<String, ScheduleState> = HashMap::new();

@@ -38,6 +38,7 @@ async fn api() -> Api {
         Keys::new("/mao"),
         "test-node".into(),
         executor,
+        runs,
     );
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.
@@ -410,4 +411,115 @@ async fn concurrent_updates_are_not_lost() {
     nodes.sort();
     let expected: Vec<String> = (0..16).map(|i| format!("node-{i:02}")).collect();
     assert_eq!(nodes, expected);
+}
+
+#[tokio::test]
+async fn old_slot_claims_are_collected() {
+    let api = api().await;
+    api.json(Method::POST, "/api/v1/tools", tool("demo")).await;
+    let (s, v) = api
+        .json(
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"id": "hourly", "tool": "demo", "cron": "@hourly", "mode": "once", "starting_deadline": "2h", "suspended": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let now = chrono::Utc::now();
+    let keys = Keys::new("/mao");
+    let old = now - chrono::Duration::hours(4);
+    let recent = now - chrono::Duration::hours(1);
+    for key in [
+        keys.claim("hourly", &old),
+        keys.claim("hourly", &recent),
+        keys.claim("removed-schedule", &recent),
+    ] {
+        api.store
+            .put(&key, bytes::Bytes::from_static(b"{}"), None)
+            .await
+            .unwrap();
+    }
+    let deleted = mao_server::scheduler::collect_claims(&api.state, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted, 2,
+        "the 4 h old claim and the removed schedule's claim"
+    );
+    assert!(api
+        .store
+        .get(&keys.claim("hourly", &recent))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn schedules_are_validated_before_they_are_stored() {
+    let api = api().await;
+    api.json(Method::POST, "/api/v1/tools", tool("demo")).await;
+    let cases = [
+        (json!({"tool": "demo", "cron": "61 * * * *"}), "minute"),
+        (json!({"tool": "demo", "cron": "* * * * * * * *"}), "fields"),
+        (
+            json!({"tool": "demo", "cron": "daily", "tz": "Nowhere/Town"}),
+            "tz",
+        ),
+        (
+            json!({"tool": "demo", "cron": "daily", "starting_deadline": "soon"}),
+            "starting_deadline",
+        ),
+        (json!({"tool": "demo", "cron": "0 0 30 2 *"}), "never"),
+        (json!({"tool": "ghost", "cron": "daily"}), "not registered"),
+        (
+            json!({"tool": "demo", "cron": "daily", "id": "Bad/Id"}),
+            "id",
+        ),
+        (
+            json!({"tool": "demo", "cron": "daily", "mode": "sometimes"}),
+            "mode",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (s, v) = api
+            .json(Method::POST, "/api/v1/schedules", body.clone())
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let (_, v) = api.get("/api/v1/schedules").await;
+    assert_eq!(v["items"], json!([]), "nothing was stored");
+    let (s, v) = api
+        .json(
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"tool": "demo", "cron": "weekly", "id": "w", "tz": "Europe/Zurich"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(
+        v["next_fire_local"].as_str().unwrap().ends_with("+01:00"),
+        "{v}"
+    );
+    let (s, _) = api
+        .json(
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"tool": "demo", "cron": "weekly", "id": "w"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, v) = api
+        .json(Method::POST, "/api/v1/schedules/w/pause", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["suspended"], true);
+    assert!(v.get("next_fire").is_none());
+    let (_, v) = api.get("/jobs").await;
+    assert_eq!(v["w"], "paused");
+    let (s, v, _) = api.call(Method::DELETE, "/jobs/w", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = api.get("/api/v1/schedules/w").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
