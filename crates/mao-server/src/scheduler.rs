@@ -289,12 +289,16 @@ async fn tick(
         if p.missed_more > 0 {
             warn!(schedule = %s.id, more = p.missed_more, "more missed slots than recorded");
         }
-        let handled = p
+        let mut handled = p
             .due
             .iter()
             .chain(p.missed.iter().map(|m| &m.slot))
             .max()
             .copied();
+        if p.missed_more > 0 {
+            // Slots past the listed ones were missed too: every slot up to now is handled.
+            handled = Some(now);
+        }
         if let Some(last) = handled {
             if st.last_slot.is_none_or(|l| last > l) {
                 st.last_slot = Some(last);
