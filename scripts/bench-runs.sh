@@ -33,8 +33,9 @@ print(f"overhead of the orchestrator: {100 * (m[0] - m[1]) / m[1]:+.1f} %")
 PY
 
 start=$(date +%s.%N)
-for i in $(seq 50); do "$bin/maoctl" tool run demo --detach --env DEMO_VALUE=$i >/dev/null & done
-wait
+clients=()
+for i in $(seq 50); do "$bin/maoctl" tool run demo --detach --env DEMO_VALUE=$i >/dev/null & clients+=($!); done
+wait "${clients[@]}"
 while :; do
   counts=$("$bin/maoctl" -o json run list --limit 1000 | python3 -c '
 import json, sys, collections

@@ -255,7 +255,7 @@ impl<T: Entity> Registry<T> {
                     StatusCode::CONFLICT,
                     "already_exists",
                     format!(
-                        "{} {:?} is already registered; replace it with PUT or remove it first",
+                        "{} {:?} already exists; remove it first or choose another name",
                         T::KIND,
                         item.name()
                     ),

@@ -3,12 +3,16 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mao_api::{RunLimits, RunStatus};
+use mao_api::{CatchUp, Concurrency, RunLimits, RunStatus, ScheduleMode};
 
 const MAIN_EXAMPLES: &str = "\
 Examples:
   maoctl tool list
   maoctl tool run demo-tool --follow
+  maoctl tool schedule demo-tool daily --tz Europe/Zurich
+  maoctl tool schedule demo-tool '*/15 * * * *' --mode once
+  maoctl schedule list
+  maoctl schedule history demo-tool-1a2b3c4d
   maoctl run list --status failed
   maoctl --endpoint http://mao-1.example.com:8080 node list
   MAO_ENDPOINT=http://10.0.0.5:8080 maoctl dataset get weather -o json
@@ -16,8 +20,8 @@ Examples:
 Exit status: 0 on success, 1 when the daemon or the network failed or a run did not
 succeed, 2 on a usage error.";
 
-/// Command-line client of the MAO orchestrator: register tools and datasets, run tools and
-/// follow their runs, list nodes.
+/// Command-line client of the MAO orchestrator: register tools and datasets, run tools now
+/// or on a schedule and follow their runs, list nodes.
 #[derive(Debug, Parser)]
 #[command(name = "maoctl", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
@@ -69,6 +73,9 @@ pub enum Command {
     /// Inspect, follow and cancel the runs of tools on the node
     #[command(subcommand, after_help = RUN_EXAMPLES)]
     Run(RunCommand),
+    /// Inspect, pause, resume and remove schedules (cron expressions that run tools)
+    #[command(subcommand, after_help = SCHEDULE_EXAMPLES)]
+    Schedule(ScheduleCommand),
     /// Inspect the live members of the federation
     #[command(subcommand, after_help = NODE_EXAMPLES)]
     Node(NodeCommand),
@@ -80,6 +87,7 @@ Examples:
   maoctl tool get demo-tool
   maoctl tool add demo-tool ada mao/demo:1 https://git.example.com/data.git https://git.example.com/code.git results.csv
   maoctl tool run demo-tool --env CITY=Zurich --timeout 10m
+  maoctl tool schedule demo-tool '0 3 * * *' --tz Europe/Zurich
   maoctl tool remove demo-tool";
 
 /// `maoctl tool ...`
@@ -102,6 +110,23 @@ pub enum ToolCommand {
     /// Run a tool now on the node, wait for its end and report how it went
     #[command(after_help = TOOL_RUN_HELP)]
     Run(Box<ToolRun>),
+    /// Run a tool on a schedule: daily, weekly or a cron expression, in a time zone
+    #[command(after_help = TOOL_SCHEDULE_HELP)]
+    Schedule(Box<ToolSchedule>),
+    /// List the schedules (the original CLI's name of `maoctl schedule list`)
+    #[command(
+        after_help = "Example:\n  maoctl tool list-scheduled\n\nThe same as `maoctl schedule list`."
+    )]
+    ListScheduled,
+    /// Remove a schedule (the original CLI's name of `maoctl schedule remove`)
+    #[command(
+        after_help = "Example:\n  maoctl tool stop --id demo-tool-1a2b3c4d\n\nThe same as `maoctl schedule remove ID`; runs already started go on."
+    )]
+    Stop {
+        /// Id of the schedule, as `maoctl tool list-scheduled` shows it
+        #[arg(long, value_name = "ID")]
+        id: String,
+    },
     /// Unregister a tool
     #[command(
         visible_alias = "delete",
@@ -276,6 +301,222 @@ pub struct ToolRun {
     /// Copy the run's log to standard output while it runs
     #[arg(short = 'f', long)]
     pub follow: bool,
+}
+
+const TOOL_SCHEDULE_HELP: &str = "\
+Examples:
+  maoctl tool schedule demo-tool daily
+  maoctl tool schedule demo-tool weekly --tz Europe/Zurich --id demo-weekly
+  maoctl tool schedule demo-tool '*/5 * * * *' --concurrency replace --catch-up none
+  maoctl tool schedule demo-tool '0 30 6 * * Mon-Fri' --tz America/New_York --mode once
+  maoctl tool schedule weather-scraper '@hourly' --env CITY=Zurich --timeout 10m -- python scrape.py
+  maoctl tool schedule demo-tool '0 3 1 * *' --paused --id check && maoctl schedule next check -n 10
+
+WHEN is hourly, daily, weekly, an @-nickname (@hourly, @daily, @weekly, @monthly,
+@yearly) or a cron expression of 5 fields (minute hour day-of-month month day-of-week),
+6 (seconds first) or 7 (and a year last). It is one argument: quote it, or the shell
+splits it and expands its stars. The daemon checks it and names the field it cannot read.
+
+Times are read in --tz (an IANA zone name; UTC by default). On a daylight-saving change a
+time that does not exist is skipped and a time that exists twice runs once.
+With --mode every-node (the default) every node runs each slot; with --mode once exactly
+one node of the federation does. A slot that comes while the previous run is going is
+skipped (--concurrency forbid, the default), run alongside (allow) or run after
+cancelling the previous one (replace). Slots missed while the node was down run when it
+is back if they are at most --deadline late: the newest only (--catch-up latest, the
+default), all of them (all) or none.";
+
+/// Arguments of `maoctl tool schedule`.
+#[derive(Debug, Args)]
+pub struct ToolSchedule {
+    /// Name of the tool
+    pub name: String,
+    /// hourly, daily, weekly, an @-nickname or a cron expression (one argument: quote it)
+    #[arg(value_name = "WHEN")]
+    pub cron: String,
+    /// Words after WHEN: an unquoted cron expression, refused with advice
+    #[arg(hide = true)]
+    pub stray: Vec<String>,
+
+    /// IANA time zone the expression is read in, e.g. Europe/Zurich (default: UTC)
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Which nodes run each slot (default: every-node)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<ModeArg>,
+    /// What a slot does while the previous run is still going (default: forbid)
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub concurrency: Option<ConcurrencyArg>,
+    /// Which slots missed while the node was down run late (default: latest)
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub catch_up: Option<CatchUpArg>,
+    /// How late a missed slot may still start, e.g. 30m or 2h (default: 18h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
+    pub deadline: Option<String>,
+    /// Id of the schedule (default: the tool's name and a random suffix)
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Create the schedule paused: it fires once `maoctl schedule resume ID` is run
+    #[arg(long)]
+    pub paused: bool,
+
+    /// Environment variable of each run, added to the tool's (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+    /// Argument of the command each run executes instead of the tool's (repeatable)
+    #[arg(
+        long = "cmd",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        conflicts_with = "args"
+    )]
+    pub cmd: Vec<String>,
+    /// The command each run executes instead of the tool's, after `--`
+    #[arg(last = true, value_name = "COMMAND")]
+    pub args: Vec<String>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `--mode`: which nodes run a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// every node that holds the schedule runs each slot
+    EveryNode,
+    /// exactly one node of the federation runs each slot
+    Once,
+}
+
+impl From<ModeArg> for ScheduleMode {
+    fn from(mode: ModeArg) -> ScheduleMode {
+        match mode {
+            ModeArg::EveryNode => ScheduleMode::EveryNode,
+            ModeArg::Once => ScheduleMode::Once,
+        }
+    }
+}
+
+/// `--concurrency`: what a slot does while the previous run is still going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConcurrencyArg {
+    /// the slot is skipped
+    Forbid,
+    /// both run
+    Allow,
+    /// the previous run is cancelled and the new one starts
+    Replace,
+}
+
+impl From<ConcurrencyArg> for Concurrency {
+    fn from(policy: ConcurrencyArg) -> Concurrency {
+        match policy {
+            ConcurrencyArg::Forbid => Concurrency::Forbid,
+            ConcurrencyArg::Allow => Concurrency::Allow,
+            ConcurrencyArg::Replace => Concurrency::Replace,
+        }
+    }
+}
+
+/// `--catch-up`: which missed slots run late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CatchUpArg {
+    /// a slot runs on time or not at all
+    None,
+    /// the newest missed slot within the deadline
+    Latest,
+    /// every missed slot within the deadline, oldest first
+    All,
+}
+
+impl From<CatchUpArg> for CatchUp {
+    fn from(policy: CatchUpArg) -> CatchUp {
+        match policy {
+            CatchUpArg::None => CatchUp::None,
+            CatchUpArg::Latest => CatchUp::Latest,
+            CatchUpArg::All => CatchUp::All,
+        }
+    }
+}
+
+const SCHEDULE_EXAMPLES: &str = "\
+Examples:
+  maoctl tool schedule demo-tool daily --tz Europe/Zurich
+  maoctl schedule list
+  maoctl schedule get demo-tool-1a2b3c4d
+  maoctl schedule next demo-tool-1a2b3c4d -n 10
+  maoctl schedule history demo-tool-1a2b3c4d --limit 20
+  maoctl schedule pause demo-tool-1a2b3c4d
+  maoctl schedule resume demo-tool-1a2b3c4d
+  maoctl schedule remove demo-tool-1a2b3c4d
+
+Schedules are created with `maoctl tool schedule`.";
+
+/// `maoctl schedule ...`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// List the schedules with their next fire time and last run
+    #[command(
+        after_help = "Examples:\n  maoctl schedule list\n  maoctl schedule list -o json | jq -r '.items[] | [.id, .next_fire] | @tsv'"
+    )]
+    List,
+    /// Show every field of one schedule
+    #[command(
+        after_help = "Examples:\n  maoctl schedule get demo-tool-1a2b3c4d\n  maoctl schedule get demo-tool-1a2b3c4d -o json | jq .next_fire"
+    )]
+    Get {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Stop a schedule from firing until it is resumed (runs already started go on)
+    #[command(after_help = "Example:\n  maoctl schedule pause demo-tool-1a2b3c4d")]
+    Pause {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Let a paused schedule fire again
+    #[command(after_help = "Example:\n  maoctl schedule resume demo-tool-1a2b3c4d")]
+    Resume {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Remove a schedule (runs already started go on)
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl schedule remove demo-tool-1a2b3c4d"
+    )]
+    Remove {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Show the next fire times, in the schedule's zone and in UTC (to check a cron expression)
+    #[command(
+        after_help = "Examples:\n  maoctl schedule next demo-tool-1a2b3c4d\n  maoctl schedule next demo-tool-1a2b3c4d -n 20\n\nPaused schedules are shown too: create one with --paused to try an expression out:\n  maoctl tool schedule demo-tool '0 9 * * Mon-Fri' --tz Europe/Zurich --paused --id try\n  maoctl schedule next try && maoctl schedule remove try"
+    )]
+    Next {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+        /// How many fire times (1 to 1000)
+        #[arg(
+            short = 'n',
+            long = "count",
+            value_name = "N",
+            default_value_t = 5,
+            value_parser = clap::value_parser!(u64).range(1..=1000)
+        )]
+        count: u64,
+    },
+    /// Show what became of the schedule's slots on this node, newest first
+    #[command(
+        after_help = "Examples:\n  maoctl schedule history demo-tool-1a2b3c4d\n  maoctl schedule history demo-tool-1a2b3c4d --limit 10 -o json | jq -r '.items[].outcome'\n\nA slot was fired (a run started; RUN is its id), skipped (on purpose: another node\nclaimed it, the previous run was still going, ...) or missed (the node could not run it\nin time); REASON says why."
+    )]
+    History {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+        /// At most this many slots (1 to 1000; the daemon's default is 50)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: Option<u64>,
+    },
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -454,6 +695,15 @@ pub fn parse_cpus(s: &str) -> Result<f64, String> {
     };
     limits.validate().map_err(|e| e.message)?;
     Ok(cpus)
+}
+
+/// Checks a `--deadline` as the daemon would (`30m`, `2h`, above zero).
+pub fn parse_deadline(s: &str) -> Result<String, String> {
+    let deadline = mao_api::units::parse_duration(s.trim())?;
+    if deadline.is_zero() {
+        return Err("must be above zero".to_owned());
+    }
+    Ok(s.trim().to_owned())
 }
 
 /// Parses a run status by its wire name (`timed_out`).
@@ -723,6 +973,119 @@ mod tests {
         assert!(add.docker_socket);
         let e = parse(&["tool", "add", "-f", "t.json", "--memory", "1g"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn deadlines() {
+        assert_eq!(parse_deadline(" 2h ").unwrap(), "2h");
+        assert_eq!(parse_deadline("1h30m").unwrap(), "1h30m");
+        assert_eq!(parse_deadline("90").unwrap(), "90");
+        assert_eq!(parse_deadline("0s").unwrap_err(), "must be above zero");
+        assert!(parse_deadline("2 days")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_deadline("").is_err());
+    }
+
+    #[test]
+    fn tool_schedule_flags() {
+        use clap::error::ErrorKind;
+        let cli = parse(&["tool", "schedule", "demo", "*/5 * * * *", "--paused"]).unwrap();
+        let Command::Tool(ToolCommand::Schedule(schedule)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(schedule.cron, "*/5 * * * *");
+        assert!(schedule.stray.is_empty() && schedule.paused);
+        // Words of an unquoted expression are kept, to be refused with advice.
+        let cli = parse(&["tool", "schedule", "demo", "0", "3", "*", "*", "*"]).unwrap();
+        let Command::Tool(ToolCommand::Schedule(schedule)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(schedule.stray, vec!["3", "*", "*", "*"]);
+        for (args, kind) in [
+            (vec!["demo"], ErrorKind::MissingRequiredArgument),
+            (
+                vec!["demo", "daily", "--mode", "twice"],
+                ErrorKind::InvalidValue,
+            ),
+            (
+                vec!["demo", "daily", "--concurrency", "queue"],
+                ErrorKind::InvalidValue,
+            ),
+            (
+                vec!["demo", "daily", "--catch-up", "some"],
+                ErrorKind::InvalidValue,
+            ),
+            (
+                vec!["demo", "daily", "--deadline", "soon"],
+                ErrorKind::ValueValidation,
+            ),
+            (
+                vec!["demo", "daily", "--deadline", "0"],
+                ErrorKind::ValueValidation,
+            ),
+            (
+                vec!["demo", "daily", "--timeout", "10x"],
+                ErrorKind::ValueValidation,
+            ),
+            (
+                vec!["demo", "daily", "--env", "NOPE"],
+                ErrorKind::ValueValidation,
+            ),
+            (
+                vec!["demo", "daily", "--cmd", "a", "--", "b"],
+                ErrorKind::ArgumentConflict,
+            ),
+        ] {
+            let argv: Vec<&str> = ["tool", "schedule"].iter().chain(&args).copied().collect();
+            let e = parse(&argv).unwrap_err();
+            assert_eq!(e.kind(), kind, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn schedule_subcommands_and_original_names() {
+        let cli = parse(&["schedule", "next", "nightly"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Schedule(ScheduleCommand::Next { count: 5, .. })
+        ));
+        let cli = parse(&["schedule", "next", "nightly", "-n", "20"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Schedule(ScheduleCommand::Next { count: 20, .. })
+        ));
+        let cli = parse(&["schedule", "history", "nightly", "--limit", "7"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Schedule(ScheduleCommand::History { limit: Some(7), .. })
+        ));
+        for ok in [
+            vec!["schedule", "list"],
+            vec!["schedule", "get", "nightly"],
+            vec!["schedule", "pause", "nightly"],
+            vec!["schedule", "resume", "nightly"],
+            vec!["schedule", "remove", "nightly"],
+            vec!["schedule", "delete", "nightly"],
+            vec!["tool", "list-scheduled"],
+        ] {
+            assert!(parse(&ok).is_ok(), "{ok:?}");
+        }
+        let cli = parse(&["tool", "stop", "--id", "nightly"]).unwrap();
+        let Command::Tool(ToolCommand::Stop { id }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(id, "nightly");
+        for bad in [
+            vec!["schedule", "get"],
+            vec!["schedule", "next", "nightly", "-n", "0"],
+            vec!["schedule", "next", "nightly", "-n", "1001"],
+            vec!["schedule", "history", "nightly", "--limit", "0"],
+            vec!["tool", "stop"],
+            vec!["tool", "stop", "nightly"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, RunCommand, ToolAdd,
-    ToolCommand,
+    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, RunCommand,
+    ScheduleCommand, ToolAdd, ToolCommand,
 };
-use crate::{output, runs};
+use crate::{output, runs, schedules};
 
 /// A mistake in what the user asked for; `main` exits with status 2 for it.
 #[derive(Debug)]
@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tool(command) => tool(&client, &out, command),
         Command::Dataset(command) => dataset(&client, &out, command),
         Command::Run(command) => runs::run_command(&client, &out, command),
+        Command::Schedule(command) => schedules::schedule_command(&client, &out, command),
         Command::Node(NodeCommand::List) => {
             let nodes = client.list_nodes()?;
             let now = std::time::SystemTime::now()
@@ -61,6 +62,22 @@ fn validate_request(command: &Command) -> anyhow::Result<()> {
         Command::Run(
             RunCommand::Get { id } | RunCommand::Logs { id, .. } | RunCommand::Cancel { id },
         ) => return runs::validate_run_id(id).map_err(|e| UsageError(e).into()),
+        Command::Tool(ToolCommand::Schedule(schedule)) => {
+            schedules::validate_id("name", &schedule.name)?;
+            if let Some(id) = &schedule.id {
+                schedules::validate_id("--id", id)?;
+            }
+            return Ok(());
+        }
+        Command::Tool(ToolCommand::Stop { id }) => return Ok(schedules::validate_id("--id", id)?),
+        Command::Schedule(
+            ScheduleCommand::Get { id }
+            | ScheduleCommand::Pause { id }
+            | ScheduleCommand::Resume { id }
+            | ScheduleCommand::Remove { id }
+            | ScheduleCommand::Next { id, .. }
+            | ScheduleCommand::History { id, .. },
+        ) => return Ok(schedules::validate_id("id", id)?),
         _ => return Ok(()),
     };
     mao_api::validate::name("name", name).map_err(|e| UsageError(e.to_string()))?;
@@ -105,6 +122,13 @@ fn tool(client: &Client, out: &Printer, command: ToolCommand) -> anyhow::Result<
             out.removed(&format!("removed tool {name}"))
         }
         ToolCommand::Run(run) => runs::tool_run(client, out, *run),
+        ToolCommand::Schedule(schedule) => schedules::tool_schedule(client, out, *schedule),
+        ToolCommand::ListScheduled => {
+            schedules::schedule_command(client, out, ScheduleCommand::List)
+        }
+        ToolCommand::Stop { id } => {
+            schedules::schedule_command(client, out, ScheduleCommand::Remove { id })
+        }
     }
 }
 
@@ -282,7 +306,7 @@ impl Printer {
         }
     }
 
-    fn removed(&self, message: &str) -> anyhow::Result<()> {
+    pub(crate) fn removed(&self, message: &str) -> anyhow::Result<()> {
         match self.format {
             // DELETE answers 204 without a document; the exit status says it all.
             OutputFormat::Json => Ok(()),

@@ -13,6 +13,7 @@ mod commands;
 mod output;
 mod progress;
 mod runs;
+mod schedules;
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 and --help with 0, both printed by clap.

@@ -3,7 +3,8 @@
 //! Everything here is pure: it returns the text and `main` writes it, so a closed pipe
 //! is handled in one place.
 
-use mao_api::{Dataset, NodeInfo, RunLimits, RunRecord, Tool};
+use mao_api::{Dataset, FireTime, NodeInfo, RunLimits, RunRecord, ScheduleView, SlotRecord, Tool};
+use serde::Serialize;
 
 /// Marks a cell that was cut to fit its column.
 const ELLIPSIS: char = '…';
@@ -273,6 +274,8 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
         ("Step", run.step.clone().unwrap_or_default()),
         ("Node", run.node.clone()),
         ("Trigger", run.trigger.clone()),
+        ("Schedule", run.schedule.clone().unwrap_or_default()),
+        ("Slot", slot_text(run)),
         ("Status", run.status.as_str().to_owned()),
         ("Exit code", optional(run.exit_code)),
         ("Error", run.error.clone().unwrap_or_default()),
@@ -304,6 +307,21 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
         ),
         ("Container", run.container_id.clone().unwrap_or_default()),
     ])
+}
+
+/// The slot a scheduled run is for, and how late it started.
+fn slot_text(run: &RunRecord) -> String {
+    let Some(slot) = run.scheduled_at else {
+        return String::new();
+    };
+    let slot_text = slot.format(TIMESTAMP).to_string();
+    match run.started_at {
+        Some(start) => format!(
+            "{slot_text} (started {} later)",
+            human_duration((start - slot).num_milliseconds())
+        ),
+        None => slot_text,
+    }
 }
 
 /// What `maoctl tool run` prints once the run has ended.
@@ -460,6 +478,176 @@ pub fn nodes_table(nodes: &[NodeInfo], now: i64) -> Table {
         ]);
     }
     table
+}
+
+/// What `maoctl tool schedule` prints (without a final newline): the new schedule's id
+/// and when it fires first.
+pub fn schedule_created(view: &ScheduleView) -> String {
+    let s = &view.schedule;
+    format!(
+        "created schedule {} of {}: {} in {}\nnext fire: {}",
+        s.id,
+        s.target,
+        shell_words(std::slice::from_ref(&s.cron)),
+        s.tz,
+        next_fire(view)
+    )
+}
+
+/// The next fire time in the schedule's zone, then in UTC; or why there is none.
+pub fn next_fire(view: &ScheduleView) -> String {
+    match (&view.next_fire_local, view.next_fire) {
+        (Some(local), Some(utc)) => format!("{local} ({})", utc.format(TIMESTAMP)),
+        (None, Some(utc)) => utc.format(TIMESTAMP).to_string(),
+        _ if view.schedule.suspended => format!(
+            "none while paused (maoctl schedule resume {})",
+            view.schedule.id
+        ),
+        _ => "never (the expression names no future time)".to_owned(),
+    }
+}
+
+/// The last run of a schedule on this node: the end of its id and its status.
+fn last_run_short(view: &ScheduleView) -> String {
+    let Some(id) = &view.last_run_id else {
+        return "-".to_owned();
+    };
+    // A ULID starts with its time, so runs of different schedules fired in the same
+    // second share a prefix; the random end tells them apart.
+    let tail: String = id
+        .chars()
+        .skip(id.chars().count().saturating_sub(SHORT_RUN_ID))
+        .collect();
+    let short = if tail.len() < id.len() {
+        format!("{ELLIPSIS}{tail}")
+    } else {
+        tail
+    };
+    match view.last_run_status {
+        Some(status) => format!("{short} {}", status.as_str()),
+        None => short,
+    }
+}
+
+/// Characters of a run id the schedule table shows.
+const SHORT_RUN_ID: usize = 8;
+
+/// The table of `maoctl schedule list`.
+pub fn schedules_table(views: &[ScheduleView]) -> Table {
+    let mut table = Table::new(&[
+        ("ID", None),
+        ("TARGET", Some(40)),
+        ("CRON", Some(30)),
+        ("TZ", Some(30)),
+        ("MODE", None),
+        ("NEXT (local)", None),
+        ("NEXT (UTC)", None),
+        ("LAST RUN", None),
+        ("PAUSED", None),
+    ]);
+    for view in views {
+        let s = &view.schedule;
+        table.push(vec![
+            s.id.clone(),
+            s.target.to_string(),
+            s.cron.clone(),
+            s.tz.clone(),
+            wire_name(&s.mode),
+            view.next_fire_local
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
+            view.next_fire
+                .map_or_else(|| "-".to_owned(), |t| t.format(TIMESTAMP).to_string()),
+            last_run_short(view),
+            yes_no(s.suspended),
+        ]);
+    }
+    table
+}
+
+/// The detail view of `maoctl schedule get`.
+pub fn schedule_details(view: &ScheduleView) -> String {
+    let s = &view.schedule;
+    let env = s
+        .overrides
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cmd = match &s.overrides.cmd {
+        Some(cmd) => shell_words(cmd),
+        None => "(the tool's)".to_owned(),
+    };
+    let last_run = match (&view.last_run_id, view.last_run_status) {
+        (Some(id), Some(status)) => format!("{id} {}", status.as_str()),
+        (Some(id), None) => id.clone(),
+        (None, _) => String::new(),
+    };
+    details(&[
+        ("ID", s.id.clone()),
+        ("Target", s.target.to_string()),
+        ("Cron", s.cron.clone()),
+        ("Time zone", s.tz.clone()),
+        ("Mode", wire_name(&s.mode)),
+        ("Concurrency", wire_name(&s.concurrency)),
+        ("Catch-up", wire_name(&s.catch_up)),
+        ("Starting deadline", s.starting_deadline.clone()),
+        ("Command", cmd),
+        ("Environment", env),
+        ("Limits", limits_text(&s.overrides.limits, "(the tool's)")),
+        ("Paused", yes_no(s.suspended)),
+        ("Next fire", next_fire(view)),
+        (
+            "Last slot",
+            optional(view.last_slot.map(|at| at.format(TIMESTAMP))),
+        ),
+        ("Last run", last_run),
+        (
+            "Created",
+            format!("{} by {}", s.created_at.format(TIMESTAMP), s.created_by),
+        ),
+    ])
+}
+
+/// The table of `maoctl schedule next`; `now_ms` (Unix milliseconds) gives the waits.
+pub fn fire_times_table(times: &[FireTime], now_ms: i64) -> Table {
+    let mut table = Table::new(&[("LOCAL", None), ("UTC", None), ("IN", None)]);
+    for time in times {
+        table.push(vec![
+            time.local.clone(),
+            time.utc.format(TIMESTAMP).to_string(),
+            human_duration(time.utc.timestamp_millis() - now_ms),
+        ]);
+    }
+    table
+}
+
+/// The table of `maoctl schedule history`.
+pub fn slots_table(slots: &[SlotRecord]) -> Table {
+    let mut table = Table::new(&[
+        ("SLOT", None),
+        ("OUTCOME", None),
+        ("RUN", None),
+        ("REASON", Some(60)),
+    ]);
+    for slot in slots {
+        table.push(vec![
+            slot.slot.format(TIMESTAMP).to_string(),
+            wire_name(&slot.outcome),
+            slot.run_id.clone().unwrap_or_else(|| "-".to_owned()),
+            slot.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    table
+}
+
+/// How a unit enum is written on the wire (`every-node`, `forbid`, `fired`).
+fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
 }
 
 /// How long ago, in the largest whole unit: `42s ago`, `5m ago`, `3h ago`, `2d ago`.
@@ -764,7 +952,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
-        assert_eq!(text.lines().count(), 24, "{text}");
+        assert_eq!(text.lines().count(), 26, "{text}");
         assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
 
         let mut running = failed_run();
@@ -830,6 +1018,180 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Docker socket:  yes\n"), "{text}");
+    }
+
+    /// A schedule as the daemon would send it: Zurich time, last run failed.
+    fn schedule_view() -> ScheduleView {
+        serde_json::from_value(serde_json::json!({
+            "id": "demo-tool-1a2b3c4d",
+            "target": {"kind": "tool", "name": "demo-tool"},
+            "cron": "0 3 * * *",
+            "tz": "Europe/Zurich",
+            "mode": "every-node",
+            "concurrency": "forbid",
+            "catch_up": "latest",
+            "starting_deadline": "18h",
+            "overrides": {"env": {"CITY": "Zurich"}, "cmd": ["run", "--fast"], "limits": {"timeout": "10m"}},
+            "suspended": false,
+            "created_by": "node-a",
+            "created_at": "2024-05-01T10:00:00Z",
+            "next_fire": "2024-05-02T01:00:00Z",
+            "next_fire_local": "2024-05-02T03:00:00+02:00",
+            "last_slot": "2024-05-01T01:00:00Z",
+            "last_run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH",
+            "last_run_status": "failed",
+        }))
+        .unwrap()
+    }
+
+    /// A paused `once` schedule that never ran.
+    fn paused_view() -> ScheduleView {
+        serde_json::from_value(serde_json::json!({
+            "id": "nightly",
+            "target": {"kind": "tool", "name": "scraper"},
+            "cron": "*/5 * * * *",
+            "tz": "UTC",
+            "mode": "once",
+            "concurrency": "replace",
+            "catch_up": "none",
+            "starting_deadline": "2h",
+            "suspended": true,
+            "created_by": "node-b",
+            "created_at": "2024-05-01T10:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn schedules_table_shows_next_fire_and_last_run() {
+        assert_eq!(
+            schedules_table(&[schedule_view(), paused_view()]).render(),
+            "ID                  TARGET          CRON         TZ             MODE        NEXT (local)               NEXT (UTC)            LAST RUN          PAUSED\n\
+             demo-tool-1a2b3c4d  tool/demo-tool  0 3 * * *    Europe/Zurich  every-node  2024-05-02T03:00:00+02:00  2024-05-02T01:00:00Z  …Q1P0NMKH failed  no\n\
+             nightly             tool/scraper    */5 * * * *  UTC            once        -                          -                     -                 yes\n"
+        );
+        let empty = schedules_table(&[]);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn schedule_details_show_every_field() {
+        let text = schedule_details(&schedule_view());
+        assert_eq!(
+            text,
+            "ID:                 demo-tool-1a2b3c4d\n\
+             Target:             tool/demo-tool\n\
+             Cron:               0 3 * * *\n\
+             Time zone:          Europe/Zurich\n\
+             Mode:               every-node\n\
+             Concurrency:        forbid\n\
+             Catch-up:           latest\n\
+             Starting deadline:  18h\n\
+             Command:            run --fast\n\
+             Environment:        CITY=Zurich\n\
+             Limits:             timeout=10m\n\
+             Paused:             no\n\
+             Next fire:          2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)\n\
+             Last slot:          2024-05-01T01:00:00Z\n\
+             Last run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH failed\n\
+             Created:            2024-05-01T10:00:00Z by node-a\n"
+        );
+        let text = schedule_details(&paused_view());
+        for line in [
+            "Mode:               once\n",
+            "Concurrency:        replace\n",
+            "Catch-up:           none\n",
+            "Command:            (the tool's)\n",
+            "Limits:             (the tool's)\n",
+            "Paused:             yes\n",
+            "Next fire:          none while paused (maoctl schedule resume nightly)\n",
+            "Last slot:\n",
+            "Last run:\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
+    }
+
+    #[test]
+    fn created_message_gives_id_and_next_fire_in_both_zones() {
+        assert_eq!(
+            schedule_created(&schedule_view()),
+            "created schedule demo-tool-1a2b3c4d of tool/demo-tool: '0 3 * * *' in Europe/Zurich\n\
+             next fire: 2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)"
+        );
+        let mut never = schedule_view();
+        never.next_fire = None;
+        never.next_fire_local = None;
+        assert_eq!(
+            next_fire(&never),
+            "never (the expression names no future time)"
+        );
+        assert!(schedule_created(&paused_view())
+            .ends_with("next fire: none while paused (maoctl schedule resume nightly)"));
+    }
+
+    #[test]
+    fn last_run_shows_the_end_of_the_id() {
+        let mut view = schedule_view();
+        view.last_run_status = None;
+        assert_eq!(last_run_short(&view), "…Q1P0NMKH");
+        view.last_run_id = Some("ABC".into());
+        assert_eq!(last_run_short(&view), "ABC");
+        view.last_run_id = None;
+        assert_eq!(last_run_short(&view), "-");
+    }
+
+    #[test]
+    fn fire_times_table_shows_both_zones_and_the_wait() {
+        let times: Vec<FireTime> = serde_json::from_value(serde_json::json!([
+            {"utc": "2024-05-01T12:30:00Z", "local": "2024-05-01T14:30:00+02:00"},
+            {"utc": "2024-05-02T12:30:00Z", "local": "2024-05-02T14:30:00+02:00"},
+        ]))
+        .unwrap();
+        assert_eq!(
+            fire_times_table(&times, TEN_PAST).render(),
+            "LOCAL                      UTC                   IN\n\
+             2024-05-01T14:30:00+02:00  2024-05-01T12:30:00Z  19m59s\n\
+             2024-05-02T14:30:00+02:00  2024-05-02T12:30:00Z  1d00h\n"
+        );
+    }
+
+    #[test]
+    fn slots_table_shows_outcome_run_and_reason() {
+        let slots: Vec<SlotRecord> = serde_json::from_value(serde_json::json!([
+            {"schedule": "s", "slot": "2024-05-01T12:10:00Z", "outcome": "skipped",
+             "reason": "the previous run\n01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running",
+             "node": "node-a", "at": "2024-05-01T12:10:00Z"},
+            {"schedule": "s", "slot": "2024-05-01T12:05:00Z", "outcome": "fired",
+             "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH", "node": "node-a", "at": "2024-05-01T12:05:00Z"},
+            {"schedule": "s", "slot": "2024-05-01T12:00:00Z", "outcome": "missed",
+             "reason": "the node was down", "node": "node-a", "at": "2024-05-01T12:07:00Z"},
+        ]))
+        .unwrap();
+        assert_eq!(
+            slots_table(&slots).render(),
+            "SLOT                  OUTCOME  RUN                         REASON\n\
+             2024-05-01T12:10:00Z  skipped  -                           the previous run 01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running\n\
+             2024-05-01T12:05:00Z  fired    01J9Z8X7W6V5T4S3R2Q1P0NMKH\n\
+             2024-05-01T12:00:00Z  missed   -                           the node was down\n"
+        );
+    }
+
+    #[test]
+    fn scheduled_runs_show_their_slot_and_lag() {
+        let mut run = failed_run();
+        run.trigger = "schedule:nightly@2024-05-01T12:00:00Z".into();
+        run.schedule = Some("nightly".into());
+        run.scheduled_at = Some("2024-05-01T11:59:59.500Z".parse().unwrap());
+        let text = run_details(&run, TEN_PAST);
+        assert!(text.contains("Schedule:      nightly\n"), "{text}");
+        assert!(
+            text.contains("Slot:          2024-05-01T11:59:59Z (started 1.5s later)\n"),
+            "{text}"
+        );
+        let text = run_details(&queued_run(), TEN_PAST);
+        assert!(text.contains("Schedule:\nSlot:\n"), "{text}");
     }
 
     #[test]

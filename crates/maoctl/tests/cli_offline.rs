@@ -37,6 +37,19 @@ fn unreachable_daemon_is_exit_1_with_advice() {
         vec!["run", "list"],
         vec!["run", "logs", "-f", "01J9Z8X7W6V5T4S3R2Q1P0NMKH"],
         vec!["tool", "run", "demo", "--timeout", "5m"],
+        vec![
+            "tool",
+            "schedule",
+            "demo",
+            "*/5 * * * *",
+            "--tz",
+            "Europe/Zurich",
+        ],
+        vec!["schedule", "list"],
+        vec!["schedule", "next", "nightly", "-n", "3"],
+        vec!["schedule", "history", "nightly"],
+        vec!["tool", "list-scheduled"],
+        vec!["tool", "stop", "--id", "nightly"],
     ] {
         let mut full = vec!["--endpoint", endpoint.as_str()];
         full.extend(&args);
@@ -196,6 +209,101 @@ fn bad_run_arguments_are_refused_before_connecting() {
 }
 
 #[test]
+fn bad_schedule_arguments_are_refused_before_connecting() {
+    let endpoint = closed_endpoint();
+    for (args, expected) in [
+        (
+            vec!["tool", "schedule", "demo", "0", "3", "*", "*", "*"],
+            "WHEN is one argument, got 5",
+        ),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--deadline", "soon"],
+            "--deadline",
+        ),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--deadline", "0s"],
+            "above zero",
+        ),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--mode", "twice"],
+            "possible values: every-node, once",
+        ),
+        (
+            vec![
+                "tool",
+                "schedule",
+                "demo",
+                "daily",
+                "--concurrency",
+                "queue",
+            ],
+            "possible values: forbid, allow, replace",
+        ),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--catch-up", "some"],
+            "possible values: none, latest, all",
+        ),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--id", "Nightly"],
+            "--id: \"Nightly\" is not a valid name",
+        ),
+        (vec!["tool", "schedule", "Demo", "daily"], "name: "),
+        (
+            vec!["tool", "schedule", "demo", "daily", "--timeout", "10x"],
+            "unknown unit",
+        ),
+        (
+            vec![
+                "tool", "schedule", "demo", "daily", "--env", "A=1", "--env", "A=2",
+            ],
+            "--env A is given twice",
+        ),
+        (vec!["tool", "schedule", "demo"], "WHEN"),
+        (vec!["tool", "stop"], "--id"),
+        (vec!["tool", "stop", "--id", "a..b"], "--id: "),
+        (vec!["schedule", "get", "Bad_Id"], "id: "),
+        (vec!["schedule", "pause", "../x"], "id: "),
+        (vec!["schedule", "resume", ""], "id: "),
+        (vec!["schedule", "remove", "x/y"], "id: "),
+        (vec!["schedule", "next", "nightly", "-n", "0"], "--count"),
+        (
+            vec!["schedule", "next", "nightly", "-n", "1001"],
+            "not in 1..=1000",
+        ),
+        (
+            vec!["schedule", "history", "nightly", "--limit", "0"],
+            "--limit",
+        ),
+        (vec!["schedule", "history", "UPPER"], "id: "),
+        (vec!["schedule"], "Usage"),
+    ] {
+        let mut full = vec!["--endpoint", endpoint.as_str()];
+        full.extend(&args);
+        let out = maoctl(&full);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("is mao-orchestrator running?"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn help_mentions_schedules() {
+    let out = maoctl(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("maoctl tool schedule demo-tool daily"),
+        "{text}"
+    );
+    assert!(text.contains("maoctl schedule list"), "{text}");
+    let out = maoctl(&["tool", "schedule", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("quote it"), "{text}");
+    assert!(text.contains("maoctl schedule next check"), "{text}");
+}
+
+#[test]
 fn tool_run_help_says_what_ctrl_c_does() {
     let out = maoctl(&["tool", "run", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -244,6 +352,18 @@ fn help_works_everywhere_and_shows_examples() {
         vec!["node", "list", "--help"],
         vec!["tool", "run", "--help"],
         vec!["run", "--help"],
+        vec!["tool", "schedule", "--help"],
+        vec!["tool", "list-scheduled", "--help"],
+        vec!["tool", "stop", "--help"],
+        vec!["schedule", "--help"],
+        vec!["schedule", "list", "--help"],
+        vec!["schedule", "get", "--help"],
+        vec!["schedule", "pause", "--help"],
+        vec!["schedule", "resume", "--help"],
+        vec!["schedule", "remove", "--help"],
+        vec!["schedule", "delete", "--help"],
+        vec!["schedule", "next", "--help"],
+        vec!["schedule", "history", "--help"],
         vec!["run", "list", "--help"],
         vec!["run", "get", "--help"],
         vec!["run", "logs", "--help"],
