@@ -121,6 +121,8 @@ pub async fn collect_claims(state: &AppState, now: DateTime<Utc>) -> Result<usiz
 
 /// Runs the scheduler until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    // Slots before this instant came while this process was not running: never "on time".
+    let started = Utc::now();
     let gc_state = state.clone();
     tokio::spawn(async move {
         loop {
@@ -164,7 +166,7 @@ pub async fn run(state: Arc<AppState>) {
             .cloned()
             .collect();
         if !due.is_empty() {
-            let handled = tick(&state, &due, &mut states, now).await;
+            let handled = tick(&state, &due, &mut states, started, now).await;
             for (id, n) in handled {
                 match n {
                     Some(t) => next.insert(id, t),
@@ -255,8 +257,12 @@ async fn tick(
     state: &Arc<AppState>,
     due: &[Arc<Compiled>],
     states: &mut HashMap<String, ScheduleState>,
+    started: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<(String, Option<DateTime<Utc>>)> {
+    // The on-time tolerance absorbs a late wake-up, not downtime: a slot that passed while
+    // the daemon was down is a missed slot and obeys the catch-up policy.
+    let up_for = (now - started).to_std().unwrap_or_default();
     let mut saves = Vec::new();
     let mut records = Vec::new();
     let mut to_fire = Vec::new();
@@ -264,7 +270,11 @@ async fn tick(
     for c in due {
         let s = &c.schedule;
         let st = states.entry(s.id.clone()).or_default();
-        let p = plan(&c.cron, c.tz, &c.policy, st.last_slot, s.created_at, now);
+        let policy = Policy {
+            on_time: c.policy.on_time.min(up_for),
+            ..c.policy.clone()
+        };
+        let p = plan(&c.cron, c.tz, &policy, st.last_slot, s.created_at, now);
         nexts.push((s.id.clone(), p.next));
         for m in &p.missed {
             let reason = match m.reason {
