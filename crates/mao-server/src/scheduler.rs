@@ -272,7 +272,7 @@ async fn tick(
         let st = states.entry(s.id.clone()).or_default();
         let policy = Policy {
             on_time: c.policy.on_time.min(up_for),
-            ..c.policy.clone()
+            ..c.policy
         };
         let p = plan(&c.cron, c.tz, &policy, st.last_slot, s.created_at, now);
         nexts.push((s.id.clone(), p.next));
