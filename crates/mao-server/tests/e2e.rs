@@ -169,8 +169,9 @@ fn two_daemons_share_membership_on_etcd() {
         names(&b.maoctl_json(&["dataset", "list"])) == ["shared"]
     }));
 
-    // A second daemon with a live node's name is refused.
-    let a2 = args("node-a");
+    // A second daemon with a live node's name (on a data dir of its own) is refused.
+    let mut a2 = args("node-a");
+    a2[1] = dir.path().join("twin").to_str().unwrap().into();
     let refs: Vec<&str> = a2.iter().map(String::as_str).collect();
     let out = std::process::Command::new(common::daemon_bin())
         .args(["--listen", "127.0.0.1:0"])
