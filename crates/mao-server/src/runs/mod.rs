@@ -119,6 +119,10 @@ pub struct Executor {
     data_dir: PathBuf,
     active: Mutex<HashMap<String, Active>>,
     slots: Arc<Semaphore>,
+    /// Finished runs per tool, oldest first (ids and log paths), so pruning after each run
+    /// does not re-read every record; loaded from the local store on first use.
+    finished:
+        tokio::sync::Mutex<Option<HashMap<String, std::collections::BTreeMap<String, String>>>>,
 }
 
 /// How a container's wait ended.
@@ -146,6 +150,7 @@ impl Executor {
             node,
             data_dir,
             active: Mutex::new(HashMap::new()),
+            finished: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -451,7 +456,7 @@ impl Executor {
         info!(run_id = %record.id, tool = %record.tool, status = status.as_str(), exit_code = ?record.exit_code, "run finished");
         self.active.lock().unwrap().remove(&record.id);
         progress.send_modify(|p| p.finished = true);
-        if let Err(e) = self.prune(&record.tool).await {
+        if let Err(e) = self.prune_with(&record.tool, Some(&record)).await {
             warn!(tool = %record.tool, error = %e, "cannot prune old runs");
         }
     }
@@ -537,18 +542,45 @@ impl Executor {
 
     /// Keeps the newest `retention` finished runs of `tool`; deletes older ones and their logs.
     pub async fn prune(&self, tool: &str) -> Result<(), mao_store::StoreError> {
-        let all = self.runs.list().await?;
-        let finished: Vec<&RunRecord> = all
-            .iter()
-            .rev()
-            .filter(|r| r.tool == tool && r.status.is_finished())
-            .collect();
-        for old in finished.into_iter().skip(self.settings.retention) {
-            self.runs.delete(&old.id).await?;
-            match std::fs::remove_file(&old.log_path) {
+        self.prune_with(tool, None).await
+    }
+
+    /// [`Executor::prune`], counting `just_finished` (already saved) among the finished runs.
+    async fn prune_with(
+        &self,
+        tool: &str,
+        just_finished: Option<&RunRecord>,
+    ) -> Result<(), mao_store::StoreError> {
+        let mut index = self.finished.lock().await;
+        if index.is_none() {
+            let mut loaded: HashMap<String, std::collections::BTreeMap<String, String>> =
+                HashMap::new();
+            for r in self.runs.list().await? {
+                if r.status.is_finished() {
+                    loaded.entry(r.tool).or_default().insert(r.id, r.log_path);
+                }
+            }
+            *index = Some(loaded);
+        }
+        let index = index.as_mut().expect("loaded above");
+        if let Some(r) = just_finished {
+            index
+                .entry(tool.to_owned())
+                .or_default()
+                .insert(r.id.clone(), r.log_path.clone());
+        }
+        let Some(runs) = index.get_mut(tool) else {
+            return Ok(());
+        };
+        while runs.len() > self.settings.retention {
+            let Some((id, log_path)) = runs.pop_first() else {
+                break;
+            };
+            self.runs.delete(&id).await?;
+            match std::fs::remove_file(&log_path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => warn!(path = %old.log_path, error = %e, "cannot delete an old log"),
+                Err(e) => warn!(path = %log_path, error = %e, "cannot delete an old log"),
             }
         }
         Ok(())
