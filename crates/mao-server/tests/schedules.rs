@@ -229,13 +229,14 @@ fn federation_runs_once_slots_exactly_once() {
         "--concurrency",
         "allow",
     ]);
+    // 30 s in all: 15 s with both daemons, 15 s after one of them is killed.
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(12));
+    std::thread::sleep(Duration::from_secs(15));
     let b_runs_once = runs_of(&b, "once1");
     let b_runs_each = runs_of(&b, "each1");
     b.kill();
     let killed = Utc::now();
-    std::thread::sleep(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(15));
     a.maoctl_ok(&["schedule", "pause", "once1"]);
     a.maoctl_ok(&["schedule", "pause", "each1"]);
     let paused = Utc::now();
@@ -267,7 +268,7 @@ fn federation_runs_once_slots_exactly_once() {
             .insert(slot, serde_json::from_str(pair[1]).unwrap())
             .is_none());
     }
-    assert!(claims.len() >= 15, "{} claims", claims.len());
+    assert!(claims.len() >= 25, "{} claims", claims.len());
     let first = *claims.keys().next().unwrap();
     let last = *claims.keys().last().unwrap();
     let expected = (last - first).num_seconds() + 1;
