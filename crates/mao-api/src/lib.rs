@@ -172,6 +172,9 @@ pub struct NodeInfo {
     /// Host and process, so a restarted daemon can tell its own stale entry from a live twin.
     pub host: String,
     pub pid: u32,
+    /// `/etc/machine-id` of the host, so two machines with one host name are told apart.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine_id: String,
 }
 
 /// A page of a listing.

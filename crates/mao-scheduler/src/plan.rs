@@ -18,7 +18,7 @@ pub const MAX_MISSED: usize = 1000;
 pub enum CatchUp {
     /// Run none of them.
     None,
-    /// Run only the newest of them, and only when no slot is on time.
+    /// Run only the newest of them (once), the older ones are superseded.
     #[default]
     Latest,
     /// Run all of them, oldest first.
@@ -185,12 +185,9 @@ pub fn plan(
             MissedReason::CatchUpNone,
         ),
         CatchUp::Latest => {
-            // An on-time slot is the latest run already: every overdue one gives way to it.
-            let latest = if on_time.is_empty() {
-                newest(cron, tz, overdue_from, overdue_edge)
-            } else {
-                None
-            };
+            // The newest overdue slot runs once, even when a slot is also on time: a slot
+            // missed while the node was down is never silently dropped under `latest`.
+            let latest = newest(cron, tz, overdue_from, overdue_edge);
             let superseded_until = latest.map_or(overdue_edge, |t| t - second);
             record_missed(
                 &mut plan,

@@ -20,6 +20,10 @@ pub struct ScheduleState {
     /// The newest slot handled (fired, skipped or missed); never handled again.
     pub last_slot: Option<DateTime<Utc>>,
     pub last_run_id: Option<String>,
+    /// The `created_at` of the schedule this state belongs to: a schedule removed and
+    /// created again under the same id starts afresh.
+    #[serde(default)]
+    pub schedule_created_at: Option<DateTime<Utc>>,
 }
 
 /// The node's run records, keyed by run id (ULIDs sort by time).

@@ -96,6 +96,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         pid: std::process::id(),
+        machine_id: mao_server::membership::machine_id(),
     };
     let membership = join(
         store.clone(),

@@ -151,7 +151,17 @@ async fn publish(
 
 /// An entry is stale when it was written on this host by a process that no longer runs.
 fn is_stale(existing: &NodeInfo, me: &NodeInfo) -> bool {
-    existing.host == me.host && (existing.pid == me.pid || !process_alive(existing.pid))
+    existing.host == me.host
+        && existing.machine_id == me.machine_id
+        && (existing.pid == me.pid || !process_alive(existing.pid))
+}
+
+/// This machine's id (`/etc/machine-id`), empty where there is none.
+pub fn machine_id() -> String {
+    std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/var/lib/dbus/machine-id"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn process_alive(pid: u32) -> bool {

@@ -27,7 +27,7 @@ use crate::runs::Trigger;
 use crate::AppState;
 
 /// Slot records kept per schedule.
-const SLOT_HISTORY: usize = 500;
+const SLOT_HISTORY: usize = 100;
 /// The longest the loop sleeps, so a wall-clock jump is noticed within this time.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -103,7 +103,10 @@ pub async fn collect_claims(state: &AppState, now: DateTime<Utc>) -> Result<usiz
         };
         let expired = match (deadlines.get(schedule), slot.parse::<DateTime<Utc>>()) {
             (None, _) => true,
-            (Some(deadline), Ok(slot)) => slot + *deadline + CLAIM_GRACE < now,
+            (Some(deadline), Ok(slot)) => slot
+                .checked_add_signed(*deadline)
+                .and_then(|t| t.checked_add_signed(CLAIM_GRACE))
+                .is_some_and(|t| t < now),
             (Some(_), Err(_)) => false,
         };
         if expired
@@ -121,8 +124,13 @@ pub async fn collect_claims(state: &AppState, now: DateTime<Utc>) -> Result<usiz
 
 /// Runs the scheduler until the process ends.
 pub async fn run(state: Arc<AppState>) {
+    // Runs left by a previous process are re-attached first, so the concurrency policy
+    // sees them; if the Docker Engine keeps recovery from finishing, go on after 30 s.
+    let mut recovered = state.executor.recovered();
+    let _ = tokio::time::timeout(Duration::from_secs(30), recovered.wait_for(|r| *r)).await;
     // Slots before this instant came while this process was not running: never "on time".
     let started = Utc::now();
+    info!(since = %started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), "scheduler started");
     let gc_state = state.clone();
     tokio::spawn(async move {
         loop {
@@ -270,6 +278,14 @@ async fn tick(
     for c in due {
         let s = &c.schedule;
         let st = states.entry(s.id.clone()).or_default();
+        if st.schedule_created_at != Some(s.created_at) {
+            // First sight of this schedule, or it was removed and created again.
+            *st = ScheduleState {
+                schedule_created_at: Some(s.created_at),
+                ..ScheduleState::default()
+            };
+            saves.push((s.id.clone(), st.clone()));
+        }
         let policy = Policy {
             on_time: c.policy.on_time.min(up_for),
             ..c.policy
@@ -389,7 +405,18 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
     if s.suspended {
         return skipped("the schedule is paused".into());
     }
+    // Checked before claiming: a node that cannot run the slot must leave it to another.
+    let tool = match &s.target {
+        Target::Tool(name) => match state.tools.get(name).await {
+            Ok((tool, _)) => tool,
+            Err(e) => return skipped(format!("cannot run tool {name}: {}", e.message)),
+        },
+    };
+    if let Err(e) = state.executor.check_can_run(&tool).await {
+        return skipped(format!("this node cannot run it now: {}", e.message));
+    }
     let claim_key = state.keys.claim(&s.id, &slot);
+    let mut claimed = None;
     if s.mode == ScheduleMode::Once {
         let claim = Claim {
             node: state.node.clone(),
@@ -398,7 +425,7 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
         };
         let value = Bytes::from(serde_json::to_vec(&claim).expect("claims serialize"));
         match state.store.create(&claim_key, value, None).await {
-            Ok(_) => {}
+            Ok(revision) => claimed = Some(revision),
             Err(StoreError::AlreadyExists { .. }) => {
                 let holder = match state.store.get(&claim_key).await {
                     Ok(Some(kv)) => serde_json::from_slice::<Claim>(&kv.value)
@@ -437,12 +464,6 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
             Concurrency::Allow => {}
         }
     }
-    let tool = match &s.target {
-        Target::Tool(name) => match state.tools.get(name).await {
-            Ok((tool, _)) => tool,
-            Err(e) => return skipped(format!("cannot run tool {name}: {}", e.message)),
-        },
-    };
     let trigger = Trigger::Schedule {
         id: s.id.clone(),
         slot,
@@ -467,6 +488,12 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
             info!(schedule = %s.id, %slot, run_id = %run.id, "slot fired");
             slot_record(state, s, slot, SlotOutcome::Fired, Some(run.id), None)
         }
-        Err(e) => skipped(format!("the run could not start: {}", e.message)),
+        Err(e) => {
+            // Give the slot back so another node may still run it.
+            if let Some(revision) = claimed {
+                let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            }
+            skipped(format!("the run could not start: {}", e.message))
+        }
     }
 }

@@ -156,8 +156,20 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<Revision>;
 }
 
-/// Lists every key under `prefix`, page by page, at one consistent revision.
+/// Lists every key under `prefix`, page by page, at one consistent revision. A listing
+/// overtaken by a write between pages (the embedded store keeps only the present; etcd
+/// compacts) starts over, a few times.
 pub async fn list_all(store: &dyn Store, prefix: &str, page_size: usize) -> Result<Page> {
+    let mut attempts = 0;
+    loop {
+        match list_pages(store, prefix, page_size).await {
+            Err(StoreError::Compacted(_)) if attempts < 5 => attempts += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn list_pages(store: &dyn Store, prefix: &str, page_size: usize) -> Result<Page> {
     let mut options = ListOptions {
         limit: Some(page_size),
         ..ListOptions::default()

@@ -111,10 +111,16 @@ fn catch_up_policies_after_an_outage() {
     assert_eq!(latest.missed, missed(MissedReason::Superseded, &overdue));
     assert_eq!(latest.next, Some(ts("2026-05-01T10:00:00Z")));
 
-    // An on-time slot makes every overdue one superseded.
+    // With an on-time slot too, the newest overdue slot still runs once (before it).
     let latest = run(CatchUp::Latest, "2026-05-01T09:00:02Z");
-    assert_eq!(latest.due, slots(&["2026-05-01T09:00:00Z"]));
-    assert_eq!(latest.missed, missed(MissedReason::Superseded, &overdue));
+    assert_eq!(
+        latest.due,
+        slots(&["2026-05-01T08:00:00Z", "2026-05-01T09:00:00Z"])
+    );
+    assert_eq!(
+        latest.missed,
+        missed(MissedReason::Superseded, &overdue[..2])
+    );
 
     let none = run(CatchUp::None, "2026-05-01T09:30:00Z");
     assert!(none.due.is_empty());
@@ -193,9 +199,13 @@ fn a_decade_of_missed_seconds_is_listed_in_part_and_counted() {
         now,
     );
     let total = (now - last_fired).num_seconds() as u64;
-    assert_eq!(p.due.len(), 6, "now and the five seconds before");
+    assert_eq!(
+        p.due.len(),
+        7,
+        "the newest overdue second, then now and the five seconds before"
+    );
     assert_eq!(p.missed.len(), MAX_MISSED);
-    assert_eq!(p.missed_more, total - 6 - MAX_MISSED as u64);
+    assert_eq!(p.missed_more, total - 7 - MAX_MISSED as u64);
     assert_eq!(p.missed[0].slot, last_fired + TimeDelta::seconds(1));
     assert!(p
         .missed
@@ -447,11 +457,8 @@ proptest! {
         match catch_up {
             CatchUp::None => prop_assert!(overdue_due.is_empty()),
             CatchUp::Latest => {
-                let expected = if on_time_slots.is_empty() {
-                    overdue.last().copied().into_iter().collect()
-                } else {
-                    vec![]
-                };
+                // The newest overdue slot runs once, whether or not a slot is also on time.
+                let expected: Vec<_> = overdue.last().copied().into_iter().collect();
                 prop_assert_eq!(overdue_due, expected);
             }
             CatchUp::All => prop_assert_eq!(overdue_due, overdue.clone()),

@@ -87,8 +87,12 @@ pub async fn create(
         created_at: Utc::now(),
     };
     let c = compile(schedule.clone()).map_err(invalid)?;
-    if c.policy.starting_deadline.is_zero() {
-        return Err(invalid("starting_deadline: must be above zero".into()));
+    if c.policy.starting_deadline.is_zero()
+        || c.policy.starting_deadline > std::time::Duration::from_secs(366 * 86_400)
+    {
+        return Err(invalid(
+            "starting_deadline: must be above zero and at most 366d".into(),
+        ));
     }
     if c.cron.next_after(Utc::now(), c.tz).is_none() {
         return Err(invalid(format!(

@@ -121,9 +121,13 @@ pub struct Executor {
     slots: Arc<Semaphore>,
     /// Finished runs per tool, oldest first (ids and log paths), so pruning after each run
     /// does not re-read every record; loaded from the local store on first use.
-    finished:
-        tokio::sync::Mutex<Option<HashMap<String, std::collections::BTreeMap<String, String>>>>,
+    finished: tokio::sync::Mutex<Option<FinishedIndex>>,
+    /// Turns true once the runs of a previous process have been recovered.
+    recovery_done: watch::Sender<bool>,
 }
+
+/// Finished runs per tool: run id (oldest first) to log path.
+type FinishedIndex = HashMap<String, std::collections::BTreeMap<String, String>>;
 
 /// How a container's wait ended.
 enum Ending {
@@ -151,6 +155,7 @@ impl Executor {
             data_dir,
             active: Mutex::new(HashMap::new()),
             finished: tokio::sync::Mutex::new(None),
+            recovery_done: watch::channel(false).0,
         })
     }
 
@@ -163,15 +168,9 @@ impl Executor {
         self.data_dir.join("runs").join(format!("{id}.log"))
     }
 
-    /// Queues a run of `tool` and returns its record at once.
-    pub async fn submit(
-        self: &Arc<Self>,
-        tool: &Tool,
-        request: RunRequest,
-        trigger: Trigger,
-    ) -> ApiResult<RunRecord> {
-        request.validate()?;
-        let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
+    /// Whether this node could start a run of `tool` now: its socket policy allows it and
+    /// the container engine answers (within 5 s).
+    pub async fn check_can_run(&self, tool: &Tool) -> ApiResult<()> {
         if tool.docker_socket && !self.settings.allow_docker_socket {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -182,7 +181,24 @@ impl Executor {
                 ),
             ));
         }
-        self.runtime.ping().await.map_err(runtime_error)?;
+        match tokio::time::timeout(Duration::from_secs(5), self.runtime.ping()).await {
+            Ok(r) => r.map_err(runtime_error),
+            Err(_) => Err(runtime_error(RuntimeError::Unavailable(
+                "the Docker Engine did not answer within 5 s".into(),
+            ))),
+        }
+    }
+
+    /// Queues a run of `tool` and returns its record at once.
+    pub async fn submit(
+        self: &Arc<Self>,
+        tool: &Tool,
+        request: RunRequest,
+        trigger: Trigger,
+    ) -> ApiResult<RunRecord> {
+        request.validate()?;
+        let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
+        self.check_can_run(tool).await?;
 
         let mut env = tool.env.clone();
         env.extend(request.env);
@@ -345,9 +361,24 @@ impl Executor {
     /// restart) the container's log is read again from its beginning.
     async fn supervise(
         self: Arc<Self>,
+        record: RunRecord,
+        container: String,
+        logs: Option<LogStream>,
+        cancel: CancellationToken,
+        progress: watch::Sender<Progress>,
+    ) {
+        self.supervise_from(record, container, logs, None, cancel, progress)
+            .await
+    }
+
+    /// [`Executor::supervise`] for a container that may have exited already (`exited`:
+    /// its exit code, found by recovery), which is collected, never timed out.
+    async fn supervise_from(
+        self: Arc<Self>,
         mut record: RunRecord,
         container: String,
         logs: Option<LogStream>,
+        exited: Option<i64>,
         cancel: CancellationToken,
         progress: watch::Sender<Progress>,
     ) {
@@ -371,13 +402,16 @@ impl Executor {
             self.settings.log_cap,
             progress.clone(),
         ));
-        let ending = tokio::select! {
+        let ending = match exited {
+            Some(code) => Ending::Exited(code),
+            None => tokio::select! {
             r = self.runtime.wait(&container) => match r {
                 Ok(code) => Ending::Exited(code),
                 Err(e) => Ending::Error(e.to_string()),
             },
             _ = tokio::time::sleep(remaining) => Ending::TimedOut,
             _ = cancel.cancelled() => Ending::Cancelled,
+            },
         };
         if matches!(ending, Ending::TimedOut | Ending::Cancelled) {
             if let Err(e) = self.runtime.kill(&container).await {
@@ -476,6 +510,13 @@ impl Executor {
                 info!(run_id = %id, "run cancelled");
                 Ok(record)
             }
+            None if !record.status.is_finished() && !*self.recovery_done.borrow() => {
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "recovering",
+                    format!("run {id} belongs to the previous process and is being recovered (is the Docker Engine reachable?); retry shortly"),
+                ))
+            }
             _ => Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "run_finished",
@@ -532,10 +573,21 @@ impl Executor {
             .map(|a| a.progress.clone())
     }
 
+    /// Becomes true once the runs left by a previous process have been recovered.
+    pub fn recovered(&self) -> watch::Receiver<bool> {
+        self.recovery_done.subscribe()
+    }
+
     /// Waits until the run has finished or `limit` passed; returns its record then.
     pub async fn wait(&self, id: &str, limit: Duration) -> ApiResult<RunRecord> {
+        let deadline = tokio::time::Instant::now() + limit;
+        if self.progress(id).is_none() && !*self.recovery_done.borrow() {
+            // An unfinished run of the previous process is not followed until recovery.
+            let mut rx = self.recovery_done.subscribe();
+            let _ = tokio::time::timeout_at(deadline, rx.wait_for(|r| *r)).await;
+        }
         if let Some(mut rx) = self.progress(id) {
-            let _ = tokio::time::timeout(limit, rx.wait_for(|p| p.finished)).await;
+            let _ = tokio::time::timeout_at(deadline, rx.wait_for(|p| p.finished)).await;
         }
         self.get(id).await
     }
@@ -553,8 +605,7 @@ impl Executor {
     ) -> Result<(), mao_store::StoreError> {
         let mut index = self.finished.lock().await;
         if index.is_none() {
-            let mut loaded: HashMap<String, std::collections::BTreeMap<String, String>> =
-                HashMap::new();
+            let mut loaded = FinishedIndex::new();
             for r in self.runs.list().await? {
                 if r.status.is_finished() {
                     loaded.entry(r.tool).or_default().insert(r.id, r.log_path);
@@ -593,7 +644,10 @@ impl Executor {
         let mut backoff = Duration::from_secs(1);
         loop {
             match self.clone().recover_once().await {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.recovery_done.send_replace(true);
+                    break;
+                }
                 Err(e) => {
                     warn!(error = %e, "cannot recover runs yet; retrying");
                     tokio::time::sleep(backoff).await;
@@ -604,9 +658,12 @@ impl Executor {
     }
 
     async fn recover_once(self: Arc<Self>) -> anyhow::Result<()> {
-        let records = self.runs.list().await?;
+        // Containers first, records second: every container listed was created after its
+        // record was saved, so a container without a record is truly nobody's.
         let labels = BTreeMap::from([(LABEL_NODE.to_owned(), self.node.clone())]);
         let containers = self.runtime.list(&labels).await?;
+        let records = self.runs.list().await?;
+        let is_active = |id: &str| self.active.lock().unwrap().contains_key(id);
         let mut by_run: HashMap<String, mao_runtime::ContainerInfo> = HashMap::new();
         for c in containers {
             match c.labels.get(LABEL_RUN) {
@@ -620,7 +677,11 @@ impl Executor {
         for record in records {
             tools.insert(record.tool.clone());
             let container = by_run.remove(&record.id);
-            if record.status.is_finished() || self.active.lock().unwrap().contains_key(&record.id) {
+            // A run of this process (submitted or re-attached already) is supervised.
+            if is_active(&record.id) {
+                continue;
+            }
+            if record.status.is_finished() {
                 if let Some(c) = container {
                     self.remove_container(&c.id).await;
                 }
@@ -638,7 +699,11 @@ impl Executor {
                         record.status = RunStatus::Running;
                         record.started_at.get_or_insert_with(Utc::now);
                     }
-                    tokio::spawn(self.clone().supervise(record, c.id, None, cancel, progress));
+                    let exited = if c.running { None } else { c.exit_code };
+                    tokio::spawn(
+                        self.clone()
+                            .supervise_from(record, c.id, None, exited, cancel, progress),
+                    );
                 }
                 Some(c) => {
                     let mut record = record;
@@ -657,12 +722,17 @@ impl Executor {
                 }
             }
         }
-        for (_, c) in by_run {
+        for (run, c) in by_run {
+            if is_active(&run) {
+                continue;
+            }
             info!(container = %c.id, "removing a container with no run record");
             self.remove_container(&c.id).await;
         }
         for tool in tools {
-            self.prune(&tool).await?;
+            if let Err(e) = self.prune(&tool).await {
+                warn!(tool = %tool, error = %e, "cannot prune old runs");
+            }
         }
         Ok(())
     }
