@@ -355,12 +355,15 @@ fn runs_survive_a_daemon_crash() {
     ]);
     let running = running["id"].as_str().unwrap().to_owned();
     node.wait_status(&running, Duration::from_secs(30), "running");
-    // A run that finishes while the daemon is down is collected.
+    // A run that finishes while the daemon is down is collected with its exit code, even
+    // though its timeout has passed by the time the daemon is back.
     let exited = node.daemon.maoctl_json(&[
         "tool",
         "run",
         "demo",
         "--detach",
+        "--timeout",
+        "2s",
         "--env",
         "DEMO_SLEEP=1",
         "--env",
