@@ -31,16 +31,7 @@ impl Node {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let daemon = start_daemon(&args, dir.path());
-        daemon.maoctl_ok(&[
-            "tool",
-            "add",
-            "demo",
-            "MAO",
-            "mao/demo-tool:latest",
-            "https://github.com/mao/data.git",
-            "https://github.com/mao/code.git",
-            "demo",
-        ]);
+        common::add_demo_tool(&daemon);
         Node {
             daemon,
             data,

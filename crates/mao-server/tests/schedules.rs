@@ -17,16 +17,7 @@ fn start(args: &[String], log: &Path) -> Daemon {
 }
 
 fn add_demo(d: &Daemon) {
-    d.maoctl_ok(&[
-        "tool",
-        "add",
-        "demo",
-        "MAO",
-        "mao/demo-tool:latest",
-        "https://github.com/mao/data.git",
-        "https://github.com/mao/code.git",
-        "demo",
-    ]);
+    common::add_demo_tool(d);
 }
 
 fn time(v: &Value) -> DateTime<Utc> {

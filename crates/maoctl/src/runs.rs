@@ -238,7 +238,8 @@ fn cancel_message(record: &RunRecord) -> String {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, for ages and durations in tables.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -4,8 +4,6 @@
 //! Cron expressions and time zones are not checked here: the daemon is the one place that
 //! reads them, and its 422 names the field it could not read.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use mao_api::{RunRequest, ScheduleRequest, ScheduleView};
 use mao_client::Client;
 
@@ -133,7 +131,7 @@ pub fn schedule_command(
             let times = client
                 .next_fire_times(&id, count as usize)
                 .map_err(not_found_hint)?;
-            let now = now_ms();
+            let now = crate::runs::now_ms();
             out.list(times, "it never fires again", |times| {
                 output::fire_times_table(times, now)
             })
@@ -157,12 +155,6 @@ fn resumed_message(view: &ScheduleView) -> String {
         view.schedule.id,
         output::next_fire(view)
     )
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -237,3 +237,17 @@ pub fn unique_node(prefix: &str) -> String {
         .subsec_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
+
+/// Registers the demo tool (`mao/demo-tool:latest`) as `demo` on a daemon.
+pub fn add_demo_tool(d: &Daemon) {
+    d.maoctl_ok(&[
+        "tool",
+        "add",
+        "demo",
+        "MAO",
+        "mao/demo-tool:latest",
+        "https://github.com/mao/data.git",
+        "https://github.com/mao/code.git",
+        "demo",
+    ]);
+}
