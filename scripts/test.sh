@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what the tests need
-# (protoc for etcd-client, a real etcd, git, docker CLI is expected), then format, lint, tests.
+# (protoc for etcd-client, a real etcd, git, sshd for the git-over-SSH tests; the Docker
+# Engine is expected to be running), then format, lint, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ command -v protoc >/dev/null || need+=(protobuf-compiler libprotobuf-dev)
 command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update

@@ -188,7 +188,8 @@ mod tests {
 
     #[test]
     fn revoked_key_is_refused_even_if_listed() {
-        let text = line("example.org", KEY) + "@revoked example.org ssh-ed25519 " + &STANDARD.encode(KEY);
+        let text =
+            line("example.org", KEY) + "@revoked example.org ssh-ed25519 " + &STANDARD.encode(KEY);
         assert_eq!(
             check_text(&text, "example.org", 22, KEY),
             Err(Mismatch::Revoked("example.org".into()))
