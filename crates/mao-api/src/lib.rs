@@ -6,8 +6,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod pipeline;
 pub mod units;
 pub mod validate;
+
+pub use pipeline::{
+    DatasetInit, DatasetRole, GitOutcome, GroundTruth, GroundTruthResult, InitLocalRequest,
+    InitReport, InputRef, LocalDataset, Pipeline, PipelineInitRequest, PipelineRun,
+    PipelineRunRequest, PushState, Step, StepRun,
+};
 
 pub use validate::ValidationError;
 
@@ -307,6 +314,12 @@ pub struct RunRecord {
     /// The slot instant a scheduled run is for; `started_at - scheduled_at` is its lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// The pipeline run this step belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_run: Option<String>,
+    /// What the step did in git (pipeline steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitOutcome>,
 }
 
 impl RunRecord {
@@ -347,13 +360,14 @@ impl RunRequest {
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Target {
     Tool(String),
+    Pipeline(String),
 }
 
 impl Target {
     /// The target's name, whatever its kind.
     pub fn name(&self) -> &str {
         match self {
-            Target::Tool(n) => n,
+            Target::Tool(n) | Target::Pipeline(n) => n,
         }
     }
 }
@@ -362,6 +376,7 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Tool(n) => write!(f, "tool/{n}"),
+            Target::Pipeline(n) => write!(f, "pipeline/{n}"),
         }
     }
 }
@@ -433,8 +448,12 @@ pub struct ScheduleRequest {
     /// Chosen by the server when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The tool to run.
+    /// The tool to run (or set `pipeline`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tool: String,
+    /// The pipeline to run (or set `tool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
     pub cron: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tz: Option<String>,

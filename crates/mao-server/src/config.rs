@@ -29,6 +29,26 @@ pub struct Config {
     pub membership_ttl: Duration,
     pub log: String,
     pub runs: crate::runs::RunSettings,
+    pub git: GitSettings,
+}
+
+/// The node's git identity, the secrets it reaches remotes with, and the secrets pipeline
+/// steps may ask for. Node-local: never written to the shared store or to a log.
+#[derive(Clone, Debug, Default)]
+pub struct GitSettings {
+    pub credentials: mao_datasets::Credentials,
+    /// `{{ secret:NAME }}` values of pipeline steps' environments.
+    pub secrets: std::collections::BTreeMap<String, Secret>,
+}
+
+/// A secret value; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A configuration value that cannot be used.
@@ -109,6 +129,26 @@ pub struct Args {
     /// Let tools that ask for it have the Docker socket [default: false].
     #[arg(long, env = "MAO_ALLOW_DOCKER_SOCKET", value_name = "true|false")]
     pub allow_docker_socket: Option<String>,
+    /// Author name of the node's commits to datasets [default: the node name].
+    #[arg(long, env = "MAO_GIT_NAME", value_name = "NAME")]
+    pub git_name: Option<String>,
+    /// Author email of the node's commits [default: <node>@localhost].
+    #[arg(long, env = "MAO_GIT_EMAIL", value_name = "EMAIL")]
+    pub git_email: Option<String>,
+    /// Private SSH key for ssh:// and git@host:path remotes [default: the SSH agent].
+    #[arg(long, env = "MAO_GIT_SSH_KEY", value_name = "PATH")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// known_hosts file SSH remotes must be listed in [default: ~/.ssh/known_hosts].
+    #[arg(long, env = "MAO_GIT_KNOWN_HOSTS", value_name = "PATH")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Token for https:// remotes. Prefer the variable or the file: a flag shows in `ps`.
+    #[arg(
+        long,
+        env = "MAO_GIT_HTTPS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub git_https_token: Option<String>,
 }
 
 /// The keys a config file may hold; unknown keys are refused so a typo is not ignored.
@@ -132,6 +172,14 @@ struct FileConfig {
     run_retention: Option<usize>,
     max_concurrent_runs: Option<usize>,
     allow_docker_socket: Option<bool>,
+    git_name: Option<String>,
+    git_email: Option<String>,
+    git_ssh_key: Option<PathBuf>,
+    git_known_hosts: Option<PathBuf>,
+    git_https_token: Option<String>,
+    /// `NAME = "value"` pairs that pipeline steps refer to as `{{ secret:NAME }}`.
+    #[serde(default)]
+    secrets: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -154,7 +202,7 @@ impl Config {
             max_concurrent: args.max_concurrent_runs.clone(),
             allow_docker_socket: args.allow_docker_socket.clone(),
         };
-        let file = match &args.config {
+        let mut file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?;
@@ -168,6 +216,14 @@ impl Config {
             None => FileConfig::default(),
         };
         let runs = run_settings(&args_runs, &file)?;
+        let file_git = GitArgs {
+            name: file.git_name.take(),
+            email: file.git_email.take(),
+            ssh_key: file.git_ssh_key.take(),
+            known_hosts: file.git_known_hosts.take(),
+            https_token: file.git_https_token.take(),
+        };
+        let file_secrets = std::mem::take(&mut file.secrets);
 
         let listen_text = args
             .listen
@@ -271,12 +327,26 @@ impl Config {
             ));
         }
 
+        let git = git_settings(
+            &node,
+            GitArgs {
+                name: args.git_name,
+                email: args.git_email,
+                ssh_key: args.git_ssh_key,
+                known_hosts: args.git_known_hosts,
+                https_token: args.git_https_token,
+            },
+            file_git,
+            file_secrets,
+        )?;
+
         let log = args.log.or(file.log).unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| bad("log", format!("{log:?} is not a log filter ({e})")))?;
 
         Ok(Config {
             runs,
+            git,
             listen,
             advertise_url,
             data_dir,
@@ -288,6 +358,81 @@ impl Config {
             log,
         })
     }
+}
+
+struct GitArgs {
+    name: Option<String>,
+    email: Option<String>,
+    ssh_key: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
+    https_token: Option<String>,
+}
+
+fn git_settings(
+    node: &str,
+    args: GitArgs,
+    file: GitArgs,
+    file_secrets: std::collections::BTreeMap<String, String>,
+) -> Result<GitSettings, ConfigError> {
+    let name = args.name.or(file.name).unwrap_or_else(|| node.to_owned());
+    if name.trim().is_empty() || name.contains(['<', '>', '\n']) {
+        return Err(bad(
+            "git_name",
+            format!("{name:?} cannot name a commit author"),
+        ));
+    }
+    let email = args
+        .email
+        .or(file.email)
+        .unwrap_or_else(|| format!("{node}@localhost"));
+    if !email.contains('@') || email.contains(['<', '>', ' ', '\n']) {
+        return Err(bad(
+            "git_email",
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    let ssh_key = args.ssh_key.or(file.ssh_key);
+    if let Some(k) = &ssh_key {
+        std::fs::File::open(k)
+            .map_err(|e| bad("git_ssh_key", format!("cannot read {}: {e}", k.display())))?;
+    }
+    let known_hosts = args.known_hosts.or(file.known_hosts);
+    if let Some(k) = &known_hosts {
+        std::fs::File::open(k).map_err(|e| {
+            bad(
+                "git_known_hosts",
+                format!("cannot read {}: {e}", k.display()),
+            )
+        })?;
+    }
+    let https_token = args
+        .https_token
+        .or(file.https_token)
+        .filter(|t| !t.is_empty());
+    let mut secrets = std::collections::BTreeMap::new();
+    for (k, v) in &file_secrets {
+        let ok = !k.is_empty()
+            && k.len() <= 128
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !ok {
+            return Err(bad(
+                "secrets",
+                format!("{k:?} is not a secret name (letters, digits, '_', '-', '.')"),
+            ));
+        }
+        secrets.insert(k.clone(), Secret(v.clone()));
+    }
+    Ok(GitSettings {
+        credentials: mao_datasets::Credentials {
+            name,
+            email,
+            ssh_key,
+            known_hosts,
+            https_token,
+        },
+        secrets,
+    })
 }
 
 struct RunArgs {

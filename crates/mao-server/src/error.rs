@@ -149,3 +149,32 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<mao_datasets::Error> for ApiError {
+    fn from(e: mao_datasets::Error) -> ApiError {
+        use mao_datasets::Error as E;
+        let message = e.to_string();
+        let (status, code) = match &e {
+            E::Network { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "remote_unreachable"),
+            E::Auth { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "remote_auth_refused"),
+            E::HostKey { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "remote_host_key"),
+            E::NonFastForward { .. } | E::Diverged { .. } => {
+                (StatusCode::CONFLICT, "branch_diverged")
+            }
+            E::Rejected { .. } => (StatusCode::CONFLICT, "remote_rejected"),
+            E::DirtyWorktree { .. } => (StatusCode::CONFLICT, "dirty_worktree"),
+            E::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            E::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
+            E::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            E::Io { .. } | E::Git { .. } => {
+                error!(error = %e, "git error");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "git_error",
+                    format!("{message} (see the daemon's log)"),
+                );
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use mao_api::{Dataset, Schedule, Tool};
+use mao_api::{Dataset, Pipeline, Schedule, Tool};
 use mao_store::Store;
 
 pub mod config;
+pub mod datasets;
 pub mod error;
 mod extract;
 mod handlers;
 pub mod local;
 pub mod membership;
+pub mod pipelines;
 pub mod registry;
 pub mod runs;
 pub mod scheduler;
@@ -53,6 +55,11 @@ impl Keys {
         )
     }
 
+    /// The key of a federation-wide lock.
+    pub fn lock(&self, name: &str) -> String {
+        format!("{}{}", self.collection("locks"), name)
+    }
+
     /// The membership key of a node.
     pub fn node(&self, node: &str) -> String {
         format!("{}{}", self.collection("nodes"), node)
@@ -68,7 +75,14 @@ pub struct AppState {
     pub tools: Registry<Tool>,
     pub datasets: Registry<Dataset>,
     pub schedules: Registry<Schedule>,
+    pub pipelines: Registry<Pipeline>,
     pub local: local::LocalStore,
+    /// The node's clones of datasets.
+    pub clones: datasets::Clones,
+    /// Pipeline runs of this process.
+    pub pipeline_runs: pipelines::PipelineRuns,
+    /// Git identity, remote credentials and step secrets (node-local).
+    pub git: config::GitSettings,
 }
 
 impl AppState {
@@ -79,10 +93,15 @@ impl AppState {
         node: String,
         executor: Arc<runs::Executor>,
         local: local::LocalStore,
+        git: config::GitSettings,
     ) -> Arc<AppState> {
         Arc::new(AppState {
+            clones: datasets::Clones::new(executor.data_dir(), git.credentials.clone()),
+            pipeline_runs: pipelines::PipelineRuns::default(),
+            git,
             executor,
             local,
+            pipelines: Registry::new(store.clone(), keys.collection("pipelines")),
             schedules: Registry::new(store.clone(), keys.collection("schedules")),
             tools: Registry::new(store.clone(), keys.collection("tools")),
             datasets: Registry::new(store.clone(), keys.collection("datasets")),
@@ -99,7 +118,10 @@ impl AppState {
             self.tools.spawn_sync(),
             self.datasets.spawn_sync(),
             self.schedules.spawn_sync(),
+            self.pipelines.spawn_sync(),
             tokio::spawn(self.executor.clone().recover()),
+            tokio::spawn(pipelines::recover(self.clone())),
+            tokio::spawn(pipelines::pusher(self.clone())),
             tokio::spawn(scheduler::run(self.clone())),
         ]
     }
@@ -108,7 +130,7 @@ impl AppState {
 /// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
 pub fn router(state: Arc<AppState>) -> Router {
     use axum::routing::post;
-    use handlers::{compat, health, nodes, registry as reg, runs, schedules};
+    use handlers::{compat, datasets, health, nodes, pipelines, registry as reg, runs, schedules};
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -132,6 +154,37 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(reg::replace::<Dataset>)
                 .delete(reg::remove::<Dataset>),
         )
+        .route("/api/v1/datasets/{name}/clone", post(datasets::clone_one))
+        .route(
+            "/api/v1/local/datasets",
+            get(datasets::list_local).post(datasets::init_local),
+        )
+        .route(
+            "/api/v1/local/datasets/{name}",
+            get(datasets::get_local).delete(datasets::remove_local),
+        )
+        .route("/bare-repo/init", post(datasets::bare_repo_init))
+        .route(
+            "/api/v1/pipelines",
+            get(reg::list::<Pipeline>).post(pipelines::create),
+        )
+        .route(
+            "/api/v1/pipelines/{name}",
+            get(reg::get_one::<Pipeline>)
+                .put(pipelines::replace)
+                .delete(reg::remove::<Pipeline>),
+        )
+        .route("/api/v1/pipelines/{name}/init", post(pipelines::init))
+        .route("/api/v1/pipelines/{name}/runs", post(pipelines::start))
+        .route("/api/v1/pipeline-runs", get(pipelines::list_runs))
+        .route("/api/v1/pipeline-runs/{id}", get(pipelines::get_run))
+        .route("/api/v1/pipeline-runs/{id}/wait", get(pipelines::wait_run))
+        .route(
+            "/api/v1/pipeline-runs/{id}/cancel",
+            post(pipelines::cancel_run),
+        )
+        .route("/pipeline/init", post(pipelines::compat_init))
+        .route("/pipeline/run", post(pipelines::compat_run))
         .route("/api/v1/tools/{name}/runs", post(runs::start))
         .route("/api/v1/runs", get(runs::list))
         .route("/api/v1/runs/{id}", get(runs::get_one))

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use mao_api::{RunRecord, SlotRecord};
+use mao_api::{PipelineRun, RunRecord, SlotRecord};
 use mao_store::embedded::EmbeddedStore;
 use mao_store::{list_all, Result, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 const PREFIX: &str = "/runs/";
 const SCHEDULE_STATE: &str = "/schedule-state/";
 const SLOTS: &str = "/slots/";
+const PIPELINE_RUNS: &str = "/pipeline-runs/";
+const PENDING_PUSHES: &str = "/pending-pushes/";
 
 /// What this node remembers of a schedule between restarts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -129,6 +131,77 @@ impl LocalStore {
     pub async fn forget_schedule(&self, id: &str) -> Result<()> {
         self.store.delete(&format!("{SCHEDULE_STATE}{id}")).await?;
         self.prune_slots(id, 0).await
+    }
+}
+
+impl LocalStore {
+    /// Writes a pipeline run's record durably.
+    pub async fn save_pipeline_run(&self, run: &PipelineRun) -> Result<()> {
+        let json = serde_json::to_vec(run).expect("pipeline runs serialize");
+        self.store
+            .put(
+                &format!("{PIPELINE_RUNS}{}", run.id),
+                Bytes::from(json),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// One pipeline run.
+    pub async fn pipeline_run(&self, id: &str) -> Result<Option<PipelineRun>> {
+        match self.store.get(&format!("{PIPELINE_RUNS}{id}")).await? {
+            Some(kv) => decode(&kv.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every pipeline run, oldest first.
+    pub async fn pipeline_runs(&self) -> Result<Vec<PipelineRun>> {
+        let page = list_all(&self.store, PIPELINE_RUNS, 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// Deletes a pipeline run's record.
+    pub async fn delete_pipeline_run(&self, id: &str) -> Result<()> {
+        self.store
+            .delete(&format!("{PIPELINE_RUNS}{id}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Remembers that the commit of run `run_id` on `dataset` still has to be pushed.
+    pub async fn add_pending_push(&self, dataset: &str, run_id: &str) -> Result<()> {
+        self.store
+            .put(
+                &format!("{PENDING_PUSHES}{dataset}/{run_id}"),
+                Bytes::new(),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs whose commits wait to be pushed, by dataset, oldest first.
+    pub async fn pending_pushes(&self) -> Result<Vec<(String, String)>> {
+        let page = list_all(&self.store, PENDING_PUSHES, 1000).await?;
+        Ok(page
+            .kvs
+            .iter()
+            .filter_map(|kv| {
+                let rest = kv.key.strip_prefix(PENDING_PUSHES)?;
+                let (dataset, run) = rest.split_once('/')?;
+                Some((dataset.to_owned(), run.to_owned()))
+            })
+            .collect())
+    }
+
+    /// The commit of `run_id` has been pushed (or given up on).
+    pub async fn clear_pending_push(&self, dataset: &str, run_id: &str) -> Result<()> {
+        self.store
+            .delete(&format!("{PENDING_PUSHES}{dataset}/{run_id}"))
+            .await
+            .map(|_| ())
     }
 }
 

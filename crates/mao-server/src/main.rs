@@ -115,7 +115,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.node.clone(),
         config.data_dir.clone(),
     );
-    let state = AppState::new(store, keys, config.node.clone(), executor, runs);
+    let state = AppState::new(
+        store,
+        keys,
+        config.node.clone(),
+        executor,
+        runs,
+        config.git.clone(),
+    );
     let _tasks = state.spawn_background();
     let app = router(state);
     info!(node = %config.node, url = %advertise_url, "listening");

@@ -57,6 +57,16 @@ impl Entity for mao_api::Schedule {
     }
 }
 
+impl Entity for mao_api::Pipeline {
+    const KIND: &'static str = "pipeline";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn validate(&self) -> Result<(), ValidationError> {
+        mao_api::Pipeline::validate(self)
+    }
+}
+
 impl Entity for Dataset {
     const KIND: &'static str = "dataset";
     fn name(&self) -> &str {

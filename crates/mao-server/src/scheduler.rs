@@ -395,6 +395,12 @@ fn slot_record(
     }
 }
 
+/// What a slot runs.
+enum What {
+    Tool(Box<mao_api::Tool>),
+    Pipeline(mao_api::Pipeline),
+}
+
 /// Fires one slot: claim (once mode), concurrency policy, run.
 async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotRecord {
     let s = &c.schedule;
@@ -406,13 +412,21 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
         return skipped("the schedule is paused".into());
     }
     // Checked before claiming: a node that cannot run the slot must leave it to another.
-    let tool = match &s.target {
+    let what = match &s.target {
         Target::Tool(name) => match state.tools.get(name).await {
-            Ok((tool, _)) => tool,
+            Ok((tool, _)) => What::Tool(Box::new(tool)),
             Err(e) => return skipped(format!("cannot run tool {name}: {}", e.message)),
         },
+        Target::Pipeline(name) => match state.pipelines.get(name).await {
+            Ok((p, _)) => What::Pipeline(p),
+            Err(e) => return skipped(format!("cannot run pipeline {name}: {}", e.message)),
+        },
     };
-    if let Err(e) = state.executor.check_can_run(&tool).await {
+    let can_run = match &what {
+        What::Tool(tool) => state.executor.check_can_run(tool).await,
+        What::Pipeline(p) => crate::pipelines::check_can_run(state, p).await,
+    };
+    if let Err(e) = can_run {
         return skipped(format!("this node cannot run it now: {}", e.message));
     }
     let claim_key = state.keys.claim(&s.id, &slot);
@@ -447,7 +461,9 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
             }
         }
     }
-    let active = state.executor.active_runs_of(&s.id);
+    let mut active = state.executor.active_runs_of(&s.id);
+    let active_pipelines = state.pipeline_runs.active_of(&s.id);
+    active.extend(active_pipelines.iter().cloned());
     if !active.is_empty() {
         match s.concurrency {
             Concurrency::Forbid => {
@@ -457,6 +473,9 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
                 ))
             }
             Concurrency::Replace => {
+                for id in &active_pipelines {
+                    let _ = crate::pipelines::cancel(state, id).await;
+                }
                 for id in &active {
                     let _ = state.executor.cancel(id).await;
                 }
@@ -468,25 +487,31 @@ async fn fire(state: &Arc<AppState>, c: &Compiled, slot: DateTime<Utc>) -> SlotR
         id: s.id.clone(),
         slot,
     };
-    match state
-        .executor
-        .submit(&tool, s.overrides.clone(), trigger)
-        .await
-    {
-        Ok(run) => {
+    let submitted = match what {
+        What::Tool(tool) => state
+            .executor
+            .submit(&tool, s.overrides.clone(), trigger)
+            .await
+            .map(|r| r.id),
+        What::Pipeline(p) => crate::pipelines::submit(state, p, trigger)
+            .await
+            .map(|r| r.id),
+    };
+    match submitted {
+        Ok(run_id) => {
             if s.mode == ScheduleMode::Once {
                 let claim = Claim {
                     node: state.node.clone(),
                     slot,
-                    run_id: Some(run.id.clone()),
+                    run_id: Some(run_id.clone()),
                 };
                 let value = Bytes::from(serde_json::to_vec(&claim).expect("claims serialize"));
                 if let Err(e) = state.store.put(&claim_key, value, None).await {
                     warn!(schedule = %s.id, error = %e, "cannot record the run id on the claim");
                 }
             }
-            info!(schedule = %s.id, %slot, run_id = %run.id, "slot fired");
-            slot_record(state, s, slot, SlotOutcome::Fired, Some(run.id), None)
+            info!(schedule = %s.id, %slot, %run_id, "slot fired");
+            slot_record(state, s, slot, SlotOutcome::Fired, Some(run_id), None)
         }
         Err(e) => {
             // Give the slot back so another node may still run it.

@@ -39,6 +39,7 @@ async fn api() -> Api {
         "test-node".into(),
         executor,
         runs,
+        Default::default(),
     );
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.

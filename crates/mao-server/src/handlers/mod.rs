@@ -8,8 +8,10 @@ use crate::error::ApiError;
 use crate::registry::Stored;
 
 pub mod compat;
+pub mod datasets;
 pub mod health;
 pub mod nodes;
+pub mod pipelines;
 pub mod registry;
 pub mod runs;
 pub mod schedules;

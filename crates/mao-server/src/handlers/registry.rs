@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mao_api::{Dataset, Tool};
+use mao_api::{Dataset, Pipeline, Tool};
 use serde::Deserialize;
 use tracing::{info, instrument};
 
@@ -23,6 +23,12 @@ pub trait Registered: Entity {
 impl Registered for Tool {
     fn registry(state: &AppState) -> &Registry<Self> {
         &state.tools
+    }
+}
+
+impl Registered for Pipeline {
+    fn registry(state: &AppState) -> &Registry<Self> {
+        &state.pipelines
     }
 }
 

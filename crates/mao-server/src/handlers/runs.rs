@@ -88,6 +88,18 @@ pub struct WaitQuery {
     timeout: Option<String>,
 }
 
+impl WaitQuery {
+    /// The long-poll limit: `timeout` (default 30 s), at most 60 s.
+    pub fn limit(&self) -> ApiResult<Duration> {
+        Ok(match self.timeout.as_deref() {
+            Some(t) => parse_duration(t)
+                .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m))?,
+            None => Duration::from_secs(30),
+        }
+        .min(Duration::from_secs(60)))
+    }
+}
+
 /// `GET /api/v1/runs/{id}/wait?timeout=30s`: answers when the run has finished, or with
 /// its current record after the timeout (at most 60 s), so clients need not poll.
 pub async fn wait(
@@ -96,13 +108,7 @@ pub async fn wait(
     query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<RunRecord>> {
     let Query(q) = query?;
-    let limit = match q.timeout.as_deref() {
-        Some(t) => parse_duration(t)
-            .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m))?,
-        None => Duration::from_secs(30),
-    }
-    .min(Duration::from_secs(60));
-    Ok(Json(state.executor.wait(&id, limit).await?))
+    Ok(Json(state.executor.wait(&id, q.limit()?).await?))
 }
 
 /// `POST /api/v1/runs/{id}/cancel`: kills the run; answers once it has ended (or after

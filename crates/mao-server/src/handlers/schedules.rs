@@ -36,7 +36,13 @@ async fn view(state: &AppState, schedule: Schedule) -> ApiResult<ScheduleView> {
         c.cron.next_after(Utc::now(), c.tz)
     };
     let last_run_status = match &local.last_run_id {
-        Some(id) => state.executor.get(id).await.ok().map(|r| r.status),
+        Some(id) => match state.executor.get(id).await {
+            Ok(r) => Some(r.status),
+            Err(_) => crate::pipelines::get(state, id)
+                .await
+                .ok()
+                .map(|r| r.status),
+        },
         None => None,
     };
     Ok(ScheduleView {
@@ -60,7 +66,22 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
-    mao_api::validate::name("tool", &req.tool)?;
+    Ok((StatusCode::CREATED, Json(create_from(&state, req).await?)))
+}
+
+/// Creates a schedule of a tool or a pipeline; nothing is stored when anything is wrong.
+pub async fn create_from(state: &AppState, req: ScheduleRequest) -> ApiResult<ScheduleView> {
+    let target = match (req.tool.is_empty(), &req.pipeline) {
+        (false, None) => {
+            mao_api::validate::name("tool", &req.tool)?;
+            Target::Tool(req.tool.clone())
+        }
+        (true, Some(p)) => {
+            mao_api::validate::name("pipeline", p)?;
+            Target::Pipeline(p.clone())
+        }
+        _ => return Err(invalid("tool, pipeline: give exactly one of them".into())),
+    };
     let id = match req.id {
         Some(id) => {
             mao_api::validate::name("id", &id)?;
@@ -68,13 +89,13 @@ pub async fn create(
         }
         None => format!(
             "{}-{}",
-            req.tool.chars().take(36).collect::<String>(),
+            target.name().chars().take(36).collect::<String>(),
             short_id()
         ),
     };
     let schedule = Schedule {
         id,
-        target: Target::Tool(req.tool.clone()),
+        target: target.clone(),
         cron: req.cron.trim().to_owned(),
         tz: req.tz.unwrap_or_else(|| "UTC".to_owned()),
         mode: req.mode.unwrap_or_default(),
@@ -100,17 +121,29 @@ pub async fn create(
             schedule.cron
         )));
     }
-    // A schedule of an unknown tool is refused, not stored.
-    state.tools.get(&req.tool).await.map_err(|e| {
+    // A schedule of an unknown tool or pipeline is refused, not stored.
+    let known = match &target {
+        Target::Tool(name) => state.tools.get(name).await.map(|_| ()),
+        Target::Pipeline(name) => state.pipelines.get(name).await.map(|_| ()),
+    };
+    known.map_err(|e| {
         if e.status == StatusCode::NOT_FOUND {
-            invalid(format!("tool: {}", e.message))
+            invalid(format!(
+                "{}: {}",
+                if matches!(target, Target::Tool(_)) {
+                    "tool"
+                } else {
+                    "pipeline"
+                },
+                e.message
+            ))
         } else {
             e
         }
     })?;
     state.schedules.create(schedule.clone()).await?;
     info!(schedule = %schedule.id, cron = %schedule.cron, tz = %schedule.tz, "schedule created");
-    Ok((StatusCode::CREATED, Json(view(&state, schedule).await?)))
+    view(state, schedule).await
 }
 
 fn short_id() -> String {

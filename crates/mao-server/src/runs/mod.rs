@@ -97,6 +97,24 @@ impl Trigger {
     }
 }
 
+/// Where a run's folders are, and the pipeline step it is part of.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Mounted read-write at `/usr/src/app/data`.
+    pub data_dir: PathBuf,
+    /// Mounted read-only at `/usr/src/app/input`.
+    pub input_dir: Option<PathBuf>,
+    pub step: Option<StepOf>,
+}
+
+/// The pipeline step a run is.
+#[derive(Clone, Debug)]
+pub struct StepOf {
+    pub pipeline: String,
+    pub step: String,
+    pub pipeline_run: String,
+}
+
 /// What a follower of a run waits on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Progress {
@@ -159,6 +177,11 @@ impl Executor {
         })
     }
 
+    /// The node's data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// The data folder of a tool: reused by every run of it.
     pub fn tool_data_dir(&self, tool: &str) -> PathBuf {
         self.data_dir.join("tools").join(tool).join("data")
@@ -189,12 +212,29 @@ impl Executor {
         }
     }
 
-    /// Queues a run of `tool` and returns its record at once.
+    /// Queues a run of `tool` in its own data folder and returns its record at once.
     pub async fn submit(
         self: &Arc<Self>,
         tool: &Tool,
         request: RunRequest,
         trigger: Trigger,
+    ) -> ApiResult<RunRecord> {
+        let placement = Placement {
+            data_dir: self.tool_data_dir(&tool.name),
+            input_dir: None,
+            step: None,
+        };
+        self.submit_placed(tool, request, trigger, placement).await
+    }
+
+    /// Queues a run of `tool` with its folders chosen by the caller (a pipeline step's
+    /// worktree and input) and returns its record at once.
+    pub async fn submit_placed(
+        self: &Arc<Self>,
+        tool: &Tool,
+        request: RunRequest,
+        trigger: Trigger,
+        placement: Placement,
     ) -> ApiResult<RunRecord> {
         request.validate()?;
         let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
@@ -204,18 +244,24 @@ impl Executor {
         env.extend(request.env);
         let cmd = request.cmd.or_else(|| tool.cmd.clone());
         let id = ulid::Ulid::new().to_string();
-        let data_dir = self.tool_data_dir(&tool.name);
+        let Placement {
+            data_dir,
+            input_dir,
+            step,
+        } = placement;
         let record = RunRecord {
             id: id.clone(),
             tool: tool.name.clone(),
-            pipeline: None,
-            step: None,
+            pipeline: step.as_ref().map(|s| s.pipeline.clone()),
+            step: step.as_ref().map(|s| s.step.clone()),
+            pipeline_run: step.as_ref().map(|s| s.pipeline_run.clone()),
+            git: None,
             node: self.node.clone(),
             trigger: trigger.label(),
             image: tool.image.clone(),
             image_digest: None,
             data_dir: data_dir.display().to_string(),
-            input_dir: None,
+            input_dir: input_dir.as_ref().map(|d| d.display().to_string()),
             cmd: cmd.clone(),
             env_keys: env.keys().cloned().collect(),
             limits: limits.clone(),
@@ -239,21 +285,33 @@ impl Executor {
             },
         };
         self.runs.save(&record).await?;
+        let mut labels = BTreeMap::from([
+            (LABEL_RUN.to_owned(), id.clone()),
+            (LABEL_NODE.to_owned(), self.node.clone()),
+            (LABEL_TOOL.to_owned(), tool.name.clone()),
+        ]);
+        if let Some(s) = &step {
+            labels.insert(LABEL_PIPELINE.to_owned(), s.pipeline.clone());
+        }
+        let mut mounts = vec![Mount {
+            host: data_dir,
+            container: DATA_MOUNT.to_owned(),
+            read_only: false,
+        }];
+        if let Some(input) = input_dir {
+            mounts.push(Mount {
+                host: input,
+                container: INPUT_MOUNT.to_owned(),
+                read_only: true,
+            });
+        }
         let spec = ContainerSpec {
             name: format!("mao-{}", id.to_lowercase()),
             image: tool.image.clone(),
             cmd,
             env,
-            labels: BTreeMap::from([
-                (LABEL_RUN.to_owned(), id.clone()),
-                (LABEL_NODE.to_owned(), self.node.clone()),
-                (LABEL_TOOL.to_owned(), tool.name.clone()),
-            ]),
-            mounts: vec![Mount {
-                host: data_dir,
-                container: DATA_MOUNT.to_owned(),
-                read_only: false,
-            }],
+            labels,
+            mounts,
             user: self.settings.run_as_node_user.then(node_user),
             limits: runtime_limits(&limits),
             docker_socket: tool.docker_socket,

@@ -1,0 +1,300 @@
+//! Datasets on this node: the clones under `<data-dir>/datasets/<name>`, the bare
+//! repositories `init-local` makes under `<data-dir>/bare/<name>.git`, and the lock that
+//! keeps two runs from sharing a worktree.
+//!
+//! Every git operation runs on a blocking thread ([`Clones::blocking`]), never on the
+//! async runtime's workers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use mao_api::{Dataset, LocalDataset};
+use mao_datasets::{Credentials, Repo};
+use tokio::sync::OwnedMutexGuard;
+use tracing::{info, warn};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The node's clones of datasets.
+pub struct Clones {
+    root: PathBuf,
+    bare_root: PathBuf,
+    creds: Arc<Credentials>,
+    worktrees: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Clones {
+    /// Clones kept under `<data_dir>/datasets`, made with `creds`.
+    pub fn new(data_dir: &Path, creds: Credentials) -> Clones {
+        Clones {
+            root: data_dir.join("datasets"),
+            bare_root: data_dir.join("bare"),
+            creds: Arc::new(creds),
+            worktrees: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The node's git identity and remote secrets.
+    pub fn credentials(&self) -> Arc<Credentials> {
+        self.creds.clone()
+    }
+
+    /// Where the clone of `name` lives (a validated name; never a path from a user).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Runs git work on a blocking thread.
+    pub async fn blocking<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Credentials) -> Result<T, mao_datasets::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let creds = self.creds.clone();
+        tokio::task::spawn_blocking(move || work(&creds))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("git task failed: {e}"),
+                )
+            })?
+            .map_err(ApiError::from)
+    }
+
+    /// Takes the worktree of `name` for the caller alone (a step, a push, a removal).
+    pub async fn lock(&self, name: &str) -> OwnedMutexGuard<()> {
+        let m = self
+            .worktrees
+            .lock()
+            .unwrap()
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    /// Clones `dataset` unless this node has it already; true when it cloned now. A clone
+    /// that fails leaves nothing behind.
+    pub async fn ensure(&self, dataset: &Dataset) -> ApiResult<bool> {
+        let _guard = self.lock(&dataset.name).await;
+        let path = self.path(&dataset.name);
+        let url = dataset.master.clone();
+        self.blocking(move |creds| {
+            if path.join(".git").is_dir() {
+                let repo = Repo::open(&path)?;
+                let remote = repo
+                    .git()
+                    .find_remote(mao_datasets::REMOTE)
+                    .ok()
+                    .and_then(|r| r.url().ok().map(str::to_owned));
+                if remote.as_deref() != Some(url.as_str()) {
+                    // The registry is the truth: the dataset moved.
+                    repo.git()
+                        .remote_set_url(mao_datasets::REMOTE, &url)
+                        .map_err(|e| mao_datasets::Error::Git {
+                            op: "set remote url",
+                            detail: e.message().to_owned(),
+                        })?;
+                    info!(dataset = %path.display(), "remote URL updated from the registry");
+                }
+                return Ok(false);
+            }
+            if path.exists() {
+                // A half-made clone of an earlier attempt.
+                std::fs::remove_dir_all(&path).map_err(|e| mao_datasets::Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| mao_datasets::Error::Io {
+                    path: parent.to_owned(),
+                    source: e,
+                })?;
+            }
+            match mao_datasets::clone_dataset(&url, &path, creds) {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&path);
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// The clone of `name`, or 409 telling the user to initialise the pipeline.
+    pub fn require(&self, name: &str) -> ApiResult<PathBuf> {
+        let path = self.path(name);
+        if path.join(".git").is_dir() {
+            Ok(path)
+        } else {
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_cloned",
+                format!("dataset {name:?} is not cloned on this node; run `maoctl pipeline init` (or `maoctl dataset clone {name}`) first"),
+            ))
+        }
+    }
+
+    /// What this node holds: every clone, with its branch and state.
+    pub async fn list(&self, registered: Vec<String>) -> ApiResult<Vec<LocalDataset>> {
+        let root = self.root.clone();
+        self.blocking(move |_| {
+            let mut out = Vec::new();
+            let entries = match std::fs::read_dir(&root) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => {
+                    return Err(mao_datasets::Error::Io {
+                        path: root,
+                        source: e,
+                    })
+                }
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join(".git").is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            for name in names {
+                match describe(&root.join(&name), &name, registered.contains(&name)) {
+                    Ok(d) => out.push(d),
+                    Err(e) => warn!(dataset = %name, error = %e, "cannot read a local clone"),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One clone's state.
+    pub async fn describe(&self, name: &str, registered: bool) -> ApiResult<LocalDataset> {
+        let path = self.require(name)?;
+        let name = name.to_owned();
+        self.blocking(move |_| describe(&path, &name, registered))
+            .await
+    }
+
+    /// Deletes the clone of `name`. Without `force`, refuses (409) when it holds work the
+    /// remote lacks: unpushed commits or uncommitted changes.
+    pub async fn remove(&self, name: &str, force: bool) -> ApiResult<()> {
+        let _guard = self.lock(name).await;
+        let path = self.path(name);
+        if !path.exists() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("dataset {name:?} is not cloned on this node"),
+            ));
+        }
+        let state = {
+            let path = path.clone();
+            let name = name.to_owned();
+            self.blocking(move |_| describe(&path, &name, false)).await
+        };
+        if !force {
+            if let Ok(d) = &state {
+                if d.unpushed > 0 || !d.clean {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "unpushed_work",
+                        format!(
+                            "the clone of {name:?} holds work the remote does not have ({} unpushed commit(s){}); push it first or pass --force to discard it",
+                            d.unpushed,
+                            if d.clean { "" } else { ", uncommitted changes" }
+                        ),
+                    ));
+                }
+            }
+        }
+        tokio::fs::remove_dir_all(&path).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("cannot delete {}: {e}", path.display()),
+            )
+        })?;
+        info!(dataset = name, "local clone removed");
+        Ok(())
+    }
+
+    /// Creates the bare repository `<data-dir>/bare/<name>.git` with an initial commit;
+    /// returns its `file://` URL. 409 if it exists.
+    pub async fn init_bare(&self, name: &str) -> ApiResult<(PathBuf, String)> {
+        let path = self.bare_root.join(format!("{name}.git"));
+        if path.exists() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("a bare repository {} exists already", path.display()),
+            ));
+        }
+        std::fs::create_dir_all(&self.bare_root).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("cannot create {}: {e}", self.bare_root.display()),
+            )
+        })?;
+        let abs = std::path::absolute(&path).unwrap_or(path.clone());
+        let p = abs.clone();
+        self.blocking(move |creds| mao_datasets::init_bare_with_initial_commit(&p, creds))
+            .await?;
+        let url = format!("file://{}", abs.display());
+        Ok((abs, url))
+    }
+
+    /// Removes a bare repository made by [`Clones::init_bare`] (when registering it failed).
+    pub fn remove_bare(&self, path: &Path) {
+        if let Err(e) = std::fs::remove_dir_all(path) {
+            warn!(path = %path.display(), error = %e, "cannot remove a bare repository");
+        }
+    }
+}
+
+fn describe(
+    path: &Path,
+    name: &str,
+    registered: bool,
+) -> Result<LocalDataset, mao_datasets::Error> {
+    let repo = Repo::open(path)?;
+    let branch = repo.head_branch()?;
+    let unpushed = match &branch {
+        Some(b) => repo.unpushed(b).unwrap_or(0),
+        None => 0,
+    };
+    let remote = repo
+        .git()
+        .find_remote(mao_datasets::REMOTE)
+        .ok()
+        .and_then(|r| r.url().ok().map(redact))
+        .unwrap_or_default();
+    Ok(LocalDataset {
+        name: name.to_owned(),
+        path: path.display().to_string(),
+        remote,
+        head: repo.head_commit()?.map(|o| o.to_string()),
+        branch,
+        clean: repo.is_clean()?,
+        unpushed,
+        registered,
+    })
+}
+
+/// A URL without its `user:password@` part.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,227 @@
+//! Pipelines: definitions (checked against the registries), init on this node, runs, and
+//! the original's `POST /pipeline/init` and `POST /pipeline/run`.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mao_api::{
+    GroundTruth, InitReport, List, Pipeline, PipelineInitRequest, PipelineRun, PipelineRunRequest,
+    ScheduleRequest, Step,
+};
+use serde::Deserialize;
+use tracing::info;
+
+use super::document;
+use super::runs::WaitQuery;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, IfMatch, Name, RunId};
+use crate::pipelines;
+use crate::runs::Trigger;
+use crate::AppState;
+
+/// `POST /api/v1/pipelines`: 201; 404 naming the step when a tool or dataset is unknown.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    ApiJson(p): ApiJson<Pipeline>,
+) -> ApiResult<Response> {
+    p.validate()?;
+    pipelines::check_refs(&state, &p).await?;
+    let stored = state.pipelines.create(p.clone()).await?;
+    info!(pipeline = %p.name, "registered");
+    Ok(document(StatusCode::CREATED, stored))
+}
+
+/// `PUT /api/v1/pipelines/{name}`
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+    IfMatch(expected): IfMatch,
+    ApiJson(p): ApiJson<Pipeline>,
+) -> ApiResult<Response> {
+    p.validate()?;
+    pipelines::check_refs(&state, &p).await?;
+    let stored = state.pipelines.replace(&name, p, expected).await?;
+    Ok(document(StatusCode::OK, stored))
+}
+
+/// `POST /api/v1/pipelines/{name}/init`
+pub async fn init(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+) -> ApiResult<Json<InitReport>> {
+    let (p, _) = state.pipelines.get(&name).await?;
+    Ok(Json(pipelines::init(&state, &p).await?))
+}
+
+/// `POST /api/v1/pipelines/{name}/runs`: 202 with the queued pipeline run.
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Name(name): Name,
+) -> ApiResult<(StatusCode, Json<PipelineRun>)> {
+    let (p, _) = state.pipelines.get(&name).await?;
+    let run = pipelines::submit(&state, p, Trigger::Manual).await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// Query of `GET /api/v1/pipeline-runs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pipeline: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/pipeline-runs?pipeline=&limit=`: newest first.
+pub async fn list_runs(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<List<PipelineRun>>> {
+    let Query(q) = query?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m);
+    if let Some(p) = &q.pipeline {
+        mao_api::validate::name("pipeline", p).map_err(|e| bad(e.to_string()))?;
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit must be between 1 and 1000".into()));
+    }
+    let items = pipelines::list(&state, q.pipeline.as_deref(), limit).await?;
+    Ok(Json(List { items, next: None }))
+}
+
+/// `GET /api/v1/pipeline-runs/{id}`
+pub async fn get_run(
+    State(state): State<Arc<AppState>>,
+    RunId(id): RunId,
+) -> ApiResult<Json<PipelineRun>> {
+    Ok(Json(pipelines::get(&state, &id).await?))
+}
+
+/// `GET /api/v1/pipeline-runs/{id}/wait?timeout=30s`
+pub async fn wait_run(
+    State(state): State<Arc<AppState>>,
+    RunId(id): RunId,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PipelineRun>> {
+    let Query(q) = query?;
+    Ok(Json(pipelines::wait(&state, &id, q.limit()?).await?))
+}
+
+/// `POST /api/v1/pipeline-runs/{id}/cancel`
+pub async fn cancel_run(
+    State(state): State<Arc<AppState>>,
+    RunId(id): RunId,
+) -> ApiResult<Json<PipelineRun>> {
+    pipelines::cancel(&state, &id).await?;
+    Ok(Json(
+        pipelines::wait(&state, &id, std::time::Duration::from_secs(10)).await?,
+    ))
+}
+
+/// `POST /pipeline/init` (the original's route). `{"tool","dataset"}` defines (if needed)
+/// and initialises a one-step pipeline named after the tool; `{"name"}` initialises a
+/// registered pipeline; `{"name","steps",...}` registers (if needed) and initialises.
+pub async fn compat_init(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<PipelineInitRequest>,
+) -> ApiResult<Json<InitReport>> {
+    let wanted = match (&req.tool, &req.dataset, &req.steps) {
+        (Some(tool), Some(dataset), None) => Some(Pipeline {
+            name: req.name.clone().unwrap_or_else(|| tool.clone()),
+            description: req.description.clone().unwrap_or_default(),
+            steps: vec![Step {
+                name: tool.clone(),
+                tool: tool.clone(),
+                cmd: None,
+                env: Default::default(),
+                input_dataset: None,
+                output_dataset: dataset.clone(),
+                docker_socket: false,
+            }],
+            ground_truth: req.ground_truth.unwrap_or(GroundTruth::None),
+        }),
+        (None, None, Some(steps)) => Some(Pipeline {
+            name: req.name.clone().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "name: a multi-step pipeline needs a name",
+                )
+            })?,
+            description: req.description.clone().unwrap_or_default(),
+            steps: steps.clone(),
+            ground_truth: req.ground_truth.unwrap_or(GroundTruth::None),
+        }),
+        (None, None, None) if req.name.is_some() => None,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "give either {\"tool\", \"dataset\"}, or {\"name\"} of a registered pipeline, or {\"name\", \"steps\"}",
+            ))
+        }
+    };
+    let p = match wanted {
+        Some(p) => {
+            p.validate()?;
+            pipelines::check_refs(&state, &p).await?;
+            match state.pipelines.get(&p.name).await {
+                Ok((existing, _)) if existing == p => existing,
+                Ok(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "already_exists",
+                        format!(
+                            "pipeline {:?} exists with another definition; init it by name or replace it first",
+                            p.name
+                        ),
+                    ))
+                }
+                Err(e) if e.status == StatusCode::NOT_FOUND => {
+                    // Registered only once its datasets are reachable: nothing half-made.
+                    let report = pipelines::init(&state, &p).await?;
+                    state.pipelines.create(p.clone()).await?;
+                    return Ok(Json(report));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => {
+            state
+                .pipelines
+                .get(req.name.as_deref().unwrap_or(""))
+                .await?
+                .0
+        }
+    };
+    Ok(Json(pipelines::init(&state, &p).await?))
+}
+
+/// `POST /pipeline/run` (the original's route): `{"name"}` runs now (202 with the run);
+/// `{"name","cron"}` creates a schedule (201 with it).
+pub async fn compat_run(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<PipelineRunRequest>,
+) -> ApiResult<Response> {
+    mao_api::validate::name("name", &req.name)?;
+    let (p, _) = state.pipelines.get(&req.name).await?;
+    match req.cron {
+        Some(cron) => {
+            let request = ScheduleRequest {
+                pipeline: Some(p.name.clone()),
+                cron,
+                tz: req.tz,
+                ..ScheduleRequest::default()
+            };
+            let view = super::schedules::create_from(&state, request).await?;
+            Ok((StatusCode::CREATED, Json(view)).into_response())
+        }
+        None => {
+            let run = pipelines::submit(&state, p, Trigger::Manual).await?;
+            Ok((StatusCode::ACCEPTED, Json(run)).into_response())
+        }
+    }
+}
