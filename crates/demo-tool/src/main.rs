@@ -41,6 +41,9 @@ struct Settings {
     output_bytes: u64,
     stderr_line: Option<String>,
     ticks: u32,
+    /// Whether `metrics.json` is written (`DEMO_METRICS=0` turns it off, so that runs on
+    /// two nodes touch no common file).
+    metrics: bool,
 }
 
 impl Settings {
@@ -63,6 +66,10 @@ impl Settings {
             output_bytes: parsed("DEMO_OUTPUT_BYTES")?.unwrap_or(0),
             stderr_line: env::var("DEMO_STDERR").ok(),
             ticks: parsed("DEMO_TICKS")?.unwrap_or(0),
+            metrics: !matches!(
+                env::var("DEMO_METRICS").as_deref().map(str::trim),
+                Ok("0" | "false" | "off" | "no")
+            ),
         })
     }
 }
@@ -102,7 +109,7 @@ fn run() -> Result<u8, String> {
     write_filler(&mut out, settings.output_bytes).map_err(|e| format!("stdout: {e}"))?;
     thread::sleep(settings.sleep);
 
-    let control = write_data(&settings.data_dir, settings.value)?;
+    let control = write_data(&settings.data_dir, settings.value, settings.metrics)?;
     writeln!(
         out,
         "mao-demo-tool: wrote {} and metrics.json in {} (control={}, rows={}), exit code {}",
@@ -167,7 +174,7 @@ fn filler_block(lines: usize) -> Vec<u8> {
 }
 
 /// Writes the control file and the metrics; returns the control file's name.
-fn write_data(data_dir: &Path, value: f64) -> Result<PathBuf, String> {
+fn write_data(data_dir: &Path, value: f64, metrics: bool) -> Result<PathBuf, String> {
     fs::create_dir_all(data_dir).map_err(|e| format!("create {}: {e}", data_dir.display()))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -183,10 +190,12 @@ fn write_data(data_dir: &Path, value: f64) -> Result<PathBuf, String> {
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("write {name}: {e}"))?;
 
-    let metrics = format!("{{\"control\": {value}, \"rows\": {}}}\n", EXTRA_ROWS + 1);
-    let metrics_path = data_dir.join("metrics.json");
-    fs::write(&metrics_path, metrics)
-        .map_err(|e| format!("write {}: {e}", metrics_path.display()))?;
+    if metrics {
+        let json = format!("{{\"control\": {value}, \"rows\": {}}}\n", EXTRA_ROWS + 1);
+        let metrics_path = data_dir.join("metrics.json");
+        fs::write(&metrics_path, json)
+            .map_err(|e| format!("write {}: {e}", metrics_path.display()))?;
+    }
     Ok(PathBuf::from(name))
 }
 

@@ -686,4 +686,54 @@ mod tests {
         assert_eq!(e.key, "config");
         assert!(e.message.contains("lisen"), "{e}");
     }
+
+    #[test]
+    fn git_identity_keys_and_secrets() {
+        let c = Config::load(args()).unwrap();
+        assert_eq!(c.git.credentials.name, "n1");
+        assert_eq!(c.git.credentials.email, "n1@localhost");
+        assert!(c.git.secrets.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mao.toml");
+        std::fs::write(
+            &path,
+            "git_name = \"Site A\"\ngit_https_token = \"tok-123\"\n[secrets]\nAPI_KEY = \"s3cr3t\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Args {
+            config: Some(path.clone()),
+            git_email: Some("a@example.org".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(c.git.credentials.name, "Site A");
+        assert_eq!(c.git.credentials.email, "a@example.org");
+        assert_eq!(c.git.secrets["API_KEY"].0, "s3cr3t");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("tok-123"),
+            "{shown}"
+        );
+
+        let e = Config::load(Args {
+            git_ssh_key: Some(dir.path().join("missing-key")),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "git_ssh_key", "{e}");
+        let e = Config::load(Args {
+            git_email: Some("nope".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "git_email", "{e}");
+        std::fs::write(&path, "[secrets]\n\"a b\" = \"x\"\n").unwrap();
+        let e = Config::load(Args {
+            config: Some(path),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(e.key, "secrets", "{e}");
+    }
 }
