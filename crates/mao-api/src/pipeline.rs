@@ -135,12 +135,14 @@ impl Pipeline {
                 if v.trim_start().starts_with("{{") {
                     match secret_ref(v) {
                         Some(s) if valid_secret_name(s) => {}
-                        _ => return Err(ValidationError::new(
-                            &at("env"),
-                            format!(
+                        _ => {
+                            return Err(ValidationError::new(
+                                &at("env"),
+                                format!(
                                 "the value of {k} must be {{{{ secret:NAME }}}} to name a secret"
                             ),
-                        )),
+                            ))
+                        }
                     }
                 }
             }

@@ -7,8 +7,9 @@ use std::io::{self, Read};
 use std::time::Duration;
 
 use mao_api::{
-    Dataset, ErrorBody, FireTime, List, NodeInfo, Readiness, RunRecord, RunRequest, RunStatus,
-    ScheduleRequest, ScheduleView, SlotRecord, Tool,
+    Dataset, ErrorBody, FireTime, InitLocalRequest, InitReport, List, LocalDataset, NodeInfo,
+    Pipeline, PipelineRun, Readiness, RunRecord, RunRequest, RunStatus, ScheduleRequest,
+    ScheduleView, SlotRecord, Tool,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,7 +23,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one request may take in all, from connecting to the end of the body.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The longest wait the daemon grants in one `GET /api/v1/runs/{id}/wait`.
+/// The longest wait the daemon grants in one `GET /api/v1/runs/{id}/wait` (or
+/// `GET /api/v1/pipeline-runs/{id}/wait`).
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// How long reading a finished run's whole log may take (it can be tens of megabytes).
@@ -102,6 +104,15 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// What `POST /api/v1/datasets/{name}/clone` answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeClone {
+    /// The node's clone of the dataset.
+    pub dataset: LocalDataset,
+    /// The clone was made by this call (201); `false` when the node had it already (200).
+    pub created: bool,
 }
 
 /// A connection to one mao-orchestrator endpoint; cheap to clone, safe to share.
@@ -210,9 +221,126 @@ impl Client {
         self.delete(&item_path("/api/v1/datasets", name)?)
     }
 
+    /// Has the node clone the registered dataset called `name` into its data dir; a
+    /// dataset it has cloned already is left as it is ([`NodeClone::created`] is `false`).
+    pub fn clone_dataset(&self, name: &str) -> Result<NodeClone, Error> {
+        let path = format!("{}/clone", item_path("/api/v1/datasets", name)?);
+        let (dataset, status) = self.call_status(self.agent.post(&self.url(&path)), None::<&()>)?;
+        Ok(NodeClone {
+            dataset,
+            created: status == 201,
+        })
+    }
+
+    /// The datasets cloned on the node, with the state of each clone.
+    pub fn list_local_datasets(&self) -> Result<Vec<LocalDataset>, Error> {
+        self.list_all("/api/v1/local/datasets")
+    }
+
+    /// Deletes the node's clone of the dataset called `name`. Without `force`, a clone
+    /// with unpushed commits or uncommitted changes is kept: [`Error::is_conflict`].
+    pub fn remove_local_dataset(&self, name: &str, force: bool) -> Result<(), Error> {
+        let mut request = self
+            .agent
+            .delete(&self.url(&item_path("/api/v1/local/datasets", name)?));
+        if force {
+            request = request.query("force", "true");
+        }
+        self.delete_request(request)
+    }
+
+    /// Creates a bare repository with an initial commit in the node's data dir and
+    /// registers it as a `local_only` dataset; [`Error::is_conflict`] if the name is taken.
+    pub fn init_local_dataset(&self, request: &InitLocalRequest) -> Result<Dataset, Error> {
+        self.send("POST", "/api/v1/local/datasets", request)
+    }
+
     /// The live members of the federation, following `next` across pages.
     pub fn list_nodes(&self) -> Result<Vec<NodeInfo>, Error> {
         self.list_all("/api/v1/nodes")
+    }
+
+    /// Every pipeline, following `next` across pages.
+    pub fn list_pipelines(&self) -> Result<Vec<Pipeline>, Error> {
+        self.list_all("/api/v1/pipelines")
+    }
+
+    /// One page of pipelines: at most `limit` (server default if `None`), names after `after`.
+    pub fn list_pipelines_page(
+        &self,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<List<Pipeline>, Error> {
+        self.list_page("/api/v1/pipelines", limit, after)
+    }
+
+    /// The pipeline called `name`.
+    pub fn get_pipeline(&self, name: &str) -> Result<Pipeline, Error> {
+        self.get(&item_path("/api/v1/pipelines", name)?)
+    }
+
+    /// Registers a new pipeline; [`Error::is_conflict`] if the name is taken, status 422
+    /// when a step names a tool or a dataset that is not registered.
+    pub fn create_pipeline(&self, pipeline: &Pipeline) -> Result<Pipeline, Error> {
+        self.send("POST", "/api/v1/pipelines", pipeline)
+    }
+
+    /// Replaces the pipeline called `pipeline.name`; [`Error::is_not_found`] if there is none.
+    pub fn replace_pipeline(&self, pipeline: &Pipeline) -> Result<Pipeline, Error> {
+        self.send(
+            "PUT",
+            &item_path("/api/v1/pipelines", &pipeline.name)?,
+            pipeline,
+        )
+    }
+
+    /// Removes the pipeline called `name`; [`Error::is_not_found`] if there is none.
+    pub fn delete_pipeline(&self, name: &str) -> Result<(), Error> {
+        self.delete(&item_path("/api/v1/pipelines", name)?)
+    }
+
+    /// Prepares the node for the pipeline called `name`: clones its datasets and sets up
+    /// the node branch of each output. Running it again changes nothing
+    /// ([`InitReport::changed`] is `false`).
+    pub fn init_pipeline(&self, name: &str) -> Result<InitReport, Error> {
+        self.post(&format!("{}/init", item_path("/api/v1/pipelines", name)?))
+    }
+
+    /// Queues a run of the pipeline called `name` on the node; it comes back `queued`.
+    pub fn start_pipeline_run(&self, name: &str) -> Result<PipelineRun, Error> {
+        self.post(&format!("{}/runs", item_path("/api/v1/pipelines", name)?))
+    }
+
+    /// The node's pipeline runs, newest first, optionally only those of `pipeline`; at
+    /// most `limit` (the server's default if `None`).
+    pub fn list_pipeline_runs(
+        &self,
+        pipeline: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<PipelineRun>, Error> {
+        let mut request = self.agent.get(&self.url("/api/v1/pipeline-runs"));
+        if let Some(pipeline) = pipeline {
+            request = request.query("pipeline", pipeline);
+        }
+        if let Some(limit) = limit {
+            request = request.query("limit", &limit.to_string());
+        }
+        let page: List<PipelineRun> = self.call(request, None::<&()>)?;
+        Ok(page.items)
+    }
+
+    /// The pipeline run whose id is `id`.
+    pub fn get_pipeline_run(&self, id: &str) -> Result<PipelineRun, Error> {
+        self.get(&item_path("/api/v1/pipeline-runs", id)?)
+    }
+
+    /// The pipeline run once it has finished, or as it is after `timeout` (at most
+    /// [`MAX_WAIT`]): one long poll, to be repeated until [`RunStatus::is_finished`].
+    pub fn wait_pipeline_run(&self, id: &str, timeout: Duration) -> Result<PipelineRun, Error> {
+        self.long_poll(
+            &format!("{}/wait", item_path("/api/v1/pipeline-runs", id)?),
+            timeout,
+        )
     }
 
     /// Queues a run of the tool called `tool`; the record comes back with status `queued`.
@@ -252,14 +380,7 @@ impl Client {
     /// answers after [`MAX_WAIT`] at most): one long poll, to be repeated until
     /// [`RunStatus::is_finished`].
     pub fn wait_run(&self, id: &str, timeout: Duration) -> Result<RunRecord, Error> {
-        let url = self.url(&format!("{}/wait", item_path("/api/v1/runs", id)?));
-        let (param, request_timeout) = wait_timeouts(timeout);
-        let request = self
-            .agent
-            .get(&url)
-            .query("timeout", &param)
-            .timeout(request_timeout);
-        self.call(request, None::<&()>)
+        self.long_poll(&format!("{}/wait", item_path("/api/v1/runs", id)?), timeout)
     }
 
     /// The run's output. With `follow`, the stream goes on while the run is active and
@@ -280,8 +401,7 @@ impl Client {
     /// Stops a queued or running run and returns its record once it has ended (or as it
     /// is after ten seconds); [`Error::is_conflict`] (code `run_finished`) if it had ended.
     pub fn cancel_run(&self, id: &str) -> Result<RunRecord, Error> {
-        let path = format!("{}/cancel", item_path("/api/v1/runs", id)?);
-        self.call(self.agent.post(&self.url(&path)), None::<&()>)
+        self.post(&format!("{}/cancel", item_path("/api/v1/runs", id)?))
     }
 
     /// Creates a schedule; [`Error::is_conflict`] if its id is taken, status 422 when the
@@ -316,8 +436,7 @@ impl Client {
     }
 
     fn schedule_action(&self, id: &str, action: &str) -> Result<ScheduleView, Error> {
-        let path = format!("{}/{action}", item_path("/api/v1/schedules", id)?);
-        self.call(self.agent.post(&self.url(&path)), None::<&()>)
+        self.post(&format!("{}/{action}", item_path("/api/v1/schedules", id)?))
     }
 
     /// The schedule's next `n` fire times (1 to 1000), in UTC and in its time zone,
@@ -418,6 +537,23 @@ impl Client {
         self.call(self.agent.get(&self.url(path)), None::<&()>)
     }
 
+    /// `POST` without a body.
+    fn post<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.call(self.agent.post(&self.url(path)), None::<&()>)
+    }
+
+    /// One `GET {path}?timeout=...` that the daemon answers when the awaited thing has
+    /// finished or when the timeout has passed.
+    fn long_poll<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, Error> {
+        let (param, request_timeout) = wait_timeouts(timeout);
+        let request = self
+            .agent
+            .get(&self.url(path))
+            .query("timeout", &param)
+            .timeout(request_timeout);
+        self.call(request, None::<&()>)
+    }
+
     fn send<T: DeserializeOwned, B: Serialize>(
         &self,
         method: &str,
@@ -428,7 +564,11 @@ impl Client {
     }
 
     fn delete(&self, path: &str) -> Result<(), Error> {
-        match self.agent.delete(&self.url(path)).call() {
+        self.delete_request(self.agent.delete(&self.url(path)))
+    }
+
+    fn delete_request(&self, request: ureq::Request) -> Result<(), Error> {
+        match request.call() {
             // Drain the body so the connection could be reused; its content does not matter.
             Ok(response) => read_body(&self.endpoint, response).map(drop),
             Err(e) => Err(self.map_error(e)?),
@@ -440,6 +580,17 @@ impl Client {
         request: ureq::Request,
         body: Option<&B>,
     ) -> Result<T, Error> {
+        self.call_status(request, body)
+            .map(|(document, _)| document)
+    }
+
+    /// Like [`Client::call`], with the 2xx status of the answer (201 and 200 can mean
+    /// different things).
+    fn call_status<T: DeserializeOwned, B: Serialize>(
+        &self,
+        request: ureq::Request,
+        body: Option<&B>,
+    ) -> Result<(T, u16), Error> {
         let url = request.url().to_owned();
         let result = match body {
             Some(body) => {
@@ -454,7 +605,10 @@ impl Client {
             None => request.call(),
         };
         match result {
-            Ok(response) => decode(&self.endpoint, &url, response),
+            Ok(response) => {
+                let status = response.status();
+                Ok((decode(&self.endpoint, &url, response)?, status))
+            }
             Err(e) => Err(self.map_error(e)?),
         }
     }
@@ -810,6 +964,182 @@ mod tests {
         let text = api_error("http://h/x", 500, long.as_bytes()).to_string();
         assert!(text.ends_with("x…\""), "{text}");
         assert!(text.len() < 250, "{text}");
+    }
+
+    /// A server on loopback answering each request with the next of `answers` (status,
+    /// body), one connection each; its thread returns every request as
+    /// `METHOD /path?query` followed by the body, if any, on a line of its own.
+    fn serve(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (status, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut request = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                }
+                let mut sent = vec![0; length];
+                reader.read_exact(&mut sent).unwrap();
+                if length > 0 {
+                    request.push('\n');
+                    request.push_str(&String::from_utf8(sent).unwrap());
+                }
+                seen.push(request);
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                reader.into_inner().write_all(answer.as_bytes()).unwrap();
+            }
+            seen
+        });
+        (endpoint, thread)
+    }
+
+    fn local_dataset_json() -> String {
+        serde_json::json!({
+            "name": "weather",
+            "path": "/var/lib/mao/datasets/weather",
+            "remote": "https://git.example.com/weather.git",
+            "branch": "node-a",
+            "head": "1a2b3c4d5e6f",
+            "clean": true,
+            "unpushed": 0,
+            "registered": true,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn clone_tells_a_new_clone_from_an_existing_one() {
+        let (endpoint, server) = serve(vec![
+            (201, local_dataset_json()),
+            (200, local_dataset_json()),
+        ]);
+        let client = Client::new(&endpoint).unwrap();
+        let first = client.clone_dataset("weather").unwrap();
+        assert!(first.created);
+        assert_eq!(first.dataset.path, "/var/lib/mao/datasets/weather");
+        assert_eq!(first.dataset.branch.as_deref(), Some("node-a"));
+        assert!(!client.clone_dataset("weather").unwrap().created);
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                "POST /api/v1/datasets/weather/clone",
+                "POST /api/v1/datasets/weather/clone"
+            ]
+        );
+    }
+
+    #[test]
+    fn local_datasets_are_removed_with_force_only_when_asked() {
+        let conflict = r#"{"error":{"code":"conflict","message":"the clone of weather has 2 unpushed commits"}}"#;
+        let (endpoint, server) = serve(vec![(409, conflict.to_owned()), (204, String::new())]);
+        let client = Client::new(&endpoint).unwrap();
+        let e = client.remove_local_dataset("weather", false).unwrap_err();
+        assert!(e.is_conflict(), "{e:?}");
+        assert_eq!(e.to_string(), "the clone of weather has 2 unpushed commits");
+        client.remove_local_dataset("weather", true).unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                "DELETE /api/v1/local/datasets/weather",
+                "DELETE /api/v1/local/datasets/weather?force=true"
+            ]
+        );
+    }
+
+    #[test]
+    fn pipeline_runs_are_listed_and_awaited_on_their_routes() {
+        let run = serde_json::json!({
+            "id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH",
+            "pipeline": "weather",
+            "node": "node-a",
+            "trigger": "manual",
+            "status": "succeeded",
+            "steps": [{"name": "collect", "tool": "demo", "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKJ", "status": "succeeded"}],
+            "queued_at": "2024-05-01T12:00:00Z",
+        });
+        let page = serde_json::json!({"items": [run]});
+        let (endpoint, server) = serve(vec![
+            (200, page.to_string()),
+            (200, run.to_string()),
+            (202, run.to_string()),
+        ]);
+        let client = Client::new(&endpoint).unwrap();
+        let runs = client.list_pipeline_runs(Some("weather"), Some(5)).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].steps[0].status, Some(RunStatus::Succeeded));
+        let done = client
+            .wait_pipeline_run("01J9Z8X7W6V5T4S3R2Q1P0NMKH", Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(done.status, RunStatus::Succeeded);
+        client.start_pipeline_run("weather").unwrap();
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                "GET /api/v1/pipeline-runs?pipeline=weather&limit=5",
+                "GET /api/v1/pipeline-runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH/wait?timeout=30000ms",
+                "POST /api/v1/pipelines/weather/runs",
+            ]
+        );
+    }
+
+    #[test]
+    fn pipelines_are_paged_and_local_datasets_initialised() {
+        let pipeline = |name: &str| serde_json::json!({"name": name, "steps": [{"name": "s", "tool": "t", "output_dataset": "d"}]});
+        let dataset = serde_json::json!({"name": "scratch", "master": "/srv/mao/datasets/scratch.git", "local_only": true});
+        let (endpoint, server) = serve(vec![
+            (
+                200,
+                serde_json::json!({"items": [pipeline("a")], "next": "a"}).to_string(),
+            ),
+            (
+                200,
+                serde_json::json!({"items": [pipeline("b")]}).to_string(),
+            ),
+            (201, dataset.to_string()),
+        ]);
+        let client = Client::new(&endpoint).unwrap();
+        let names: Vec<String> = client
+            .list_pipelines()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
+        let created = client
+            .init_local_dataset(&InitLocalRequest {
+                name: "scratch".into(),
+                description: Some("notes".into()),
+            })
+            .unwrap();
+        assert!(created.local_only);
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                "GET /api/v1/pipelines",
+                "GET /api/v1/pipelines?after=a",
+                "POST /api/v1/local/datasets\n{\"name\":\"scratch\",\"description\":\"notes\"}",
+            ]
+        );
     }
 
     #[test]

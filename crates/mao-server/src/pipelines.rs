@@ -325,6 +325,25 @@ async fn execute(
     run.finished_at = Some(Utc::now());
     save(state, &run).await;
     info!(pipeline_run = %run.id, pipeline = %run.pipeline, status = outcome.as_str(), "pipeline run finished");
+    if let Err(e) = prune(state, &run.pipeline).await {
+        warn!(pipeline = %run.pipeline, error = %e, "cannot prune old pipeline runs");
+    }
+}
+
+/// Keeps the newest finished runs of a pipeline, as many as the node keeps per tool.
+async fn prune(state: &AppState, pipeline: &str) -> Result<(), mao_store::StoreError> {
+    let runs: Vec<PipelineRun> = state
+        .local
+        .pipeline_runs()
+        .await?
+        .into_iter()
+        .filter(|r| r.pipeline == pipeline && r.status.is_finished())
+        .collect();
+    let excess = runs.len().saturating_sub(state.executor.retention());
+    for r in &runs[..excess] {
+        state.local.delete_pipeline_run(&r.id).await?;
+    }
+    Ok(())
 }
 
 async fn save(state: &AppState, run: &PipelineRun) {
@@ -356,7 +375,19 @@ async fn run_step(
         Err(e) => return (RunStatus::Failed, Some(e.message)),
     };
     // Held from before the fetch until the commit is made: two runs never share a worktree.
-    let _guard = state.clones.lock(&step.output_dataset).await;
+    // With an input, both are taken in name order, so two pipelines reading each other's
+    // output cannot deadlock; the input's is dropped once it is exported.
+    let (_guard, mut input_guard) = match step.input_dataset.as_deref() {
+        Some(input) if input < step.output_dataset.as_str() => {
+            let i = state.clones.lock(input).await;
+            (state.clones.lock(&step.output_dataset).await, Some(i))
+        }
+        Some(input) => {
+            let o = state.clones.lock(&step.output_dataset).await;
+            (o, Some(state.clones.lock(input).await))
+        }
+        None => (state.clones.lock(&step.output_dataset).await, None),
+    };
     let node = state.node.clone();
     let leftover_id = format!("{}-{}-leftover", run.id, step.name);
     let prepared = {
@@ -389,7 +420,6 @@ async fn run_step(
             .join("inputs")
             .join(format!("{}-{}", run.id, step.name));
         let d = dest.clone();
-        let _input_guard = state.clones.lock(input).await;
         let exported = state
             .clones
             .blocking(move |creds| {
@@ -404,6 +434,7 @@ async fn run_step(
                 repo.export_input(&d)
             })
             .await;
+        input_guard.take();
         match exported {
             Ok(x) => {
                 input_ref = Some(InputRef {
@@ -885,15 +916,25 @@ pub async fn cancel(state: &AppState, id: &str) -> ApiResult<PipelineRun> {
     }
 }
 
-/// One pipeline run; 404 if unknown.
+/// One pipeline run; 404 if unknown. A step in progress shows its run's live status.
 pub async fn get(state: &AppState, id: &str) -> ApiResult<PipelineRun> {
-    state.local.pipeline_run(id).await?.ok_or_else(|| {
+    let mut run = state.local.pipeline_run(id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("pipeline run {id} does not exist on this node"),
         )
-    })
+    })?;
+    for step in &mut run.steps {
+        if let (Some(run_id), Some(status)) = (&step.run_id, step.status) {
+            if !status.is_finished() {
+                if let Ok(r) = state.executor.get(run_id).await {
+                    step.status = Some(r.status);
+                }
+            }
+        }
+    }
+    Ok(run)
 }
 
 /// Waits until the pipeline run has finished or `limit` passed.

@@ -14,14 +14,18 @@ Examples:
   maoctl schedule list
   maoctl schedule history demo-tool-1a2b3c4d
   maoctl run list --status failed
+  maoctl pipeline add -f weather.yaml && maoctl pipeline init weather
+  maoctl pipeline run weather --follow
+  maoctl pipeline run weather --cron daily --tz Europe/Zurich
+  maoctl dataset clone weather --dir ./weather
   maoctl --endpoint http://mao-1.example.com:8080 node list
   MAO_ENDPOINT=http://10.0.0.5:8080 maoctl dataset get weather -o json
 
 Exit status: 0 on success, 1 when the daemon or the network failed or a run did not
 succeed, 2 on a usage error.";
 
-/// Command-line client of the MAO orchestrator: register tools and datasets, run tools now
-/// or on a schedule and follow their runs, list nodes.
+/// Command-line client of the MAO orchestrator: register tools, datasets and pipelines, run
+/// them now or on a schedule and follow their runs, clone datasets, list nodes.
 #[derive(Debug, Parser)]
 #[command(name = "maoctl", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
@@ -67,9 +71,12 @@ pub enum Command {
     /// Register, inspect and remove tools (Docker images that produce a dataset)
     #[command(subcommand, after_help = TOOL_EXAMPLES)]
     Tool(ToolCommand),
-    /// Register, inspect and remove datasets (git repositories shared by nodes)
+    /// Register, inspect, clone and remove datasets (git repositories shared by nodes)
     #[command(subcommand, after_help = DATASET_EXAMPLES)]
     Dataset(DatasetCommand),
+    /// Register pipelines (steps of tools writing datasets), prepare the node, run them
+    #[command(subcommand, after_help = PIPELINE_EXAMPLES)]
+    Pipeline(PipelineCommand),
     /// Inspect, follow and cancel the runs of tools on the node
     #[command(subcommand, after_help = RUN_EXAMPLES)]
     Run(RunCommand),
@@ -338,27 +345,8 @@ pub struct ToolSchedule {
     #[arg(hide = true)]
     pub stray: Vec<String>,
 
-    /// IANA time zone the expression is read in, e.g. Europe/Zurich (default: UTC)
-    #[arg(long, value_name = "ZONE")]
-    pub tz: Option<String>,
-    /// Which nodes run each slot (default: every-node)
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub mode: Option<ModeArg>,
-    /// What a slot does while the previous run is still going (default: forbid)
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub concurrency: Option<ConcurrencyArg>,
-    /// Which slots missed while the node was down run late (default: latest)
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub catch_up: Option<CatchUpArg>,
-    /// How late a missed slot may still start, e.g. 30m or 2h (default: 18h)
-    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
-    pub deadline: Option<String>,
-    /// Id of the schedule (default: the tool's name and a random suffix)
-    #[arg(long, value_name = "ID")]
-    pub id: Option<String>,
-    /// Create the schedule paused: it fires once `maoctl schedule resume ID` is run
-    #[arg(long)]
-    pub paused: bool,
+    #[command(flatten)]
+    pub policy: SchedulePolicy,
 
     /// Environment variable of each run, added to the tool's (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
@@ -377,6 +365,33 @@ pub struct ToolSchedule {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// When and how a schedule fires: the flags `maoctl tool schedule` and
+/// `maoctl pipeline run --cron` share. Each needs a cron expression (the argument `cron`).
+#[derive(Debug, Default, Args)]
+pub struct SchedulePolicy {
+    /// IANA time zone the expression is read in, e.g. Europe/Zurich (default: UTC)
+    #[arg(long, value_name = "ZONE", requires = "cron")]
+    pub tz: Option<String>,
+    /// Which nodes run each slot (default: every-node)
+    #[arg(long, value_enum, value_name = "MODE", requires = "cron")]
+    pub mode: Option<ModeArg>,
+    /// What a slot does while the previous run is still going (default: forbid)
+    #[arg(long, value_enum, value_name = "POLICY", requires = "cron")]
+    pub concurrency: Option<ConcurrencyArg>,
+    /// Which slots missed while the node was down run late (default: latest)
+    #[arg(long, value_enum, value_name = "POLICY", requires = "cron")]
+    pub catch_up: Option<CatchUpArg>,
+    /// How late a missed slot may still start, e.g. 30m or 2h (default: 18h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline, requires = "cron")]
+    pub deadline: Option<String>,
+    /// Id of the schedule (default: the name and a random suffix)
+    #[arg(long, value_name = "ID", requires = "cron")]
+    pub id: Option<String>,
+    /// Create the schedule paused: it fires once `maoctl schedule resume ID` is run
+    #[arg(long, requires = "cron")]
+    pub paused: bool,
 }
 
 /// `--mode`: which nodes run a slot.
@@ -450,7 +465,7 @@ Examples:
   maoctl schedule resume demo-tool-1a2b3c4d
   maoctl schedule remove demo-tool-1a2b3c4d
 
-Schedules are created with `maoctl tool schedule`.";
+Schedules are created with `maoctl tool schedule` and `maoctl pipeline run --cron`.";
 
 /// `maoctl schedule ...`
 #[derive(Debug, Subcommand)]
@@ -576,6 +591,11 @@ const DATASET_EXAMPLES: &str = "\
 Examples:
   maoctl dataset list
   maoctl dataset add weather https://git.example.com/weather.git --node node-a --node node-b
+  maoctl dataset clone weather
+  maoctl dataset clone weather --dir ./weather
+  maoctl dataset list-local
+  maoctl dataset init-local scratch --description 'notes of node-a'
+  maoctl dataset remove-local weather
   maoctl dataset remove weather";
 
 /// `maoctl dataset ...`
@@ -604,6 +624,67 @@ pub enum DatasetCommand {
         /// Name of the dataset
         name: String,
     },
+    /// Clone a dataset: on the node, into its data dir, or here, into --dir
+    #[command(after_help = DATASET_CLONE_HELP)]
+    Clone(DatasetClone),
+    /// List the datasets cloned on the node, with the state of each clone
+    #[command(
+        after_help = "Examples:\n  maoctl dataset list-local\n  maoctl dataset list-local -o json | jq -r '.items[] | select(.unpushed > 0) | .name'\n\nUNPUSHED counts the commits the remote does not have yet; CLEAN is no when the\nworktree has uncommitted changes; REGISTERED is no when the dataset was unregistered\nsince it was cloned."
+    )]
+    ListLocal,
+    /// Delete the node's clone of a dataset (its registration stays)
+    #[command(
+        after_help = "Examples:\n  maoctl dataset remove-local weather\n  maoctl dataset remove-local weather --force\n\nA clone with commits the remote does not have, or with uncommitted changes, is kept\nunless --force is given: then that work is lost."
+    )]
+    RemoveLocal {
+        /// Name of the dataset
+        name: String,
+        /// Delete the clone even if it has unpushed commits or uncommitted changes
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a dataset kept on the node only: a new git repository in its data dir
+    #[command(
+        after_help = "Examples:\n  maoctl dataset init-local scratch\n  maoctl dataset init-local scratch --description 'notes of node-a'\n\nThe repository starts with a README on its branch main and is registered as a\nlocal-only dataset, so pipelines of this node can write to it."
+    )]
+    InitLocal {
+        /// Name of the dataset (lower-case letters, digits, '.', '_', '-')
+        name: String,
+        /// What the dataset holds
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+}
+
+const DATASET_CLONE_HELP: &str = "\
+Examples:
+  maoctl dataset clone weather
+  maoctl dataset clone weather --dir ./weather
+  maoctl dataset clone weather --dir /tmp/w --ssh-key ~/.ssh/id_ed25519 --known-hosts ~/.ssh/known_hosts
+  MAO_GIT_HTTPS_TOKEN=... maoctl dataset clone weather --dir ./weather
+
+Without --dir, the node clones the dataset into its data dir (if it has not yet) and
+maoctl prints where. With --dir, maoctl reads the dataset's git URL from the registry and
+clones it here, on the remote's default branch, for someone who only wants the data;
+DIR must not exist or be empty. An https:// remote gets the token in MAO_GIT_HTTPS_TOKEN
+as its password; an SSH remote uses --ssh-key (else the SSH agent) and --known-hosts
+(else ~/.ssh/known_hosts).";
+
+/// Arguments of `maoctl dataset clone`.
+#[derive(Debug, Args)]
+pub struct DatasetClone {
+    /// Name of the dataset
+    pub name: String,
+    /// Clone here, into this folder (absent or empty), instead of on the node
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Private key for an SSH remote (with --dir; default: the SSH agent)
+    #[arg(long, value_name = "PATH", env = "MAO_GIT_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+    /// known_hosts file the SSH remote's host key must be in (with --dir; default:
+    /// ~/.ssh/known_hosts)
+    #[arg(long, value_name = "PATH", env = "MAO_GIT_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 const DATASET_ADD_EXAMPLES: &str = "\
@@ -648,6 +729,152 @@ pub struct DatasetAdd {
     /// Replace the dataset of that name instead of failing when it exists
     #[arg(long)]
     pub replace: bool,
+}
+
+const PIPELINE_EXAMPLES: &str = "\
+Examples:
+  maoctl pipeline add -f weather.yaml
+  maoctl pipeline list
+  maoctl pipeline get weather
+  maoctl pipeline init weather
+  maoctl pipeline run weather --follow
+  maoctl pipeline run weather --cron '0 3 * * *' --tz Europe/Zurich
+  maoctl pipeline runs weather --limit 5
+  maoctl pipeline status 01J9Z8X7W6V5T4S3R2Q1P0NMKH
+  maoctl pipeline remove weather
+
+A pipeline runs its steps in order on a node; each step is a run of a tool that writes
+into the node's branch of its output dataset, and its commit is pushed. Run
+`maoctl pipeline init NAME` once on each node before its first run.";
+
+/// `maoctl pipeline ...`
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// List the pipelines
+    #[command(
+        after_help = "Examples:\n  maoctl pipeline list\n  maoctl pipeline list -o json | jq -r '.items[].name'"
+    )]
+    List,
+    /// Show one pipeline and its steps
+    #[command(
+        after_help = "Examples:\n  maoctl pipeline get weather\n  maoctl pipeline get weather -o json > weather.json"
+    )]
+    Get {
+        /// Name of the pipeline
+        name: String,
+    },
+    /// Register a pipeline from a JSON or YAML document
+    #[command(after_help = PIPELINE_ADD_HELP)]
+    Add {
+        /// The pipeline document, JSON or YAML ('-' for standard input)
+        #[arg(short = 'f', long, value_name = "FILE")]
+        file: PathBuf,
+        /// Replace the pipeline of that name instead of failing when it exists
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove a pipeline (runs already started go on)
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl pipeline remove weather"
+    )]
+    Remove {
+        /// Name of the pipeline
+        name: String,
+    },
+    /// Prepare the node for a pipeline: clone its datasets, set up the node's branches
+    #[command(
+        after_help = "Examples:\n  maoctl pipeline init weather\n  maoctl pipeline init weather -o json | jq .changed\n\nEach dataset the pipeline uses is cloned on the node; for each output dataset the\nbranch named after the node is created (from the remote's default branch) or tracked,\npushed, and added to the dataset's nodes. Running it again changes nothing."
+    )]
+    Init {
+        /// Name of the pipeline
+        name: String,
+    },
+    /// Run a pipeline now on the node, or on a schedule with --cron
+    #[command(after_help = PIPELINE_RUN_HELP)]
+    Run(Box<PipelineRun>),
+    /// List the node's pipeline runs, newest first
+    #[command(
+        after_help = "Examples:\n  maoctl pipeline runs\n  maoctl pipeline runs weather --limit 5\n  maoctl pipeline runs -o json | jq -r '.items[] | [.id, .status] | @tsv'"
+    )]
+    Runs {
+        /// Only the runs of this pipeline
+        name: Option<String>,
+        /// At most this many runs (1 to 1000; the daemon's default is 50)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: Option<u64>,
+    },
+    /// Report how a pipeline run went, step by step, with what each step did in git
+    #[command(
+        after_help = "Examples:\n  maoctl pipeline status 01J9Z8X7W6V5T4S3R2Q1P0NMKH\n  maoctl pipeline status 01J9Z8X7W6V5T4S3R2Q1P0NMKH -o json | jq -r '.steps[].run_id'\n\nWith -o json it prints the pipeline run as the daemon sends it; `maoctl run get ID -o json`\nshows the git outcome of each step's run."
+    )]
+    Status {
+        /// Id of the pipeline run, as `maoctl pipeline runs` shows it
+        id: String,
+    },
+}
+
+const PIPELINE_ADD_HELP: &str = "\
+Examples:
+  maoctl pipeline add -f weather.yaml
+  maoctl pipeline get weather -o json > p.json && $EDITOR p.json && maoctl pipeline add --replace -f p.json
+  cat weather.yaml | maoctl pipeline add -f -
+
+A file ending in .yaml or .yml is read as YAML, any other as JSON, or as YAML when it is
+not JSON. The document:
+
+  name: weather
+  description: hourly readings, cleaned     # optional
+  ground_truth: merge                       # optional: none (default) or merge
+  steps:
+    - name: collect
+      tool: weather-scraper
+      output_dataset: weather-raw
+      env: {CITY: Zurich, API_KEY: '{{ secret:weather-api }}'}   # optional
+    - name: clean
+      tool: cleaner
+      input_dataset: weather-raw            # optional: mounted read-only
+      output_dataset: weather-clean
+      cmd: [python, clean.py]               # optional
+
+It is checked here first; a mistake is named by its field, e.g. steps[1].tool.";
+
+const PIPELINE_RUN_HELP: &str = "\
+Examples:
+  maoctl pipeline run weather
+  maoctl pipeline run weather --follow
+  id=$(maoctl pipeline run weather) && maoctl pipeline status \"$id\"
+  maoctl pipeline run weather --cron daily --tz Europe/Zurich
+  maoctl pipeline run weather --cron '*/30 * * * *' --mode once --concurrency forbid
+  maoctl pipeline run weather --cron '@hourly' --catch-up all --deadline 6h --id weather-hourly
+
+Without --cron the pipeline is queued on the node and its run id printed. With --follow,
+maoctl waits for it to end, shows each step as it starts and ends on standard error,
+then prints a report (each step's run, exit code, commit and push); the exit status is 0
+if the pipeline run succeeded and 1 otherwise. Ctrl-C stops waiting, not the run.
+
+With --cron, a schedule runs the pipeline instead, and its id is printed: the flags are
+those of `maoctl tool schedule` (see `maoctl tool schedule --help`).";
+
+/// Arguments of `maoctl pipeline run`.
+#[derive(Debug, Args)]
+pub struct PipelineRun {
+    /// Name of the pipeline
+    pub name: String,
+    /// Words after NAME: an unquoted --cron expression, refused with advice
+    #[arg(hide = true)]
+    pub stray: Vec<String>,
+
+    /// Wait for the run to end, showing its steps, and report how it went
+    #[arg(short = 'f', long, conflicts_with = "cron")]
+    pub follow: bool,
+
+    /// Run on a schedule instead of now: hourly, daily, weekly, an @-nickname or a cron
+    /// expression (one argument: quote it)
+    #[arg(long, value_name = "WHEN", help_heading = "Schedule")]
+    pub cron: Option<String>,
+    #[command(flatten, next_help_heading = "Schedule")]
+    pub policy: SchedulePolicy,
 }
 
 const NODE_EXAMPLES: &str = "\
@@ -995,7 +1222,7 @@ mod tests {
             panic!()
         };
         assert_eq!(schedule.cron, "*/5 * * * *");
-        assert!(schedule.stray.is_empty() && schedule.paused);
+        assert!(schedule.stray.is_empty() && schedule.policy.paused);
         // Words of an unquoted expression are kept, to be refused with advice.
         let cli = parse(&["tool", "schedule", "demo", "0", "3", "*", "*", "*"]).unwrap();
         let Command::Tool(ToolCommand::Schedule(schedule)) = cli.command else {
@@ -1086,6 +1313,102 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn pipeline_subcommands() {
+        use clap::error::ErrorKind;
+        let cli = parse(&["pipeline", "add", "-f", "p.yaml", "--replace"]).unwrap();
+        let Command::Pipeline(PipelineCommand::Add { file, replace }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(file, PathBuf::from("p.yaml"));
+        assert!(replace);
+        let cli = parse(&["pipeline", "runs", "--limit", "5"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Pipeline(PipelineCommand::Runs {
+                name: None,
+                limit: Some(5)
+            })
+        ));
+        let cli = parse(&["pipeline", "run", "weather", "-f"]).unwrap();
+        let Command::Pipeline(PipelineCommand::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert!(run.follow && run.cron.is_none() && run.stray.is_empty());
+        let cli = parse(&["pipeline", "run", "weather", "--cron", "daily", "--paused"]).unwrap();
+        let Command::Pipeline(PipelineCommand::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(run.cron.as_deref(), Some("daily"));
+        assert!(run.policy.paused);
+        for (args, kind) in [
+            (vec!["pipeline", "add"], ErrorKind::MissingRequiredArgument),
+            (vec!["pipeline", "run"], ErrorKind::MissingRequiredArgument),
+            // Schedule flags make sense only with --cron.
+            (
+                vec!["pipeline", "run", "w", "--paused"],
+                ErrorKind::MissingRequiredArgument,
+            ),
+            (
+                vec!["pipeline", "run", "w", "--mode", "once"],
+                ErrorKind::MissingRequiredArgument,
+            ),
+            (
+                vec!["pipeline", "run", "w", "--cron", "daily", "-f"],
+                ErrorKind::ArgumentConflict,
+            ),
+            (
+                vec!["pipeline", "runs", "--limit", "0"],
+                ErrorKind::ValueValidation,
+            ),
+            (
+                vec!["pipeline", "status"],
+                ErrorKind::MissingRequiredArgument,
+            ),
+        ] {
+            let e = parse(&args).unwrap_err();
+            assert_eq!(e.kind(), kind, "{args:?}: {e}");
+        }
+        assert!(parse(&["pipeline", "delete", "weather"]).is_ok());
+    }
+
+    #[test]
+    fn dataset_clone_and_local_subcommands() {
+        let cli = parse(&[
+            "dataset",
+            "clone",
+            "weather",
+            "--dir",
+            "/tmp/w",
+            "--ssh-key",
+            "/k",
+            "--known-hosts",
+            "/kh",
+        ])
+        .unwrap();
+        let Command::Dataset(DatasetCommand::Clone(clone)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(clone.dir, Some(PathBuf::from("/tmp/w")));
+        assert_eq!(clone.ssh_key, Some(PathBuf::from("/k")));
+        assert_eq!(clone.known_hosts, Some(PathBuf::from("/kh")));
+        let cli = parse(&["dataset", "remove-local", "weather", "--force"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Dataset(DatasetCommand::RemoveLocal { force: true, .. })
+        ));
+        let cli = parse(&["dataset", "init-local", "scratch", "--description", "d"]).unwrap();
+        let Command::Dataset(DatasetCommand::InitLocal { name, description }) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (name.as_str(), description.as_deref()),
+            ("scratch", Some("d"))
+        );
+        assert!(parse(&["dataset", "list-local"]).is_ok());
+        assert!(parse(&["dataset", "clone"]).is_err());
     }
 
     #[test]

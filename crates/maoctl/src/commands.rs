@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cli::{
-    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, RunCommand,
-    ScheduleCommand, ToolAdd, ToolCommand,
+    Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, PipelineCommand,
+    RunCommand, ScheduleCommand, ToolAdd, ToolCommand,
 };
-use crate::{output, runs, schedules};
+use crate::{local, output, pipelines, runs, schedules};
 
 /// A mistake in what the user asked for; `main` exits with status 2 for it.
 #[derive(Debug)]
@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Tool(command) => tool(&client, &out, command),
         Command::Dataset(command) => dataset(&client, &out, command),
+        Command::Pipeline(command) => pipelines::pipeline_command(&client, &out, command),
         Command::Run(command) => runs::run_command(&client, &out, command),
         Command::Schedule(command) => schedules::schedule_command(&client, &out, command),
         Command::Node(NodeCommand::List) => {
@@ -51,8 +52,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn validate_request(command: &Command) -> anyhow::Result<()> {
     let name = match command {
         Command::Tool(ToolCommand::Get { name } | ToolCommand::Remove { name })
-        | Command::Dataset(DatasetCommand::Get { name } | DatasetCommand::Remove { name }) => name,
+        | Command::Dataset(
+            DatasetCommand::Get { name }
+            | DatasetCommand::Remove { name }
+            | DatasetCommand::RemoveLocal { name, .. }
+            | DatasetCommand::InitLocal { name, .. },
+        )
+        | Command::Pipeline(
+            PipelineCommand::Get { name }
+            | PipelineCommand::Remove { name }
+            | PipelineCommand::Init { name }
+            | PipelineCommand::Runs {
+                name: Some(name), ..
+            },
+        ) => name,
         Command::Tool(ToolCommand::Run(run)) => &run.name,
+        Command::Pipeline(PipelineCommand::Run(run)) => &run.name,
+        Command::Dataset(DatasetCommand::Clone(clone)) => {
+            if let Some(dir) = &clone.dir {
+                local::check_destination(dir)?;
+            }
+            &clone.name
+        }
+        Command::Pipeline(PipelineCommand::Status { id }) => {
+            return runs::validate_pipeline_run_id(id).map_err(|e| UsageError(e).into())
+        }
         Command::Run(RunCommand::List {
             tool: Some(tool), ..
         }) => {
@@ -64,7 +88,7 @@ fn validate_request(command: &Command) -> anyhow::Result<()> {
         ) => return runs::validate_run_id(id).map_err(|e| UsageError(e).into()),
         Command::Tool(ToolCommand::Schedule(schedule)) => {
             schedules::validate_id("name", &schedule.name)?;
-            if let Some(id) = &schedule.id {
+            if let Some(id) = &schedule.policy.id {
                 schedules::validate_id("--id", id)?;
             }
             return Ok(());
@@ -97,24 +121,11 @@ fn tool(client: &Client, out: &Printer, command: ToolCommand) -> anyhow::Result<
         ToolCommand::Add(add) => {
             let replace = add.replace;
             let tool = tool_from_args(*add)?;
-            let saved = if replace {
-                client.replace_tool(&tool).map_err(|e| {
-                    hint(
-                        e,
-                        mao_client::Error::is_not_found,
-                        "add it without --replace",
-                    )
-                })?
-            } else {
-                client.create_tool(&tool).map_err(|e| {
-                    hint(
-                        e,
-                        mao_client::Error::is_conflict,
-                        "pass --replace to replace it",
-                    )
-                })?
-            };
-            let verb = if replace { "replaced" } else { "registered" };
+            let (saved, verb) = register(
+                replace,
+                || client.create_tool(&tool),
+                || client.replace_tool(&tool),
+            )?;
             out.done(&saved, &format!("{verb} tool {}", saved.name))
         }
         ToolCommand::Remove { name } => {
@@ -145,31 +156,58 @@ fn dataset(client: &Client, out: &Printer, command: DatasetCommand) -> anyhow::R
         DatasetCommand::Add(add) => {
             let replace = add.replace;
             let dataset = dataset_from_args(add)?;
-            let saved = if replace {
-                client.replace_dataset(&dataset).map_err(|e| {
-                    hint(
-                        e,
-                        mao_client::Error::is_not_found,
-                        "add it without --replace",
-                    )
-                })?
-            } else {
-                client.create_dataset(&dataset).map_err(|e| {
-                    hint(
-                        e,
-                        mao_client::Error::is_conflict,
-                        "pass --replace to replace it",
-                    )
-                })?
-            };
-            let verb = if replace { "replaced" } else { "registered" };
+            let (saved, verb) = register(
+                replace,
+                || client.create_dataset(&dataset),
+                || client.replace_dataset(&dataset),
+            )?;
             out.done(&saved, &format!("{verb} dataset {}", saved.name))
         }
         DatasetCommand::Remove { name } => {
             client.delete_dataset(&name)?;
             out.removed(&format!("removed dataset {name}"))
         }
+        DatasetCommand::Clone(clone) => local::clone(client, out, clone),
+        DatasetCommand::ListLocal => {
+            let clones = client.list_local_datasets()?;
+            out.list(
+                clones,
+                "no dataset is cloned on the node",
+                output::local_datasets_table,
+            )
+        }
+        DatasetCommand::RemoveLocal { name, force } => local::remove(client, out, &name, force),
+        DatasetCommand::InitLocal { name, description } => {
+            local::init(client, out, name, description)
+        }
     }
+}
+
+/// Creates a resource, or with `replace` replaces the one of that name; returns what the
+/// daemon saved and the verb that says which it was. The daemon's refusal comes with
+/// what to do instead.
+pub(crate) fn register<T>(
+    replace: bool,
+    create: impl FnOnce() -> Result<T, mao_client::Error>,
+    replace_existing: impl FnOnce() -> Result<T, mao_client::Error>,
+) -> anyhow::Result<(T, &'static str)> {
+    let (result, verb, refused, advice): (_, _, fn(&mao_client::Error) -> bool, _) = if replace {
+        (
+            replace_existing(),
+            "replaced",
+            mao_client::Error::is_not_found,
+            "add it without --replace",
+        )
+    } else {
+        (
+            create(),
+            "registered",
+            mao_client::Error::is_conflict,
+            "pass --replace to replace it",
+        )
+    };
+    let saved = result.map_err(|e| hint(e, refused, advice))?;
+    Ok((saved, verb))
 }
 
 /// Adds what to do next to an error the user can fix, keeping the server's message first.
@@ -246,19 +284,25 @@ pub fn dataset_from_args(add: DatasetAdd) -> anyhow::Result<Dataset> {
 }
 
 fn read_document<T: DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let (text, shown) = if path == Path::new("-") {
+    let (text, shown) = read_text(path, what)?;
+    serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("{shown} is not a {what} document: {e}")).into())
+}
+
+/// The text of the file at `path` (`-`: standard input, which holds the `what`) and how
+/// to name it in messages.
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<(String, String), UsageError> {
+    if path == Path::new("-") {
         let mut text = String::new();
         io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| UsageError(format!("cannot read the {what} from standard input: {e}")))?;
-        (text, "standard input".to_owned())
+        Ok((text, "standard input".to_owned()))
     } else {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-        (text, path.display().to_string())
-    };
-    serde_json::from_str(&text)
-        .map_err(|e| UsageError(format!("{shown} is not a {what} document: {e}")).into())
+        Ok((text, path.display().to_string()))
+    }
 }
 
 /// Prints results in the format asked for.

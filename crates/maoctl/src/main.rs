@@ -10,7 +10,9 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod local;
 mod output;
+mod pipelines;
 mod progress;
 mod runs;
 mod schedules;

@@ -3,7 +3,11 @@
 //! Everything here is pure: it returns the text and `main` writes it, so a closed pipe
 //! is handled in one place.
 
-use mao_api::{Dataset, FireTime, NodeInfo, RunLimits, RunRecord, ScheduleView, SlotRecord, Tool};
+use chrono::{DateTime, Utc};
+use mao_api::{
+    Dataset, FireTime, GitOutcome, GroundTruth, InitReport, LocalDataset, NodeInfo, Pipeline,
+    PipelineRun, RunLimits, RunRecord, RunStatus, ScheduleView, SlotRecord, Target, Tool,
+};
 use serde::Serialize;
 
 /// Marks a cell that was cut to fit its column.
@@ -231,29 +235,43 @@ pub fn runs_table(runs: &[RunRecord], now_ms: i64) -> Table {
         ("TRIGGER", Some(40)),
     ]);
     for run in runs {
-        let started = match run.started_at {
-            Some(at) => age((now_ms - at.timestamp_millis()).div_euclid(1000)),
-            None => "-".to_owned(),
-        };
         table.push(vec![
             run.id.clone(),
             run.tool.clone(),
             run.status.as_str().to_owned(),
             run.exit_code
                 .map_or_else(|| "-".to_owned(), |c| c.to_string()),
-            started,
-            run_duration_ms(run, now_ms).map_or_else(|| "-".to_owned(), human_duration),
+            started_ago(run.started_at, now_ms),
+            duration_ms(run.started_at, run.finished_at, now_ms)
+                .map_or_else(|| "-".to_owned(), human_duration),
             run.trigger.clone(),
         ]);
     }
     table
 }
 
+/// How long ago something started, `-` if it has not.
+fn started_ago(started: Option<DateTime<Utc>>, now_ms: i64) -> String {
+    match started {
+        Some(at) => age((now_ms - at.timestamp_millis()).div_euclid(1000)),
+        None => "-".to_owned(),
+    }
+}
+
+/// Milliseconds from `started` to `finished`, or to `now_ms` while it goes on.
+fn duration_ms(
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+    now_ms: i64,
+) -> Option<i64> {
+    let start = started?.timestamp_millis();
+    let end = finished.map_or(now_ms, |at| at.timestamp_millis());
+    Some((end - start).max(0))
+}
+
 /// Milliseconds from the start of the run to its end, or to `now_ms` while it runs.
 fn run_duration_ms(run: &RunRecord, now_ms: i64) -> Option<i64> {
-    let start = run.started_at?.timestamp_millis();
-    let end = run.finished_at.map_or(now_ms, |at| at.timestamp_millis());
-    Some((end - start).max(0))
+    duration_ms(run.started_at, run.finished_at, now_ms)
 }
 
 /// The detail view of `maoctl run get`: every field of the record.
@@ -267,10 +285,11 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
         Some(ms) => human_duration(ms),
         None => String::new(),
     };
-    details(&[
+    let mut fields = vec![
         ("ID", run.id.clone()),
         ("Tool", run.tool.clone()),
         ("Pipeline", run.pipeline.clone().unwrap_or_default()),
+        ("Pipeline run", run.pipeline_run.clone().unwrap_or_default()),
         ("Step", run.step.clone().unwrap_or_default()),
         ("Node", run.node.clone()),
         ("Trigger", run.trigger.clone()),
@@ -306,7 +325,82 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
             },
         ),
         ("Container", run.container_id.clone().unwrap_or_default()),
-    ])
+    ];
+    if let Some(git) = &run.git {
+        fields.extend(git_fields(git, false));
+    }
+    details(&fields)
+}
+
+/// Characters of a commit id shown where space is short (`git log --abbrev=8`).
+const SHORT_COMMIT: usize = 8;
+
+fn short_commit(commit: &str, short: bool) -> String {
+    if short {
+        commit.chars().take(SHORT_COMMIT).collect()
+    } else {
+        commit.to_owned()
+    }
+}
+
+/// What a pipeline step did in git, as detail fields; `short` abbreviates commit ids.
+/// Fields without a value are left out.
+pub fn git_fields(git: &GitOutcome, short: bool) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("Dataset", git.dataset.clone()),
+        ("Branch", git.branch.clone()),
+    ];
+    if !short {
+        if let Some(base) = &git.base {
+            fields.push(("Base", base.clone()));
+        }
+    }
+    if let Some(commit) = &git.commit {
+        fields.push(("Commit", short_commit(commit, short)));
+    }
+    let push = match git.push {
+        mao_api::PushState::Pending => "pending (the daemon retries)".to_owned(),
+        mao_api::PushState::Conflict => {
+            "conflict (the remote branch has other commits; nothing is pushed until an \
+             operator resolves it)"
+                .to_owned()
+        }
+        state => state.as_str().to_owned(),
+    };
+    fields.push(("Push", push));
+    if let Some(error) = &git.push_error {
+        fields.push(("Push error", error.clone()));
+    }
+    if let Some(at) = git.pushed_at {
+        fields.push(("Pushed at", at.format(TIMESTAMP).to_string()));
+    }
+    if let Some(failed) = &git.failed_ref {
+        fields.push(("Failed ref", failed.clone()));
+    }
+    if let Some(input) = &git.input {
+        fields.push((
+            "Input",
+            format!(
+                "{}@{} ({})",
+                input.dataset,
+                short_commit(&input.commit, short),
+                input.branch
+            ),
+        ));
+    }
+    if let Some(merge) = &git.ground_truth {
+        let mut text = merge.outcome.clone();
+        if let Some(commit) = &merge.commit {
+            text.push(' ');
+            text.push_str(&short_commit(commit, short));
+        }
+        if let Some(message) = &merge.message {
+            text.push_str(": ");
+            text.push_str(message);
+        }
+        fields.push(("Ground truth", text));
+    }
+    fields
 }
 
 /// The slot a scheduled run is for, and how late it started.
@@ -342,17 +436,7 @@ pub fn run_report(run: &RunRecord) -> String {
     if let Some(code) = run.exit_code {
         fields.push(("Exit code", code.to_string()));
     }
-    let duration = match (run.started_at, run.finished_at) {
-        (Some(start), Some(end)) => format!(
-            "{} ({} → {})",
-            human_duration((end - start).num_milliseconds().max(0)),
-            start.format(TIMESTAMP),
-            end.format(TIMESTAMP)
-        ),
-        (Some(start), None) => format!("started {}", start.format(TIMESTAMP)),
-        (None, _) => "(it never started)".to_owned(),
-    };
-    fields.push(("Duration", duration));
+    fields.push(("Duration", span(run.started_at, run.finished_at)));
     if let Some(error) = &run.error {
         fields.push(("Error", error.clone()));
     }
@@ -361,6 +445,20 @@ pub fn run_report(run: &RunRecord) -> String {
         format!("{} (maoctl run logs {})", log_size(run), run.id),
     ));
     details(&fields)
+}
+
+/// How long something took, with its start and end; or that it has not ended or started.
+fn span(started: Option<DateTime<Utc>>, finished: Option<DateTime<Utc>>) -> String {
+    match (started, finished) {
+        (Some(start), Some(end)) => format!(
+            "{} ({} → {})",
+            human_duration((end - start).num_milliseconds().max(0)),
+            start.format(TIMESTAMP),
+            end.format(TIMESTAMP)
+        ),
+        (Some(start), None) => format!("started {}", start.format(TIMESTAMP)),
+        (None, _) => "(it never started)".to_owned(),
+    }
 }
 
 fn log_size(run: &RunRecord) -> String {
@@ -575,9 +673,14 @@ pub fn schedule_details(view: &ScheduleView) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("\n");
+    // What applies when the schedule overrides nothing.
+    let own = match &s.target {
+        Target::Tool(_) => "(the tool's)",
+        Target::Pipeline(_) => "(the steps')",
+    };
     let cmd = match &s.overrides.cmd {
         Some(cmd) => shell_words(cmd),
-        None => "(the tool's)".to_owned(),
+        None => own.to_owned(),
     };
     let last_run = match (&view.last_run_id, view.last_run_status) {
         (Some(id), Some(status)) => format!("{id} {}", status.as_str()),
@@ -595,7 +698,7 @@ pub fn schedule_details(view: &ScheduleView) -> String {
         ("Starting deadline", s.starting_deadline.clone()),
         ("Command", cmd),
         ("Environment", env),
-        ("Limits", limits_text(&s.overrides.limits, "(the tool's)")),
+        ("Limits", limits_text(&s.overrides.limits, own)),
         ("Paused", yes_no(s.suspended)),
         ("Next fire", next_fire(view)),
         (
@@ -640,6 +743,282 @@ pub fn slots_table(slots: &[SlotRecord]) -> Table {
         ]);
     }
     table
+}
+
+/// The table of `maoctl pipeline list`.
+pub fn pipelines_table(pipelines: &[Pipeline]) -> Table {
+    let mut table = Table::new(&[
+        ("NAME", None),
+        ("STEPS", Some(50)),
+        ("GROUND TRUTH", None),
+        ("DESCRIPTION", Some(40)),
+    ]);
+    for pipeline in pipelines {
+        let steps: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
+        table.push(vec![
+            pipeline.name.clone(),
+            steps.join(" → "),
+            wire_name(&pipeline.ground_truth),
+            pipeline.description.clone(),
+        ]);
+    }
+    table
+}
+
+/// The detail view of `maoctl pipeline get`: its fields, then a table of its steps.
+pub fn pipeline_details(pipeline: &Pipeline) -> String {
+    let ground_truth = match pipeline.ground_truth {
+        GroundTruth::None => "none (left alone)".to_owned(),
+        GroundTruth::Merge => "merge (each step's branch, after its push)".to_owned(),
+    };
+    let mut text = details(&[
+        ("Name", pipeline.name.clone()),
+        ("Description", pipeline.description.clone()),
+        ("Ground truth", ground_truth),
+        ("Steps", pipeline.steps.len().to_string()),
+    ]);
+    let mut steps = Table::new(&[
+        ("STEP", None),
+        ("TOOL", Some(30)),
+        ("INPUT", Some(30)),
+        ("OUTPUT", Some(30)),
+        ("COMMAND", Some(40)),
+        ("ENV", Some(50)),
+    ]);
+    for step in &pipeline.steps {
+        let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        steps.push(vec![
+            step.name.clone(),
+            step.tool.clone(),
+            step.input_dataset.clone().unwrap_or_else(|| "-".to_owned()),
+            step.output_dataset.clone(),
+            step.cmd
+                .as_deref()
+                .map_or_else(|| "(the tool's)".to_owned(), shell_words),
+            env.join(" "),
+        ]);
+    }
+    text.push('\n');
+    text.push_str(&steps.render());
+    text
+}
+
+/// What `maoctl pipeline init` prints: what was done for each dataset, then whether
+/// anything changed at all.
+pub fn init_report(report: &InitReport) -> String {
+    let mut table = Table::new(&[
+        ("DATASET", None),
+        ("ROLE", None),
+        ("BRANCH", None),
+        ("HEAD", None),
+        ("DONE", None),
+    ]);
+    for dataset in &report.datasets {
+        let mut done = Vec::new();
+        if dataset.cloned {
+            done.push("cloned");
+        }
+        if dataset.created_branch {
+            done.push("branch created from the remote's default branch");
+        }
+        if dataset.tracked_remote {
+            done.push("branch tracked from the remote");
+        }
+        if dataset.pushed {
+            done.push("pushed");
+        }
+        if dataset.added_to_nodes {
+            done.push("added to the dataset's nodes");
+        }
+        if done.is_empty() {
+            done.push(if dataset.changed {
+                "updated"
+            } else {
+                "nothing: already in place"
+            });
+        }
+        table.push(vec![
+            dataset.dataset.clone(),
+            wire_name(&dataset.role),
+            dataset.branch.clone().unwrap_or_else(|| "-".to_owned()),
+            dataset
+                .head
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |h| short_commit(h, true)),
+            done.join(", "),
+        ]);
+    }
+    let mut text = table.render();
+    text.push_str(&if report.changed {
+        format!(
+            "initialised pipeline {} on node {}\n",
+            report.pipeline, report.node
+        )
+    } else {
+        format!(
+            "nothing changed: pipeline {} was already initialised on node {}\n",
+            report.pipeline, report.node
+        )
+    });
+    text
+}
+
+/// The table of `maoctl pipeline runs`; `now_ms` (Unix milliseconds) gives ages and the
+/// duration of runs still going.
+pub fn pipeline_runs_table(runs: &[PipelineRun], now_ms: i64) -> Table {
+    let mut table = Table::new(&[
+        ("ID", None),
+        ("PIPELINE", Some(30)),
+        ("STATUS", None),
+        ("STEPS OK", None),
+        ("STARTED", None),
+        ("DURATION", None),
+        ("TRIGGER", Some(40)),
+    ]);
+    for run in runs {
+        let succeeded = run
+            .steps
+            .iter()
+            .filter(|s| s.status == Some(RunStatus::Succeeded))
+            .count();
+        table.push(vec![
+            run.id.clone(),
+            run.pipeline.clone(),
+            run.status.as_str().to_owned(),
+            format!("{succeeded}/{}", run.steps.len()),
+            started_ago(run.started_at, now_ms),
+            duration_ms(run.started_at, run.finished_at, now_ms)
+                .map_or_else(|| "-".to_owned(), human_duration),
+            run.trigger.clone(),
+        ]);
+    }
+    table
+}
+
+/// The lines `maoctl pipeline run --follow` shows on stderr: one per step that started
+/// or changed status since `before` (`None` at the first look).
+pub fn step_progress(before: Option<&PipelineRun>, after: &PipelineRun) -> Vec<String> {
+    let total = after.steps.len();
+    let mut lines = Vec::new();
+    for (i, step) in after.steps.iter().enumerate() {
+        let Some(status) = step.status else {
+            continue;
+        };
+        let previous = before.and_then(|b| b.steps.iter().find(|s| s.name == step.name));
+        if previous.is_some_and(|p| p.status == step.status && p.run_id == step.run_id) {
+            continue;
+        }
+        lines.push(format!(
+            "step {}/{total} {} (tool {}): run {} {}",
+            i + 1,
+            one_line(&step.name),
+            one_line(&step.tool),
+            step.run_id.as_deref().unwrap_or("-"),
+            status.as_str()
+        ));
+    }
+    lines
+}
+
+/// What `maoctl pipeline status` and `maoctl pipeline run --follow` print: the pipeline
+/// run, then each step with its run and what it did in git. `records` holds, for each
+/// step in order, its run record or why it could not be read; `None` for a step that
+/// has no run.
+pub fn pipeline_report(run: &PipelineRun, records: &[Option<Result<RunRecord, String>>]) -> String {
+    let mut fields = vec![
+        ("Pipeline", run.pipeline.clone()),
+        ("Run", run.id.clone()),
+        ("Node", run.node.clone()),
+        ("Trigger", run.trigger.clone()),
+        ("Status", run.status.as_str().to_owned()),
+        ("Duration", span(run.started_at, run.finished_at)),
+    ];
+    if let Some(error) = &run.error {
+        fields.push(("Error", error.clone()));
+    }
+    let mut text = details(&fields);
+    let total = run.steps.len();
+    for (i, step) in run.steps.iter().enumerate() {
+        let mut fields = vec![
+            ("Tool", step.tool.clone()),
+            ("Run", step.run_id.clone().unwrap_or_else(|| "-".to_owned())),
+            (
+                "Status",
+                step.status
+                    .map_or_else(|| "not started".to_owned(), |s| s.as_str().to_owned()),
+            ),
+        ];
+        match records.get(i).and_then(Option::as_ref) {
+            Some(Ok(record)) => {
+                if let Some(code) = record.exit_code {
+                    fields.push(("Exit code", code.to_string()));
+                }
+                if let Some(error) = &record.error {
+                    fields.push(("Error", error.clone()));
+                }
+                if let Some(git) = &record.git {
+                    fields.extend(git_fields(git, true));
+                }
+            }
+            Some(Err(error)) => fields.push(("Record", format!("cannot be read: {error}"))),
+            None => {}
+        }
+        text.push_str(&format!(
+            "\nStep {}/{total}: {}\n",
+            i + 1,
+            printable(&step.name)
+        ));
+        for line in details(&fields).lines() {
+            text.push_str("  ");
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// The table of `maoctl dataset list-local`.
+pub fn local_datasets_table(datasets: &[LocalDataset]) -> Table {
+    let mut table = Table::new(&[
+        ("NAME", None),
+        ("BRANCH", Some(30)),
+        ("HEAD", None),
+        ("CLEAN", None),
+        ("UNPUSHED", None),
+        ("REGISTERED", None),
+        ("PATH", None),
+    ]);
+    for dataset in datasets {
+        table.push(vec![
+            dataset.name.clone(),
+            dataset.branch.clone().unwrap_or_else(|| "-".to_owned()),
+            dataset
+                .head
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |h| short_commit(h, true)),
+            yes_no(dataset.clean),
+            dataset.unpushed.to_string(),
+            yes_no(dataset.registered),
+            dataset.path.clone(),
+        ]);
+    }
+    table
+}
+
+/// Where a clone is and what it has checked out: `/path (branch main at 1a2b3c4d)`.
+pub fn clone_place(dataset: &LocalDataset) -> String {
+    let branch = match &dataset.branch {
+        Some(branch) => format!("branch {branch}"),
+        None => "detached HEAD".to_owned(),
+    };
+    match &dataset.head {
+        Some(head) => format!(
+            "{} ({branch} at {})",
+            dataset.path,
+            short_commit(head, true)
+        ),
+        None => format!("{} ({branch}, no commits yet)", dataset.path),
+    }
 }
 
 /// How a unit enum is written on the wire (`every-node`, `forbid`, `fired`).
@@ -952,7 +1331,9 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} in\n{text}");
         }
-        assert_eq!(text.lines().count(), 26, "{text}");
+        // Every field but the git outcome, which only a pipeline step's record has.
+        assert_eq!(text.lines().count(), 27, "{text}");
+        assert!(!text.contains("Push:"), "{text}");
         assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
 
         let mut running = failed_run();
@@ -1192,6 +1573,313 @@ mod tests {
         );
         let text = run_details(&queued_run(), TEN_PAST);
         assert!(text.contains("Schedule:\nSlot:\n"), "{text}");
+    }
+
+    /// A pipeline run on node-a that failed at its second step: the first step's commit
+    /// is waiting to be pushed, the second step's output is kept off the branch.
+    fn failed_pipeline_run() -> (PipelineRun, Vec<Option<Result<RunRecord, String>>>) {
+        let run: PipelineRun = serde_json::from_value(serde_json::json!({
+            "id": "01J9Z8X7W6V5T4S3R2Q1P0NMKP",
+            "pipeline": "weather",
+            "node": "node-a",
+            "trigger": "manual",
+            "status": "failed",
+            "steps": [
+                {"name": "collect", "tool": "scraper", "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKA", "status": "succeeded"},
+                {"name": "clean", "tool": "cleaner", "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKB", "status": "failed"},
+                {"name": "publish", "tool": "publisher"},
+            ],
+            "error": "step clean failed",
+            "queued_at": "2024-05-01T12:00:00Z",
+            "started_at": "2024-05-01T12:00:01Z",
+            "finished_at": "2024-05-01T12:03:05Z",
+        }))
+        .unwrap();
+        let mut collect = failed_run();
+        collect.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKA".into();
+        collect.status = mao_api::RunStatus::Succeeded;
+        collect.exit_code = Some(0);
+        collect.error = None;
+        collect.git = Some(
+            serde_json::from_value(serde_json::json!({
+                "dataset": "weather-raw",
+                "branch": "node-a",
+                "base": "0000000000000000000000000000000000000000",
+                "commit": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+                "push": "pending",
+                "push_error": "remote https://git.example.com/weather-raw.git is unreachable: connection refused",
+                "input": {"dataset": "stations", "branch": "ground-truth", "commit": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f"},
+                "ground_truth": {"outcome": "merged", "commit": "9abcdef0123456789abcdef0123456789abcdef0"},
+            }))
+            .unwrap(),
+        );
+        let mut clean = failed_run();
+        clean.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKB".into();
+        clean.git = Some(
+            serde_json::from_value(serde_json::json!({
+                "dataset": "weather-clean",
+                "branch": "node-a",
+                "push": "none",
+                "failed_ref": "refs/mao/failed/01J9Z8X7W6V5T4S3R2Q1P0NMKB",
+            }))
+            .unwrap(),
+        );
+        (run, vec![Some(Ok(collect)), Some(Ok(clean)), None])
+    }
+
+    #[test]
+    fn pipeline_report_shows_each_step_in_git() {
+        let (run, records) = failed_pipeline_run();
+        assert_eq!(
+            pipeline_report(&run, &records),
+            "Pipeline:  weather\n\
+             Run:       01J9Z8X7W6V5T4S3R2Q1P0NMKP\n\
+             Node:      node-a\n\
+             Trigger:   manual\n\
+             Status:    failed\n\
+             Duration:  3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)\n\
+             Error:     step clean failed\n\
+             \n\
+             Step 1/3: collect\n  \
+               Tool:          scraper\n  \
+               Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKA\n  \
+               Status:        succeeded\n  \
+               Exit code:     0\n  \
+               Dataset:       weather-raw\n  \
+               Branch:        node-a\n  \
+               Commit:        1a2b3c4d\n  \
+               Push:          pending (the daemon retries)\n  \
+               Push error:    remote https://git.example.com/weather-raw.git is unreachable: connection refused\n  \
+               Input:         stations@5e6f7a8b (ground-truth)\n  \
+               Ground truth:  merged 9abcdef0\n\
+             \n\
+             Step 2/3: clean\n  \
+               Tool:        cleaner\n  \
+               Run:         01J9Z8X7W6V5T4S3R2Q1P0NMKB\n  \
+               Status:      failed\n  \
+               Exit code:   3\n  \
+               Error:       the tool exited with code 3\n  \
+               Dataset:     weather-clean\n  \
+               Branch:      node-a\n  \
+               Push:        none\n  \
+               Failed ref:  refs/mao/failed/01J9Z8X7W6V5T4S3R2Q1P0NMKB\n\
+             \n\
+             Step 3/3: publish\n  \
+               Tool:    publisher\n  \
+               Run:     -\n  \
+               Status:  not started\n"
+        );
+    }
+
+    #[test]
+    fn pipeline_report_says_when_a_record_cannot_be_read() {
+        let (run, mut records) = failed_pipeline_run();
+        records[1] = Some(Err("run 01J9Z8X7W6V5T4S3R2Q1P0NMKB does not exist".into()));
+        let text = pipeline_report(&run, &records);
+        assert!(
+            text.contains(
+                "  Record:  cannot be read: run 01J9Z8X7W6V5T4S3R2Q1P0NMKB does not exist\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Failed ref"), "{text}");
+    }
+
+    #[test]
+    fn run_details_show_the_git_outcome_in_full() {
+        let (_, records) = failed_pipeline_run();
+        let Some(Ok(mut collect)) = records.into_iter().next().unwrap() else {
+            panic!()
+        };
+        collect.pipeline = Some("weather".into());
+        collect.pipeline_run = Some("01J9Z8X7W6V5T4S3R2Q1P0NMKP".into());
+        collect.step = Some("collect".into());
+        if let Some(git) = &mut collect.git {
+            git.push = mao_api::PushState::Pushed;
+            git.push_error = None;
+            git.pushed_at = Some("2024-05-01T12:03:06Z".parse().unwrap());
+            git.failed_ref = Some("refs/mao/failed/X".into());
+        }
+        let text = run_details(&collect, TEN_PAST);
+        assert!(
+            text.ends_with(
+                "Container:     629cbc7c8ade\n\
+                 Dataset:       weather-raw\n\
+                 Branch:        node-a\n\
+                 Base:          0000000000000000000000000000000000000000\n\
+                 Commit:        1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d\n\
+                 Push:          pushed\n\
+                 Pushed at:     2024-05-01T12:03:06Z\n\
+                 Failed ref:    refs/mao/failed/X\n\
+                 Input:         stations@5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f (ground-truth)\n\
+                 Ground truth:  merged 9abcdef0123456789abcdef0123456789abcdef0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Pipeline:      weather\nPipeline run:  01J9Z8X7W6V5T4S3R2Q1P0NMKP\nStep:          collect\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn step_progress_shows_only_what_changed() {
+        let (finished, _) = failed_pipeline_run();
+        let mut started = finished.clone();
+        started.steps[0].status = Some(mao_api::RunStatus::Running);
+        started.steps[1].status = None;
+        started.steps[1].run_id = None;
+        assert_eq!(
+            step_progress(None, &started),
+            vec!["step 1/3 collect (tool scraper): run 01J9Z8X7W6V5T4S3R2Q1P0NMKA running"]
+        );
+        assert!(step_progress(Some(&started), &started).is_empty());
+        assert_eq!(
+            step_progress(Some(&started), &finished),
+            vec![
+                "step 1/3 collect (tool scraper): run 01J9Z8X7W6V5T4S3R2Q1P0NMKA succeeded",
+                "step 2/3 clean (tool cleaner): run 01J9Z8X7W6V5T4S3R2Q1P0NMKB failed",
+            ]
+        );
+    }
+
+    #[test]
+    fn pipeline_runs_table_counts_the_steps_that_succeeded() {
+        let (finished, _) = failed_pipeline_run();
+        let mut running = finished.clone();
+        running.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKQ".into();
+        running.status = mao_api::RunStatus::Running;
+        running.finished_at = None;
+        running.trigger = "schedule:nightly@2024-05-01T12:00:00Z".into();
+        assert_eq!(
+            pipeline_runs_table(&[running, finished], TEN_PAST).render(),
+            "ID                          PIPELINE  STATUS   STEPS OK  STARTED  DURATION  TRIGGER\n\
+             01J9Z8X7W6V5T4S3R2Q1P0NMKQ  weather   running  1/3       10m ago  10m00s    schedule:nightly@2024-05-01T12:00:00Z\n\
+             01J9Z8X7W6V5T4S3R2Q1P0NMKP  weather   failed   1/3       10m ago  3m04s     manual\n"
+        );
+    }
+
+    fn init_report_of(changed: bool) -> InitReport {
+        serde_json::from_value(serde_json::json!({
+            "pipeline": "weather",
+            "node": "node-a",
+            "datasets": [
+                {"dataset": "weather-raw", "role": "output", "cloned": changed, "branch": "node-a",
+                 "head": "1a2b3c4d5e6f", "created_branch": changed, "pushed": changed,
+                 "added_to_nodes": changed, "changed": changed},
+                {"dataset": "stations", "role": "input", "cloned": false, "changed": false},
+            ],
+            "changed": changed,
+            "message": "",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn init_report_says_what_was_done_and_when_nothing_was() {
+        assert_eq!(
+            init_report(&init_report_of(true)),
+            "DATASET      ROLE    BRANCH  HEAD      DONE\n\
+             weather-raw  output  node-a  1a2b3c4d  cloned, branch created from the remote's default branch, pushed, added to the dataset's nodes\n\
+             stations     input   -       -         nothing: already in place\n\
+             initialised pipeline weather on node node-a\n"
+        );
+        let text = init_report(&init_report_of(false));
+        assert!(
+            text.ends_with(
+                "nothing changed: pipeline weather was already initialised on node node-a\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("weather-raw  output  node-a  1a2b3c4d  nothing: already in place\n"),
+            "{text}"
+        );
+    }
+
+    fn pipeline() -> Pipeline {
+        serde_json::from_value(serde_json::json!({
+            "name": "weather",
+            "description": "hourly readings",
+            "ground_truth": "merge",
+            "steps": [
+                {"name": "collect", "tool": "scraper", "output_dataset": "weather-raw",
+                 "env": {"CITY": "Zurich"}},
+                {"name": "clean", "tool": "cleaner", "input_dataset": "weather-raw",
+                 "output_dataset": "weather-clean", "cmd": ["python", "clean.py"]},
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pipelines_table_and_details() {
+        assert_eq!(
+            pipelines_table(&[pipeline()]).render(),
+            "NAME     STEPS            GROUND TRUTH  DESCRIPTION\n\
+             weather  collect → clean  merge         hourly readings\n"
+        );
+        assert_eq!(
+            pipeline_details(&pipeline()),
+            "Name:          weather\n\
+             Description:   hourly readings\n\
+             Ground truth:  merge (each step's branch, after its push)\n\
+             Steps:         2\n\
+             \n\
+             STEP     TOOL     INPUT        OUTPUT         COMMAND          ENV\n\
+             collect  scraper  -            weather-raw    (the tool's)     CITY=Zurich\n\
+             clean    cleaner  weather-raw  weather-clean  python clean.py\n"
+        );
+    }
+
+    #[test]
+    fn local_datasets_table_shows_the_state_of_each_clone() {
+        let clones: Vec<LocalDataset> = serde_json::from_value(serde_json::json!([
+            {"name": "weather-raw", "path": "/var/lib/mao/datasets/weather-raw",
+             "remote": "https://git.example.com/weather-raw.git", "branch": "node-a",
+             "head": "1a2b3c4d5e6f", "clean": false, "unpushed": 2, "registered": true},
+            {"name": "old", "path": "/var/lib/mao/datasets/old", "remote": "/srv/old.git",
+             "clean": true, "unpushed": 0, "registered": false},
+        ]))
+        .unwrap();
+        assert_eq!(
+            local_datasets_table(&clones).render(),
+            "NAME         BRANCH  HEAD      CLEAN  UNPUSHED  REGISTERED  PATH\n\
+             weather-raw  node-a  1a2b3c4d  no     2         yes         /var/lib/mao/datasets/weather-raw\n\
+             old          -       -         yes    0         no          /var/lib/mao/datasets/old\n"
+        );
+        assert_eq!(
+            clone_place(&clones[0]),
+            "/var/lib/mao/datasets/weather-raw (branch node-a at 1a2b3c4d)"
+        );
+        assert_eq!(
+            clone_place(&clones[1]),
+            "/var/lib/mao/datasets/old (detached HEAD, no commits yet)"
+        );
+    }
+
+    #[test]
+    fn pipeline_schedules_show_their_target_and_the_steps_settings() {
+        let mut view = paused_view();
+        view.schedule.target = Target::Pipeline("weather".into());
+        let table = schedules_table(std::slice::from_ref(&view)).render();
+        assert!(
+            table.contains("nightly  pipeline/weather  */5 * * * *"),
+            "{table}"
+        );
+        let text = schedule_details(&view);
+        assert!(
+            text.contains("Target:             pipeline/weather\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Command:            (the steps')\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Limits:             (the steps')\n"),
+            "{text}"
+        );
     }
 
     #[test]

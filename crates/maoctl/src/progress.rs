@@ -43,6 +43,14 @@ impl Spinner {
         })
     }
 
+    /// Prints `line` on stderr above the spinner, which is drawn again below it.
+    pub fn println(&self, line: &str) {
+        let (state, _) = &*self.shared;
+        // Holding the lock keeps the drawing thread from writing half a frame in between.
+        let _guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(io::stderr(), "{CLEAR_LINE}{line}");
+    }
+
     /// Replaces the label from the next frame on.
     pub fn set_label(&self, label: String) {
         let (state, _) = &*self.shared;

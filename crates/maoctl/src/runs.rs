@@ -21,6 +21,16 @@ const QUEUED_POLL: Duration = Duration::from_secs(1);
 
 /// Checks that `id` looks like a run id (a ULID: 26 characters of Crockford's base 32).
 pub fn validate_run_id(id: &str) -> Result<(), String> {
+    validate_ulid(id, "a run id", "maoctl run list")
+}
+
+/// Checks that `id` looks like a pipeline run id (a ULID, as a run id).
+pub fn validate_pipeline_run_id(id: &str) -> Result<(), String> {
+    validate_ulid(id, "a pipeline run id", "maoctl pipeline runs")
+}
+
+/// Checks that `id` is a ULID; the message calls it `what`, printed by `listed_by`.
+fn validate_ulid(id: &str, what: &str, listed_by: &str) -> Result<(), String> {
     let valid = id.len() == 26
         && id.bytes().all(|b| {
             let b = b.to_ascii_uppercase();
@@ -32,7 +42,7 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{id:?} is not a run id (26 characters, as printed by maoctl run list)"
+            "{id:?} is not {what} (26 characters, as printed by {listed_by})"
         ))
     }
 }
@@ -164,9 +174,10 @@ fn copy_stream(
     }
 }
 
-/// Why the run counts as a failure, for stderr; `None` when it succeeded.
-pub fn failure(record: &RunRecord) -> Option<String> {
-    let what = match record.status {
+/// How a run (or a pipeline run) that did not succeed ended, as words that follow its
+/// name: `failed`, `timed out`; `None` when it succeeded.
+pub(crate) fn unsuccessful(status: RunStatus) -> Option<&'static str> {
+    Some(match status {
         RunStatus::Succeeded => return None,
         RunStatus::Failed => "failed",
         RunStatus::TimedOut => "timed out",
@@ -175,7 +186,12 @@ pub fn failure(record: &RunRecord) -> Option<String> {
         // Not reached after waiting; said plainly should it ever be.
         RunStatus::Queued => "is still queued",
         RunStatus::Running => "is still running",
-    };
+    })
+}
+
+/// Why the run counts as a failure, for stderr; `None` when it succeeded.
+pub fn failure(record: &RunRecord) -> Option<String> {
+    let what = unsuccessful(record.status)?;
     let id = &record.id;
     Some(match (&record.error, record.exit_code) {
         (Some(error), _) => format!("run {id} {what}: {error}"),

@@ -4,10 +4,10 @@
 //! Cron expressions and time zones are not checked here: the daemon is the one place that
 //! reads them, and its 422 names the field it could not read.
 
-use mao_api::{RunRequest, ScheduleRequest, ScheduleView};
+use mao_api::{RunRequest, ScheduleRequest, ScheduleView, Target};
 use mao_client::Client;
 
-use crate::cli::{ScheduleCommand, ToolSchedule};
+use crate::cli::{PipelineRun, ScheduleCommand, SchedulePolicy, ToolSchedule};
 use crate::commands::{env_map, hint, Printer, UsageError};
 use crate::output;
 
@@ -18,23 +18,7 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), UsageError> {
 
 /// The body of `POST /api/v1/schedules` from `maoctl tool schedule`'s arguments, with
 /// everything but the cron expression and the time zone checked as the daemon would.
-pub fn schedule_request(args: &ToolSchedule) -> anyhow::Result<ScheduleRequest> {
-    if !args.stray.is_empty() {
-        let words: Vec<String> = std::iter::once(args.cron.clone())
-            .chain(args.stray.iter().cloned())
-            .collect();
-        return Err(UsageError(format!(
-            "WHEN is one argument, got {} ({}): quote the cron expression, e.g. '*/5 * * * *' \
-             (unquoted, the shell splits it and expands its stars)",
-            words.len(),
-            output::shell_words(&words)
-        ))
-        .into());
-    }
-    validate_id("name", &args.name)?;
-    if let Some(id) = &args.id {
-        validate_id("--id", id)?;
-    }
+pub fn tool_schedule_request(args: &ToolSchedule) -> anyhow::Result<ScheduleRequest> {
     let cmd = if !args.cmd.is_empty() {
         Some(args.cmd.clone())
     } else if !args.args.is_empty() {
@@ -47,39 +31,109 @@ pub fn schedule_request(args: &ToolSchedule) -> anyhow::Result<ScheduleRequest> 
         cmd,
         limits: args.limits.to_limits(),
     };
+    schedule_request(
+        Target::Tool(args.name.clone()),
+        ("WHEN", &args.cron, &args.stray),
+        &args.policy,
+        overrides,
+    )
+}
+
+/// The body of `POST /api/v1/schedules` from `maoctl pipeline run --cron`'s arguments;
+/// `None` without `--cron`.
+pub fn pipeline_schedule_request(args: &PipelineRun) -> anyhow::Result<Option<ScheduleRequest>> {
+    let Some(cron) = &args.cron else {
+        if let Some(word) = args.stray.first() {
+            return Err(UsageError(format!(
+                "unexpected argument {word:?}: maoctl pipeline run takes one NAME"
+            ))
+            .into());
+        }
+        return Ok(None);
+    };
+    // A pipeline's steps carry their own commands and environments.
+    schedule_request(
+        Target::Pipeline(args.name.clone()),
+        ("--cron WHEN", cron, &args.stray),
+        &args.policy,
+        RunRequest::default(),
+    )
+    .map(Some)
+}
+
+/// The request of a schedule of `target` firing at `cron`, checked as the daemon would but
+/// for the expression and the zone. `cron` is `(label, expression, stray)`: the argument
+/// as the help names it, and the words that followed it if the shell split it.
+fn schedule_request(
+    target: Target,
+    (label, cron, stray): (&str, &str, &[String]),
+    policy: &SchedulePolicy,
+    overrides: RunRequest,
+) -> anyhow::Result<ScheduleRequest> {
+    if !stray.is_empty() {
+        let words: Vec<String> = std::iter::once(cron.to_owned())
+            .chain(stray.iter().cloned())
+            .collect();
+        return Err(UsageError(format!(
+            "{label} is one argument, got {} ({}): quote the cron expression, e.g. '*/5 * * * *' \
+             (unquoted, the shell splits it and expands its stars)",
+            words.len(),
+            output::shell_words(&words)
+        ))
+        .into());
+    }
+    validate_id("name", target.name())?;
+    if let Some(id) = &policy.id {
+        validate_id("--id", id)?;
+    }
     overrides
         .validate()
         .map_err(|e| UsageError(e.to_string()))?;
+    let (tool, pipeline) = match target {
+        Target::Tool(name) => (name, None),
+        Target::Pipeline(name) => (String::new(), Some(name)),
+    };
     Ok(ScheduleRequest {
-        id: args.id.clone(),
-        tool: args.name.clone(),
-        cron: args.cron.clone(),
-        tz: args.tz.as_ref().map(|tz| tz.trim().to_owned()),
-        mode: args.mode.map(Into::into),
-        concurrency: args.concurrency.map(Into::into),
-        catch_up: args.catch_up.map(Into::into),
-        starting_deadline: args.deadline.clone(),
+        id: policy.id.clone(),
+        tool,
+        pipeline,
+        cron: cron.to_owned(),
+        tz: policy.tz.as_ref().map(|tz| tz.trim().to_owned()),
+        mode: policy.mode.map(Into::into),
+        concurrency: policy.concurrency.map(Into::into),
+        catch_up: policy.catch_up.map(Into::into),
+        starting_deadline: policy.deadline.clone(),
         overrides,
-        suspended: args.paused,
+        suspended: policy.paused,
     })
 }
 
 /// `maoctl tool schedule`.
 pub fn tool_schedule(client: &Client, out: &Printer, args: ToolSchedule) -> anyhow::Result<()> {
-    let request = schedule_request(&args)?;
+    create_schedule(client, out, &tool_schedule_request(&args)?)
+}
+
+/// Creates the schedule and prints its id and first fire time.
+pub fn create_schedule(
+    client: &Client,
+    out: &Printer,
+    request: &ScheduleRequest,
+) -> anyhow::Result<()> {
     let taken = format!(
         "choose another --id, or remove it first with maoctl schedule remove {}",
         request.id.as_deref().unwrap_or("ID")
     );
     let view = client
-        .create_schedule(&request)
+        .create_schedule(request)
         .map_err(|e| match e.status() {
-            // The daemon refused the cron expression, the zone, the deadline or the tool:
+            // The daemon refused the cron expression, the zone, the deadline or the target:
             // an error from the server, so exit status 1 like every other.
             Some(422) => {
                 let mut message = e.to_string();
                 if message.starts_with("tool:") {
                     message.push_str(" (maoctl tool list shows the registered tools)");
+                } else if message.starts_with("pipeline:") {
+                    message.push_str(" (maoctl pipeline list shows the pipelines)");
                 }
                 anyhow::anyhow!(message)
             }
@@ -163,7 +217,7 @@ mod tests {
     use mao_api::{CatchUp, Concurrency, ScheduleMode};
 
     use super::*;
-    use crate::cli::{Cli, Command, ToolCommand};
+    use crate::cli::{Cli, Command, PipelineCommand, ToolCommand};
 
     fn args(argv: &[&str]) -> ToolSchedule {
         let argv = ["maoctl", "tool", "schedule"].iter().chain(argv).copied();
@@ -175,7 +229,7 @@ mod tests {
 
     #[test]
     fn bare_request_leaves_the_defaults_to_the_daemon() {
-        let request = schedule_request(&args(&["demo", "daily"])).unwrap();
+        let request = tool_schedule_request(&args(&["demo", "daily"])).unwrap();
         assert_eq!(
             request,
             ScheduleRequest {
@@ -192,7 +246,7 @@ mod tests {
 
     #[test]
     fn every_flag_reaches_the_request() {
-        let request = schedule_request(&args(&[
+        let request = tool_schedule_request(&args(&[
             "demo",
             "*/5 * * * *",
             "--tz",
@@ -243,7 +297,7 @@ mod tests {
         assert_eq!(json["starting_deadline"], "2h");
         assert_eq!(json["overrides"]["limits"]["timeout"], "10m");
 
-        let request = schedule_request(&args(&[
+        let request = tool_schedule_request(&args(&[
             "demo",
             "weekly",
             "--mode",
@@ -280,18 +334,84 @@ mod tests {
             "0 0 30 2 *",
             "not cron at all",
         ] {
-            assert_eq!(schedule_request(&args(&["demo", cron])).unwrap().cron, cron);
+            assert_eq!(
+                tool_schedule_request(&args(&["demo", cron])).unwrap().cron,
+                cron
+            );
         }
     }
 
     #[test]
     fn an_unquoted_cron_expression_is_a_usage_error_with_advice() {
-        let e = schedule_request(&args(&["demo", "0", "3", "*", "*", "*"])).unwrap_err();
+        let e = tool_schedule_request(&args(&["demo", "0", "3", "*", "*", "*"])).unwrap_err();
         assert!(e.downcast_ref::<UsageError>().is_some());
         assert_eq!(
             e.to_string(),
             "WHEN is one argument, got 5 (0 3 '*' '*' '*'): quote the cron expression, \
              e.g. '*/5 * * * *' (unquoted, the shell splits it and expands its stars)"
+        );
+    }
+
+    fn pipeline_args(argv: &[&str]) -> PipelineRun {
+        let argv = ["maoctl", "pipeline", "run"].iter().chain(argv).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Pipeline(PipelineCommand::Run(run)) => *run,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pipeline_schedule_names_the_pipeline_and_no_tool() {
+        assert_eq!(
+            pipeline_schedule_request(&pipeline_args(&["weather"])).unwrap(),
+            None
+        );
+        let request = pipeline_schedule_request(&pipeline_args(&[
+            "weather",
+            "--cron",
+            "0 3 * * *",
+            "--tz",
+            "Europe/Zurich",
+            "--mode",
+            "once",
+            "--concurrency",
+            "replace",
+            "--catch-up",
+            "all",
+            "--deadline",
+            "2h",
+            "--id",
+            "weather-nightly",
+            "--paused",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            serde_json::json!({
+                "id": "weather-nightly",
+                "pipeline": "weather",
+                "cron": "0 3 * * *",
+                "tz": "Europe/Zurich",
+                "mode": "once",
+                "concurrency": "replace",
+                "catch_up": "all",
+                "starting_deadline": "2h",
+                "suspended": true,
+            })
+        );
+        let e = pipeline_schedule_request(&pipeline_args(&["weather", "--cron", "0", "3"]))
+            .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        assert!(
+            e.to_string()
+                .starts_with("--cron WHEN is one argument, got 2 (0 3): quote"),
+            "{e}"
+        );
+        let e = pipeline_schedule_request(&pipeline_args(&["weather", "now"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unexpected argument \"now\": maoctl pipeline run takes one NAME"
         );
     }
 
@@ -309,7 +429,7 @@ mod tests {
             ),
             (vec!["demo", "daily", "--env", "1A=x"], "env: \"1A\""),
         ] {
-            let e = schedule_request(&args(&argv)).unwrap_err();
+            let e = tool_schedule_request(&args(&argv)).unwrap_err();
             assert!(e.downcast_ref::<UsageError>().is_some(), "{argv:?}");
             assert!(e.to_string().starts_with(message), "{argv:?}: {e}");
         }

@@ -177,6 +177,11 @@ impl Executor {
         })
     }
 
+    /// Finished runs kept per tool (and per pipeline).
+    pub fn retention(&self) -> usize {
+        self.settings.retention
+    }
+
     /// The node's data dir.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
