@@ -4,210 +4,25 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::{git, Remote};
 use mao_datasets::{clone_dataset, Credentials, Error, MergeOutcome};
-use tempfile::TempDir;
 
-const SSHD: &str = "/usr/sbin/sshd";
+use common::sshd::SshServer;
 
-/// A private sshd: its own config, host key and authorized_keys, on 127.0.0.1:<free port>,
-/// running as the current user. Killed when dropped.
-struct SshServer {
-    dir: TempDir,
-    port: u16,
-    user: String,
-    child: Child,
-    /// The key listed in authorized_keys.
-    client_key: PathBuf,
-    /// A key the server does not know.
-    wrong_key: PathBuf,
-    /// A known_hosts file listing the server's host key for [127.0.0.1]:port.
-    known_hosts: PathBuf,
-}
-
-impl SshServer {
-    fn start() -> SshServer {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: install the openssh-server package (scripts/test.sh does) \
-             to run the SSH tests"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let keygen = |name: &str| {
-            let path = dir.path().join(name);
-            let out = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-                .arg(&path)
-                .output()
-                .expect("ssh-keygen is missing: install the openssh-client package");
-            assert!(
-                out.status.success(),
-                "ssh-keygen: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            path
-        };
-        let host_key = keygen("host_key");
-        let client_key = keygen("client_key");
-        let wrong_key = keygen("wrong_key");
-        std::fs::copy(
-            client_key.with_extension("pub"),
-            dir.path().join("authorized_keys"),
-        )
-        .unwrap();
-
-        let user = current_user();
-        let root = unsafe_geteuid() == 0;
-        if root {
-            // sshd started as root insists on its privilege separation directory.
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        let port = free_port();
-        let config = dir.path().join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\n\
-                 ListenAddress 127.0.0.1\n\
-                 HostKey {host_key}\n\
-                 PidFile {pid}\n\
-                 AuthorizedKeysFile {keys}\n\
-                 StrictModes no\n\
-                 PubkeyAuthentication yes\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 UsePAM no\n\
-                 PermitRootLogin prohibit-password\n\
-                 AllowUsers {user}\n\
-                 LogLevel VERBOSE\n",
-                host_key = host_key.display(),
-                pid = dir.path().join("sshd.pid").display(),
-                keys = dir.path().join("authorized_keys").display(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
-
-        let host_pub = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
-        let known_hosts = dir.path().join("known_hosts");
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
-
-        let mut server = SshServer {
-            dir,
-            port,
-            user,
-            child,
-            client_key,
-            wrong_key,
-            known_hosts,
-        };
-        server.wait_ready();
-        server
+/// The node's credentials for `server`: its authorised key and the host's known key.
+fn node_creds(server: &SshServer, node: &str) -> Credentials {
+    Credentials {
+        ssh_key: Some(server.client_key.clone()),
+        known_hosts: Some(server.known_hosts.clone()),
+        ..common::creds(node)
     }
-
-    /// Waits for the SSH banner; fails loudly with sshd's log when it does not come.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "sshd exited ({status}) before accepting connections:\n{}",
-                    self.log()
-                );
-            }
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(2)))
-                    .unwrap();
-                let mut banner = [0u8; 4];
-                if stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not answer on port {}:\n{}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-
-    fn url(&self, path: &Path) -> String {
-        format!(
-            "ssh://{}@127.0.0.1:{}{}",
-            self.user,
-            self.port,
-            path.display()
-        )
-    }
-
-    fn creds(&self, node: &str) -> Credentials {
-        Credentials {
-            ssh_key: Some(self.client_key.clone()),
-            known_hosts: Some(self.known_hosts.clone()),
-            ..common::creds(node)
-        }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SshServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn current_user() -> String {
-    let out = Command::new("id").arg("-un").output().expect("id");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn unsafe_geteuid() -> u32 {
-    let out = Command::new("id").arg("-u").output().expect("id");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
 fn clone_node_branch_commit_push_and_merge_over_ssh() {
     let server = SshServer::start();
     let remote = Remote::new();
-    let creds = server.creds("node-a");
+    let creds = node_creds(&server, "node-a");
     let dir = tempfile::tempdir().unwrap();
 
     let repo = clone_dataset(&server.url(&remote.path), &dir.path().join("clone"), &creds)
@@ -243,7 +58,7 @@ fn a_key_the_server_does_not_know_is_an_auth_error() {
     let remote = Remote::new();
     let wrong = Credentials {
         ssh_key: Some(server.wrong_key.clone()),
-        ..server.creds("node-a")
+        ..node_creds(&server, "node-a")
     };
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("clone");
@@ -257,8 +72,13 @@ fn a_key_the_server_does_not_know_is_an_auth_error() {
     assert!(!dest.exists());
 
     // A clone made with the right key, pushing with the wrong one.
-    let repo = clone_dataset(&server.url(&remote.path), &dest, &server.creds("node-a")).unwrap();
-    repo.ensure_node_branch("node-a", &server.creds("node-a"))
+    let repo = clone_dataset(
+        &server.url(&remote.path),
+        &dest,
+        &node_creds(&server, "node-a"),
+    )
+    .unwrap();
+    repo.ensure_node_branch("node-a", &node_creds(&server, "node-a"))
         .unwrap();
     std::fs::write(repo.workdir().join("x"), "x").unwrap();
     repo.commit_all("run", &wrong).unwrap().unwrap();
@@ -274,7 +94,7 @@ fn a_missing_key_file_is_a_configuration_error() {
     let remote = Remote::new();
     let creds = Credentials {
         ssh_key: Some(server.dir.path().join("no-such-key")),
-        ..server.creds("node-a")
+        ..node_creds(&server, "node-a")
     };
     let dir = tempfile::tempdir().unwrap();
     let err = clone_dataset(&server.url(&remote.path), &dir.path().join("c"), &creds).unwrap_err();
@@ -293,7 +113,7 @@ fn an_unknown_or_changed_host_key_is_refused() {
     std::fs::write(&changed, format!("[127.0.0.1]:{} {other}", server.port)).unwrap();
     let creds = Credentials {
         known_hosts: Some(changed),
-        ..server.creds("node-a")
+        ..node_creds(&server, "node-a")
     };
     let err = clone_dataset(&server.url(&remote.path), &dir.path().join("a"), &creds).unwrap_err();
     assert!(matches!(err, Error::HostKey { .. }), "{err:?}");
@@ -304,7 +124,7 @@ fn an_unknown_or_changed_host_key_is_refused() {
     std::fs::write(&empty, "").unwrap();
     let creds = Credentials {
         known_hosts: Some(empty),
-        ..server.creds("node-a")
+        ..node_creds(&server, "node-a")
     };
     let err = clone_dataset(&server.url(&remote.path), &dir.path().join("b"), &creds).unwrap_err();
     assert!(matches!(err, Error::HostKey { .. }), "{err:?}");
@@ -315,7 +135,7 @@ fn an_unknown_or_changed_host_key_is_refused() {
 fn a_push_the_remote_refuses_is_rejected_with_its_reason() {
     let server = SshServer::start();
     let remote = Remote::new();
-    let creds = server.creds("node-a");
+    let creds = node_creds(&server, "node-a");
     let dir = tempfile::tempdir().unwrap();
     let repo = clone_dataset(&server.url(&remote.path), &dir.path().join("c"), &creds).unwrap();
     repo.ensure_node_branch("node-a", &creds).unwrap();
@@ -349,7 +169,7 @@ fn a_push_the_remote_refuses_is_rejected_with_its_reason() {
 fn a_server_that_went_away_is_a_network_error() {
     let mut server = SshServer::start();
     let remote = Remote::new();
-    let creds = server.creds("node-a");
+    let creds = node_creds(&server, "node-a");
     let dir = tempfile::tempdir().unwrap();
     let repo = clone_dataset(&server.url(&remote.path), &dir.path().join("c"), &creds).unwrap();
     repo.ensure_node_branch("node-a", &creds).unwrap();

@@ -2,6 +2,8 @@
 //! on disk, and (for the ground-truth race) two daemons on a real etcd.
 
 mod common;
+#[path = "../../mao-datasets/tests/common/sshd.rs"]
+mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -201,13 +203,69 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
             assert_eq!(step["git"]["input"]["branch"], "main");
         }
     }
+    // Two runs at once never share the worktree: both commit, one after the other.
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            d.maoctl_json(&["pipeline", "run", "collect-weather"])["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for id in &ids {
+        assert!(eventually(Duration::from_secs(60), || {
+            d.maoctl_json(&["pipeline", "status", id])["status"] == "succeeded"
+        }));
+    }
+    // A pipeline is a schedule target like a tool.
+    d.maoctl_ok(&[
+        "pipeline",
+        "run",
+        "collect-weather",
+        "--cron",
+        "*/2 * * * * *",
+        "--id",
+        "every2s",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather"]);
+            runs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| {
+                    r["status"] == "succeeded"
+                        && r["trigger"]
+                            .as_str()
+                            .unwrap()
+                            .starts_with("schedule:every2s@")
+                })
+                .count()
+                >= 2
+        }),
+        "{}",
+        d.log_text()
+    );
+    d.maoctl_ok(&["schedule", "remove", "every2s"]);
+    // Let a slot that fired just before the removal finish.
+    assert!(eventually(Duration::from_secs(20), || {
+        let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather"]);
+        runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "succeeded")
+    }));
     let commits = log(&out_bare, &node);
-    assert_eq!(commits.len(), 4, "seed + three runs: {commits:?}");
+    let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather", "--limit", "1000"]);
+    let total = runs["items"].as_array().unwrap().len();
+    assert_eq!(commits.len(), 1 + total, "seed + one per run: {commits:?}");
     assert!(commits[0].starts_with("mao: collect-weather / collect (run "));
     let files = git(&out_bare, &["ls-tree", "--name-only", &node]);
     assert_eq!(
         files.lines().filter(|f| f.starts_with("control-")).count(),
-        3,
+        total,
         "{files}"
     );
 
@@ -238,6 +296,11 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
         .unwrap()
         .clone();
     assert_eq!(weather["unpushed"], 2, "{weather}");
+    // The clone holds work the remote lacks: removing it is refused.
+    let refused = d.maoctl(&["dataset", "remove-local", "weather"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&refused.stderr);
+    assert!(msg.contains("unpushed"), "{msg}");
 
     // The daemon dies while the pushes are pending; the remote comes back; after the
     // restart everything is pushed, in order, none lost.
@@ -245,12 +308,14 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     std::fs::rename(&moved, &out_bare).unwrap();
     let d = start_node(dir.path(), &node, &[]);
     assert!(
-        eventually(Duration::from_secs(30), || log(&out_bare, &node).len() == 6),
+        eventually(Duration::from_secs(30), || log(&out_bare, &node).len()
+            == total + 3),
         "pending commits pushed after restart: {:?}\n{}",
         log(&out_bare, &node),
         d.log_text()
     );
     let commits = log(&out_bare, &node);
+    assert_eq!(commits.len(), total + 3, "{commits:?}");
     for (i, id) in pending_ids.iter().rev().enumerate() {
         assert!(commits[i].contains(id.as_str()), "order: {commits:?}");
     }
@@ -259,6 +324,21 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
             .iter()
             .all(|id| d.maoctl_json(&["run", "get", id])["git"]["push"] == "pushed")
     }));
+
+    // Someone who only wants the data clones it where they like; the node's clone can go.
+    let copy = dir.path().join("copy");
+    d.maoctl_ok(&[
+        "dataset",
+        "clone",
+        "weather",
+        "--dir",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(copy.join("README").is_file());
+    d.maoctl_ok(&["dataset", "remove-local", "weather"]);
+    assert!(!dir.path().join(&node).join("datasets/weather").exists());
+    let again = d.maoctl_json(&["dataset", "clone", "weather"]);
+    assert_eq!(again["name"], "weather", "{again}");
 }
 
 #[test]
@@ -627,4 +707,130 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
     assert_eq!(v["local_only"], true);
     let master = v["master"].as_str().unwrap();
     assert!(Path::new(master.strip_prefix("file://").unwrap()).is_dir());
+}
+
+#[test]
+fn a_node_pushes_over_ssh_with_its_key_and_a_refused_key_is_a_clear_error() {
+    ensure_demo_image();
+    let server = sshd::SshServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("pssh");
+    let _sweep = ContainerSweep(node.clone());
+    bare_repo(dir.path(), "obs", &[]);
+    bare_repo(dir.path(), "other", &[]);
+    let bare = dir.path().join("obs.git");
+    let key_args = |key: &Path| {
+        vec![
+            "--git-ssh-key".to_owned(),
+            key.display().to_string(),
+            "--git-known-hosts".to_owned(),
+            server.known_hosts.display().to_string(),
+        ]
+    };
+    let args = key_args(&server.client_key);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut d = start_node(dir.path(), &node, &refs);
+    common::add_demo_tool(&d);
+    d.maoctl_ok(&["dataset", "add", "obs", &server.url(&bare)]);
+    d.maoctl_ok(&[
+        "dataset",
+        "add",
+        "other",
+        &server.url(&dir.path().join("other.git")),
+    ]);
+    for (name, dataset) in [("p", "obs"), ("q", "other")] {
+        add_pipeline(
+            &d,
+            dir.path(),
+            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": dataset}]}),
+        );
+    }
+    d.maoctl_ok(&["pipeline", "init", "p"]);
+    let out = d.maoctl_ok(&["pipeline", "run", "p", "--follow"]);
+    assert!(out.contains("pushed"), "{out}");
+    assert!(
+        log(&bare, &node)[0].starts_with("mao: p / s"),
+        "{:?}",
+        log(&bare, &node)
+    );
+    assert!(
+        server.log().contains("Accepted publickey"),
+        "{}",
+        server.log()
+    );
+
+    // The same node with a key the server does not know: init says why, makes nothing.
+    d.kill();
+    let args = key_args(&server.wrong_key);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let d = start_node(dir.path(), &node, &refs);
+    let (status, v) = request(&d, "POST", "/api/v1/pipelines/q/init", None);
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "remote_auth_refused", "{v}");
+    assert!(!dir.path().join(&node).join("datasets/other").exists());
+    let text = format!("{v}{}", d.log_text());
+    let secret = std::fs::read_to_string(&server.wrong_key).unwrap();
+    let secret_line = secret.lines().nth(1).unwrap();
+    assert!(
+        !text.contains(secret_line),
+        "no key material in errors or logs"
+    );
+}
+
+#[test]
+fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
+    let Site {
+        dir,
+        node,
+        _sweep,
+        url,
+        bare,
+        d,
+    } = Site::new("pgtc");
+    for (name, value) in [("gt1", "1"), ("gt2", "2")] {
+        add_pipeline(
+            &d,
+            dir.path(),
+            &json!({"name": name, "ground_truth": "merge", "steps": [{"name": "s",
+                "tool": "demo", "output_dataset": "obs", "env": {"DEMO_VALUE": value}}]}),
+        );
+    }
+    d.maoctl_ok(&["pipeline", "init", "gt1"]);
+    let run = run_pipeline(&d, "gt1");
+    let step = step_record(&d, &run, 0);
+    assert_eq!(step["git"]["ground_truth"]["outcome"], "created", "{step}");
+
+    // Someone changes metrics.json on ground-truth; the node's next value conflicts.
+    let other = dir.path().join("other");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "ground-truth",
+            &url,
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(other.join("metrics.json"), "{\"edited\": true}\n").unwrap();
+    git(&other, &["commit", "-q", "-am", "edited on ground-truth"]);
+    git(&other, &["push", "-q", "origin", "ground-truth"]);
+    let gt_before = git(&bare, &["rev-parse", "ground-truth"]);
+
+    let run = run_pipeline(&d, "gt2");
+    assert_eq!(
+        run["status"], "succeeded",
+        "the step's own push worked: {run}"
+    );
+    let step = step_record(&d, &run, 0);
+    let gt = &step["git"]["ground_truth"];
+    assert_eq!(gt["outcome"], "conflict", "{step}");
+    assert!(
+        gt["message"].as_str().unwrap().contains("metrics.json"),
+        "{gt}"
+    );
+    assert_eq!(git(&bare, &["rev-parse", "ground-truth"]), gt_before);
+    assert_eq!(step["git"]["push"], "pushed");
+    assert!(log(&bare, &node)[0].starts_with("mao: gt2 / s"));
 }
