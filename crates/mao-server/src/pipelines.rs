@@ -468,7 +468,7 @@ async fn run_step(
     let record = match submitted {
         Ok(r) => r,
         Err(e) => {
-            remove_input(input_dir.as_ref());
+            remove_input(input_dir.as_ref()).await;
             return (
                 RunStatus::Failed,
                 Some(format!("the step could not start: {}", e.message)),
@@ -483,7 +483,7 @@ async fn run_step(
         .set_current(&run.id, Some(record.id.clone()));
     let record = wait_finished(state, &record.id).await;
     state.pipeline_runs.set_current(&run.id, None);
-    remove_input(input_dir.as_ref());
+    remove_input(input_dir.as_ref()).await;
     let Some(mut record) = record else {
         return (
             RunStatus::Lost,
@@ -514,9 +514,11 @@ async fn run_step(
     )
 }
 
-fn remove_input(dir: Option<&PathBuf>) {
-    if let Some(d) = dir {
-        if let Err(e) = std::fs::remove_dir_all(d) {
+/// Deletes an exported input (on a blocking thread: it may hold many files).
+async fn remove_input(dir: Option<&PathBuf>) {
+    if let Some(d) = dir.cloned() {
+        let result = tokio::task::spawn_blocking(move || (std::fs::remove_dir_all(&d), d)).await;
+        if let Ok((Err(e), d)) = result {
             warn!(path = %d.display(), error = %e, "cannot remove an exported input");
         }
     }

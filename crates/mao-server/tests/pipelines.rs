@@ -834,3 +834,46 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
     assert_eq!(step["git"]["push"], "pushed");
     assert!(log(&bare, &node)[0].starts_with("mao: gt2 / s"));
 }
+
+#[test]
+fn secrets_reach_the_step_and_nowhere_else() {
+    ensure_demo_image();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("psec");
+    let _sweep = ContainerSweep(node.clone());
+    let url = bare_repo(dir.path(), "obs", &[]);
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[secrets]\nTOKEN = \"tok-4f1c9e\"\n").unwrap();
+    let d = start_node(dir.path(), &node, &["--config", config.to_str().unwrap()]);
+    common::add_demo_tool(&d);
+    d.maoctl_ok(&["dataset", "add", "obs", &url]);
+    for (name, secret) in [("uses", "TOKEN"), ("lacks", "ABSENT")] {
+        add_pipeline(
+            &d,
+            dir.path(),
+            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs",
+                "env": {"DEMO_STDERR": format!("{{{{ secret:{secret} }}}}")}}]}),
+        );
+    }
+    d.maoctl_ok(&["pipeline", "init", "uses"]);
+    let run = run_pipeline(&d, "uses");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let step = step_record(&d, &run, 0);
+    // The tool printed the variable it got: the secret's value.
+    let logs = d.maoctl_ok(&["run", "logs", step["id"].as_str().unwrap()]);
+    assert!(logs.contains("tok-4f1c9e"), "{logs}");
+    // Not in the record, the pipeline, the shared store or the daemon's log.
+    assert_eq!(step["env_keys"], json!(["DEMO_STDERR"]));
+    for text in [
+        step.to_string(),
+        d.maoctl_ok(&["-o", "json", "pipeline", "get", "uses"]),
+        d.log_text(),
+    ] {
+        assert!(!text.contains("tok-4f1c9e"), "{text}");
+    }
+    // A secret the node lacks: the run is refused before anything starts.
+    let (status, v) = request(&d, "POST", "/api/v1/pipelines/lacks/runs", None);
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "missing_secret", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("ABSENT"));
+}
