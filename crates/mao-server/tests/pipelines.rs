@@ -877,3 +877,54 @@ fn secrets_reach_the_step_and_nowhere_else() {
     assert_eq!(v["error"]["code"], "missing_secret", "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("ABSENT"));
 }
+
+#[test]
+fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
+    let Site {
+        dir,
+        node,
+        _sweep,
+        bare,
+        d,
+        ..
+    } = Site::new("pcrash");
+    let mut d = d;
+    add_pipeline(
+        &d,
+        dir.path(),
+        &json!({"name": "slow", "steps": [
+            {"name": "collect", "tool": "demo", "output_dataset": "obs", "env": {"DEMO_SLEEP": "4"}},
+            {"name": "after", "tool": "demo", "output_dataset": "obs"}
+        ]}),
+    );
+    d.maoctl_ok(&["pipeline", "init", "slow"]);
+    let before = log(&bare, &node).len();
+    let id = d.maoctl_json(&["pipeline", "run", "slow"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(eventually(Duration::from_secs(20), || {
+        d.maoctl_json(&["pipeline", "status", &id])["steps"][0]["status"] == "running"
+    }));
+    d.kill();
+    let d = start_node(dir.path(), &node, &[]);
+    let mut run = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            run = d.maoctl_json(&["pipeline", "status", &id]);
+            run["status"] == "lost"
+        }),
+        "{run}\n{}",
+        d.log_text()
+    );
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("\"collect\"") && error.contains("committed"),
+        "{run}"
+    );
+    assert_eq!(run["steps"][0]["status"], "succeeded", "{run}");
+    assert!(run["steps"][1]["run_id"].is_null(), "{run}");
+    let commits = log(&bare, &node);
+    assert_eq!(commits.len(), before + 1, "{commits:?}");
+    assert!(commits[0].starts_with("mao: slow / collect"), "{commits:?}");
+}
