@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod notification;
 pub mod pipeline;
 pub mod units;
 pub mod validate;
@@ -16,6 +17,9 @@ pub use pipeline::{
     PipelineRunRequest, PushState, Step, StepRun,
 };
 
+pub use notification::{
+    DetectorSpec, MetricJudgement, Notification, NotificationKind, Severity, Verdict,
+};
 pub use validate::ValidationError;
 
 /// A registered tool: a Docker image that runs non-interactively and writes to its data folder.
@@ -42,6 +46,9 @@ pub struct Tool {
     /// Mount the Docker socket into the container (only if the node allows it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub docker_socket: bool,
+    /// How this tool's metrics are judged; unset: the node's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<DetectorSpec>,
 }
 
 /// Limits of a run; each overrides the one below it (run request > tool > node).
@@ -128,6 +135,10 @@ impl Tool {
             validate::command("cmd", cmd)?;
         }
         validate::env("env", &self.env)?;
+        if let Some(d) = &self.detector {
+            d.validate()
+                .map_err(|m| ValidationError::new("detector", m))?;
+        }
         self.limits.validate()
     }
 }
@@ -320,6 +331,19 @@ pub struct RunRecord {
     /// What the step did in git (pipeline steps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitOutcome>,
+    /// The detector the run's metrics were judged with (after defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<DetectorSpec>,
+    /// Control metrics the run wrote: `control` (first cell of the newest
+    /// `control-*.csv`) and the numbers of `metrics.json`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// Why metrics could not be read (the run does not fail for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_error: Option<String>,
+    /// The detector's verdict per metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detection: Vec<MetricJudgement>,
 }
 
 impl RunRecord {

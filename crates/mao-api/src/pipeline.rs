@@ -67,6 +67,9 @@ pub struct Step {
     /// Mount the Docker socket (only if the node allows it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub docker_socket: bool,
+    /// How this step's metrics are judged; unset: the tool's, else the node's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<crate::DetectorSpec>,
 }
 
 /// The name of the secret a value refers to, when it is of the form `{{ secret:NAME }}`.
@@ -131,6 +134,10 @@ impl Pipeline {
                 validate::command(&at("cmd"), cmd)?;
             }
             validate::env(&at("env"), &step.env)?;
+            if let Some(d) = &step.detector {
+                d.validate()
+                    .map_err(|m| ValidationError::new(&at("detector"), m))?;
+            }
             for (k, v) in &step.env {
                 if v.trim_start().starts_with("{{") {
                     match secret_ref(v) {
@@ -408,6 +415,7 @@ mod tests {
             input_dataset: input.map(Into::into),
             output_dataset: output.into(),
             docker_socket: false,
+            detector: None,
         }
     }
 

@@ -249,6 +249,7 @@ pub fn tool_from_args(add: ToolAdd) -> anyhow::Result<Tool> {
                 env,
                 limits: add.limits.to_limits(),
                 docker_socket: add.docker_socket,
+                detector: None,
             }
         }
     };

@@ -1080,6 +1080,7 @@ mod tests {
             env: Default::default(),
             limits: Default::default(),
             docker_socket: false,
+            detector: None,
         }
     }
 

@@ -140,6 +140,7 @@ pub async fn compat_init(
                 input_dataset: None,
                 output_dataset: dataset.clone(),
                 docker_socket: false,
+                detector: None,
             }],
             ground_truth: req.ground_truth.unwrap_or(GroundTruth::None),
         }),
