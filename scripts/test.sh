@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what the tests need
-# (protoc for etcd-client, a real etcd, git, sshd for the git-over-SSH tests; the Docker
-# Engine is expected to be running), then format, lint, tests.
+# (protoc for etcd-client, a real etcd, git, sshd for the git-over-SSH tests, aiosmtpd for
+# the email tests; the Docker Engine is expected to be running), then format, lint, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,10 @@ command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# The SMTP receiver of mao-notify's tests: Debian's aiosmtpd in the system Python.
+[ -x /usr/bin/openssl ] || need+=(openssl)
+[ -x /usr/bin/python3 ] || need+=(python3)
+[ -d /usr/lib/python3/dist-packages/aiosmtpd ] || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update

@@ -44,6 +44,11 @@ struct Settings {
     /// Whether `metrics.json` is written (`DEMO_METRICS=0` turns it off, so that runs on
     /// two nodes touch no common file).
     metrics: bool,
+    /// Written as the control file instead of the value (`DEMO_CONTROL_TEXT`), to test
+    /// what the orchestrator does with a broken control file.
+    control_text: Option<String>,
+    /// Written as `metrics.json` instead of the numbers (`DEMO_METRICS_TEXT`).
+    metrics_text: Option<String>,
 }
 
 impl Settings {
@@ -70,6 +75,8 @@ impl Settings {
                 env::var("DEMO_METRICS").as_deref().map(str::trim),
                 Ok("0" | "false" | "off" | "no")
             ),
+            control_text: env::var("DEMO_CONTROL_TEXT").ok(),
+            metrics_text: env::var("DEMO_METRICS_TEXT").ok(),
         })
     }
 }
@@ -109,7 +116,7 @@ fn run() -> Result<u8, String> {
     write_filler(&mut out, settings.output_bytes).map_err(|e| format!("stdout: {e}"))?;
     thread::sleep(settings.sleep);
 
-    let control = write_data(&settings.data_dir, settings.value, settings.metrics)?;
+    let control = write_data(&settings)?;
     writeln!(
         out,
         "mao-demo-tool: wrote {} and metrics.json in {} (control={}, rows={}), exit code {}",
@@ -174,7 +181,8 @@ fn filler_block(lines: usize) -> Vec<u8> {
 }
 
 /// Writes the control file and the metrics; returns the control file's name.
-fn write_data(data_dir: &Path, value: f64, metrics: bool) -> Result<PathBuf, String> {
+fn write_data(settings: &Settings) -> Result<PathBuf, String> {
+    let (data_dir, value) = (settings.data_dir.as_path(), settings.value);
     fs::create_dir_all(data_dir).map_err(|e| format!("create {}: {e}", data_dir.display()))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -186,12 +194,18 @@ fn write_data(data_dir: &Path, value: f64, metrics: bool) -> Result<PathBuf, Str
     for row in 1..=EXTRA_ROWS {
         csv.push_str(&format!("{row},row\n"));
     }
+    if let Some(text) = &settings.control_text {
+        csv = text.clone();
+    }
     file.write_all(csv.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("write {name}: {e}"))?;
 
-    if metrics {
-        let json = format!("{{\"control\": {value}, \"rows\": {}}}\n", EXTRA_ROWS + 1);
+    if settings.metrics {
+        let json = match &settings.metrics_text {
+            Some(text) => text.clone(),
+            None => format!("{{\"control\": {value}, \"rows\": {}}}\n", EXTRA_ROWS + 1),
+        };
         let metrics_path = data_dir.join("metrics.json");
         fs::write(&metrics_path, json)
             .map_err(|e| format!("write {}: {e}", metrics_path.display()))?;

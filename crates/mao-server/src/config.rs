@@ -30,6 +30,8 @@ pub struct Config {
     pub log: String,
     pub runs: crate::runs::RunSettings,
     pub git: GitSettings,
+    /// Where this node delivers its notifications.
+    pub sinks: Vec<mao_notify::SinkConfig>,
 }
 
 /// The node's git identity, the secrets it reaches remotes with, and the secrets pipeline
@@ -180,6 +182,11 @@ struct FileConfig {
     /// `NAME = "value"` pairs that pipeline steps refer to as `{{ secret:NAME }}`.
     #[serde(default)]
     secrets: std::collections::BTreeMap<String, String>,
+    /// The node's default detector (`[detector]`).
+    detector: Option<mao_api::DetectorSpec>,
+    /// Notification sinks (`[[sinks]]`).
+    #[serde(default)]
+    sinks: Vec<mao_notify::SinkConfig>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -224,6 +231,20 @@ impl Config {
             https_token: file.git_https_token.take(),
         };
         let file_secrets = std::mem::take(&mut file.secrets);
+        let sinks = std::mem::take(&mut file.sinks);
+        let mut names = std::collections::BTreeSet::new();
+        for sink in &sinks {
+            sink.validate()
+                .map_err(|m| bad("sinks", format!("sink {:?}: {m}", sink.name)))?;
+            if !names.insert(sink.name.clone()) {
+                return Err(bad("sinks", format!("two sinks are named {:?}", sink.name)));
+            }
+        }
+        let mut runs = runs;
+        if let Some(d) = file.detector.take() {
+            d.validate().map_err(|m| bad("detector", m))?;
+            runs.detector = d;
+        }
 
         let listen_text = args
             .listen
@@ -347,6 +368,7 @@ impl Config {
         Ok(Config {
             runs,
             git,
+            sinks,
             listen,
             advertise_url,
             data_dir,
@@ -544,6 +566,7 @@ fn run_settings(
         max_concurrent,
         allow_docker_socket,
         run_as_node_user: defaults.run_as_node_user,
+        detector: defaults.detector,
     })
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use mao_api::{Dataset, Pipeline, Schedule, Tool};
+use mao_api::{Dataset, Notification, Pipeline, Schedule, Tool};
 use mao_store::Store;
 
 pub mod config;
@@ -16,6 +16,8 @@ mod extract;
 mod handlers;
 pub mod local;
 pub mod membership;
+pub mod metrics;
+pub mod notify;
 pub mod pipelines;
 pub mod registry;
 pub mod runs;
@@ -83,6 +85,10 @@ pub struct AppState {
     pub pipeline_runs: pipelines::PipelineRuns,
     /// Git identity, remote credentials and step secrets (node-local).
     pub git: config::GitSettings,
+    /// Notifications of the federation (`/mao/notifications/`).
+    pub notifications: Registry<Notification>,
+    /// Raises and delivers this node's notifications.
+    pub notifier: Arc<notify::Notifier>,
 }
 
 impl AppState {
@@ -94,8 +100,19 @@ impl AppState {
         executor: Arc<runs::Executor>,
         local: local::LocalStore,
         git: config::GitSettings,
+        sinks: Vec<mao_notify::SinkConfig>,
     ) -> Arc<AppState> {
+        let notifier = Arc::new(notify::Notifier::new(
+            store.clone(),
+            keys.clone(),
+            node.clone(),
+            local.clone(),
+            sinks,
+        ));
+        executor.set_notifier(notifier.clone());
         Arc::new(AppState {
+            notifier,
+            notifications: Registry::new(store.clone(), keys.collection("notifications")),
             clones: datasets::Clones::new(executor.data_dir(), git.credentials.clone()),
             pipeline_runs: pipelines::PipelineRuns::default(),
             git,
@@ -119,6 +136,8 @@ impl AppState {
             self.datasets.spawn_sync(),
             self.schedules.spawn_sync(),
             self.pipelines.spawn_sync(),
+            self.notifications.spawn_sync(),
+            tokio::spawn(self.notifier.clone().deliverer()),
             tokio::spawn(self.executor.clone().recover()),
             tokio::spawn(pipelines::recover(self.clone())),
             tokio::spawn(pipelines::pusher(self.clone())),
@@ -130,7 +149,9 @@ impl AppState {
 /// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
 pub fn router(state: Arc<AppState>) -> Router {
     use axum::routing::post;
-    use handlers::{compat, datasets, health, nodes, pipelines, registry as reg, runs, schedules};
+    use handlers::{
+        compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs, schedules,
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -206,6 +227,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/jobs", get(schedules::jobs))
         .route("/jobs/{name}", axum::routing::delete(schedules::delete_job))
         .route("/api/v1/nodes", get(nodes::list))
+        .route("/api/v1/notifications", get(notifications::list))
+        .route("/api/v1/notifications/{id}", get(notifications::get_one))
+        .route("/api/v1/notifications/{id}/ack", post(notifications::ack))
+        .route(
+            "/api/v1/notifications/{id}/deliveries",
+            get(notifications::deliveries),
+        )
         .route(
             "/registry/tools",
             get(compat::list_tools).post(compat::register_tool),

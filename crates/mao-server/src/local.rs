@@ -15,6 +15,37 @@ const SCHEDULE_STATE: &str = "/schedule-state/";
 const SLOTS: &str = "/slots/";
 const PIPELINE_RUNS: &str = "/pipeline-runs/";
 const PENDING_PUSHES: &str = "/pending-pushes/";
+const METRIC_HISTORY: &str = "/metric-history/";
+const DELIVERIES: &str = "/deliveries/";
+const DEDUP: &str = "/dedup/";
+
+/// Where one notification is on its way to one sink.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub notification: mao_api::Notification,
+    pub sink: String,
+    pub state: DeliveryState,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Not before this instant (backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The state of a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    /// Retries exhausted, or an answer not worth retrying; `last_error` says why.
+    Failed,
+    /// The same news (kind + target + metric) went to this sink within its repeat interval.
+    Suppressed,
+}
 
 /// What this node remembers of a schedule between restarts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -200,6 +231,119 @@ impl LocalStore {
     pub async fn clear_pending_push(&self, dataset: &str, run_id: &str) -> Result<()> {
         self.store
             .delete(&format!("{PENDING_PUSHES}{dataset}/{run_id}"))
+            .await
+            .map(|_| ())
+    }
+}
+
+impl LocalStore {
+    /// The history of a metric, oldest first (keys sort by time: seeds, then run ids).
+    pub async fn metric_history(&self, subject: &str, metric: &str) -> Result<Vec<f64>> {
+        let page = list_all(
+            &self.store,
+            &format!("{METRIC_HISTORY}{subject}/{metric}/"),
+            1000,
+        )
+        .await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// Appends values to a metric's history (`sort_key` orders them) in one commit, then
+    /// keeps the newest `keep`.
+    pub async fn add_metric_values(
+        &self,
+        subject: &str,
+        metric: &str,
+        values: &[(String, f64)],
+        keep: usize,
+    ) -> Result<()> {
+        let prefix = format!("{METRIC_HISTORY}{subject}/{metric}/");
+        let items = values
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("{prefix}{k}"),
+                    Bytes::from(serde_json::to_vec(v).expect("numbers serialize")),
+                )
+            })
+            .collect();
+        self.store.put_many(items).await?;
+        let page = list_all(&self.store, &prefix, 1000).await?;
+        let excess = page.kvs.len().saturating_sub(keep);
+        for kv in &page.kvs[..excess] {
+            self.store.delete(&kv.key).await?;
+        }
+        Ok(())
+    }
+
+    /// Saves a delivery's state durably.
+    pub async fn save_delivery(&self, d: &Delivery) -> Result<()> {
+        let json = serde_json::to_vec(d).expect("deliveries serialize");
+        self.store
+            .put(
+                &format!("{DELIVERIES}{}/{}", d.notification.id, d.sink),
+                Bytes::from(json),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Saves many deliveries in one commit (a new notification to every sink at once).
+    pub async fn save_deliveries(&self, ds: &[Delivery]) -> Result<()> {
+        let items = ds
+            .iter()
+            .map(|d| {
+                (
+                    format!("{DELIVERIES}{}/{}", d.notification.id, d.sink),
+                    Bytes::from(serde_json::to_vec(d).expect("deliveries serialize")),
+                )
+            })
+            .collect();
+        self.store.put_many(items).await.map(|_| ())
+    }
+
+    /// Every delivery this node has on record, oldest notification first.
+    pub async fn deliveries(&self) -> Result<Vec<Delivery>> {
+        let page = list_all(&self.store, DELIVERIES, 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// The deliveries of one notification.
+    pub async fn deliveries_of(&self, id: &str) -> Result<Vec<Delivery>> {
+        let page = list_all(&self.store, &format!("{DELIVERIES}{id}/"), 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// Forgets finished deliveries beyond the newest `keep` notifications.
+    pub async fn prune_deliveries(&self, keep: usize) -> Result<()> {
+        let all = self.deliveries().await?;
+        let mut ids: Vec<&str> = all.iter().map(|d| d.notification.id.as_str()).collect();
+        ids.dedup();
+        let excess = ids.len().saturating_sub(keep);
+        for d in all.iter().filter(|d| d.state != DeliveryState::Pending) {
+            if ids[..excess].contains(&d.notification.id.as_str()) {
+                self.store
+                    .delete(&format!("{DELIVERIES}{}/{}", d.notification.id, d.sink))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the news `key` last went to `sink`.
+    pub async fn last_sent(&self, sink: &str, key: &str) -> Result<Option<DateTime<Utc>>> {
+        match self.store.get(&format!("{DEDUP}{sink}/{key}")).await? {
+            Some(kv) => decode(&kv.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that the news `key` went to `sink` at `at`.
+    pub async fn set_last_sent(&self, sink: &str, key: &str, at: DateTime<Utc>) -> Result<()> {
+        let json = serde_json::to_vec(&at).expect("times serialize");
+        self.store
+            .put(&format!("{DEDUP}{sink}/{key}"), Bytes::from(json), None)
             .await
             .map(|_| ())
     }

@@ -122,6 +122,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         executor,
         runs,
         config.git.clone(),
+        config.sinks.clone(),
     );
     let _tasks = state.spawn_background();
     let app = router(state);

@@ -18,7 +18,8 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use mao_api::{
     DatasetInit, DatasetRole, GitOutcome, GroundTruth, GroundTruthResult, InitReport, InputRef,
-    Pipeline, PipelineRun, PushState, RunRecord, RunRequest, RunStatus, Step, StepRun, Tool,
+    NotificationKind, Pipeline, PipelineRun, PushState, RunRecord, RunRequest, RunStatus, Severity,
+    Step, StepRun, Tool,
 };
 use mao_datasets::{MergeOutcome, PublishOutcome, Repo};
 use tokio::sync::{watch, Notify};
@@ -34,6 +35,23 @@ const GROUND_TRUTH_LOCK_TTL: Duration = Duration::from_secs(15);
 /// First and longest wait between retries of a pending push.
 const PUSH_RETRY_MIN: Duration = Duration::from_secs(2);
 const PUSH_RETRY_MAX: Duration = Duration::from_secs(300);
+/// Failed retries of a pending push before an operator is told.
+const PUSH_FAILURES_BEFORE_NOTICE: u32 = 3;
+
+/// Raises a notification about a dataset on this node.
+async fn raise_dataset(
+    state: &AppState,
+    kind: NotificationKind,
+    severity: Severity,
+    dataset: &str,
+    run_id: Option<&str>,
+    message: &str,
+) {
+    let mut draft = crate::notify::Draft::new(kind, severity, message);
+    draft.dataset = Some(dataset.to_owned());
+    draft.run_id = run_id.map(str::to_owned);
+    state.notifier.raise(draft).await;
+}
 
 struct Active {
     cancel: CancellationToken,
@@ -209,6 +227,9 @@ fn step_tool(state: &AppState, tool: &Tool, step: &Step) -> ApiResult<Tool> {
         t.env.insert(k.clone(), value);
     }
     t.docker_socket |= step.docker_socket;
+    if step.detector.is_some() {
+        t.detector = step.detector.clone();
+    }
     Ok(t)
 }
 
@@ -679,6 +700,15 @@ async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run
             );
             error!(dataset, error = %msg, "push conflict");
             git.push_error = Some(msg.clone());
+            raise_dataset(
+                state,
+                NotificationKind::PushConflict,
+                Severity::Critical,
+                dataset,
+                Some(run_id),
+                &msg,
+            )
+            .await;
             settle_pending(state, dataset, PushState::Conflict, Some(msg)).await;
         }
         Err(e) => {
@@ -775,6 +805,15 @@ async fn merge_ground_truth(state: &AppState, dataset: &str) -> GroundTruthResul
                 paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
             error!(dataset, %message, "ground-truth conflict");
+            raise_dataset(
+                state,
+                NotificationKind::GroundTruthConflict,
+                Severity::Critical,
+                dataset,
+                None,
+                &message,
+            )
+            .await;
             GroundTruthResult {
                 outcome: "conflict".into(),
                 commit: None,
@@ -797,6 +836,7 @@ fn ok_gt(outcome: &str, commit: mao_datasets::Oid) -> GroundTruthResult {
 /// what a previous process left pending.
 pub async fn pusher(state: Arc<AppState>) {
     let mut backoff = PUSH_RETRY_MIN;
+    let mut failures: HashMap<String, u32> = HashMap::new();
     loop {
         let pending = match state.local.pending_pushes().await {
             Ok(p) => p,
@@ -809,10 +849,30 @@ pub async fn pusher(state: Arc<AppState>) {
         datasets.dedup();
         let mut all_ok = true;
         for dataset in &datasets {
-            if !retry_push(&state, dataset).await {
+            if retry_push(&state, dataset).await {
+                failures.remove(dataset);
+            } else {
                 all_ok = false;
+                let n = failures.entry(dataset.clone()).or_insert(0);
+                *n += 1;
+                if *n == PUSH_FAILURES_BEFORE_NOTICE {
+                    let message = format!(
+                        "commits of dataset {dataset} on node {} could not be pushed in {n} retries; they are kept and retried (is the remote reachable, are the node's credentials accepted?)",
+                        state.node
+                    );
+                    raise_dataset(
+                        &state,
+                        NotificationKind::PushFailing,
+                        Severity::Warning,
+                        dataset,
+                        None,
+                        &message,
+                    )
+                    .await;
+                }
             }
         }
+        failures.retain(|d, _| datasets.contains(d));
         let wait = if datasets.is_empty() || all_ok {
             backoff = PUSH_RETRY_MIN;
             if datasets.is_empty() {
@@ -878,6 +938,15 @@ async fn retry_push(state: &Arc<AppState>, dataset: &str) -> bool {
                 paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
             error!(dataset, error = %msg, "pending push conflicts");
+            raise_dataset(
+                state,
+                NotificationKind::PushConflict,
+                Severity::Critical,
+                dataset,
+                None,
+                &msg,
+            )
+            .await;
             settle_pending(state, dataset, PushState::Conflict, Some(msg)).await;
             true
         }

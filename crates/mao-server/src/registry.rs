@@ -67,6 +67,22 @@ impl Entity for mao_api::Pipeline {
     }
 }
 
+impl Entity for mao_api::Notification {
+    const KIND: &'static str = "notification";
+    fn name(&self) -> &str {
+        &self.id
+    }
+    fn validate(&self) -> Result<(), ValidationError> {
+        let ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self.id.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(ValidationError::new("id", "must be letters and digits"));
+        }
+        Ok(())
+    }
+}
+
 impl Entity for Dataset {
     const KIND: &'static str = "dataset";
     fn name(&self) -> &str {

@@ -40,6 +40,7 @@ async fn api() -> Api {
         executor,
         runs,
         Default::default(),
+        Vec::new(),
     );
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.

@@ -20,6 +20,7 @@ Examples:
   maoctl dataset clone weather --dir ./weather
   maoctl --endpoint http://mao-1.example.com:8080 node list
   MAO_ENDPOINT=http://10.0.0.5:8080 maoctl dataset get weather -o json
+  maoctl spike check control.csv --method robust-z --param threshold=4
 
 Exit status: 0 on success, 1 when the daemon or the network failed or a run did not
 succeed, 2 on a usage error.";
@@ -86,6 +87,9 @@ pub enum Command {
     /// Inspect the live members of the federation
     #[command(subcommand, after_help = NODE_EXAMPLES)]
     Node(NodeCommand),
+    /// Try the spike detector on a series of past values, offline (no daemon needed)
+    #[command(subcommand)]
+    Spike(crate::spike::SpikeCommand),
 }
 
 const TOOL_EXAMPLES: &str = "\

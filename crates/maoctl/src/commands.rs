@@ -13,7 +13,7 @@ use crate::cli::{
     Cli, Command, DatasetAdd, DatasetCommand, NodeCommand, OutputFormat, PipelineCommand,
     RunCommand, ScheduleCommand, ToolAdd, ToolCommand,
 };
-use crate::{local, output, pipelines, runs, schedules};
+use crate::{local, output, pipelines, runs, schedules, spike};
 
 /// A mistake in what the user asked for; `main` exits with status 2 for it.
 #[derive(Debug)]
@@ -30,6 +30,10 @@ impl std::error::Error for UsageError {}
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Printer { format: cli.output };
+    if let Command::Spike(command) = cli.command {
+        // Offline: no daemon, so the endpoint does not matter.
+        return spike::spike_command(&out, command);
+    }
     // Checked before connecting: a bad name should not wait for an unreachable daemon.
     validate_request(&cli.command)?;
     let client = Client::new(&cli.endpoint).map_err(|e| UsageError(e.to_string()))?;
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_or(0, |d| d.as_secs() as i64);
             out.list(nodes, "no live nodes", |n| output::nodes_table(n, now))
         }
+        Command::Spike(_) => unreachable!("spike commands return above"),
     }
 }
 

@@ -16,6 +16,7 @@ mod pipelines;
 mod progress;
 mod runs;
 mod schedules;
+mod spike;
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 and --help with 0, both printed by clap.

@@ -11,6 +11,7 @@ pub mod compat;
 pub mod datasets;
 pub mod health;
 pub mod nodes;
+pub mod notifications;
 pub mod pipelines;
 pub mod registry;
 pub mod runs;

@@ -52,6 +52,8 @@ pub struct RunSettings {
     pub allow_docker_socket: bool,
     /// Run containers as the daemon's uid:gid, so the node owns the files they write.
     pub run_as_node_user: bool,
+    /// How metrics are judged when the tool or step does not say.
+    pub detector: mao_api::DetectorSpec,
 }
 
 impl Default for RunSettings {
@@ -69,6 +71,7 @@ impl Default for RunSettings {
             max_concurrent: 8,
             allow_docker_socket: false,
             run_as_node_user: true,
+            detector: mao_api::DetectorSpec::default(),
         }
     }
 }
@@ -142,7 +145,12 @@ pub struct Executor {
     finished: tokio::sync::Mutex<Option<FinishedIndex>>,
     /// Turns true once the runs of a previous process have been recovered.
     recovery_done: watch::Sender<bool>,
+    /// Where failed runs and spikes are reported (set once the state is built).
+    notifier: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
 }
+
+/// Values kept per metric of a tool or step.
+const METRIC_HISTORY: usize = 1000;
 
 /// Finished runs per tool: run id (oldest first) to log path.
 type FinishedIndex = HashMap<String, std::collections::BTreeMap<String, String>>;
@@ -174,7 +182,13 @@ impl Executor {
             active: Mutex::new(HashMap::new()),
             finished: tokio::sync::Mutex::new(None),
             recovery_done: watch::channel(false).0,
+            notifier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Reports failed runs and spikes to `notifier` from now on.
+    pub fn set_notifier(&self, notifier: Arc<crate::notify::Notifier>) {
+        let _ = self.notifier.set(notifier);
     }
 
     /// Finished runs kept per tool (and per pipeline).
@@ -261,7 +275,11 @@ impl Executor {
             step: step.as_ref().map(|s| s.step.clone()),
             pipeline_run: step.as_ref().map(|s| s.pipeline_run.clone()),
             git: None,
-            detector: None,
+            detector: Some(
+                tool.detector
+                    .clone()
+                    .unwrap_or_else(|| self.settings.detector.clone()),
+            ),
             metrics: BTreeMap::new(),
             metrics_error: None,
             detection: Vec::new(),
@@ -551,14 +569,152 @@ impl Executor {
     ) {
         record.status = status;
         record.finished_at = Some(Utc::now());
+        if status == RunStatus::Succeeded {
+            self.judge(&mut record).await;
+        }
         if let Err(e) = self.runs.save(&record).await {
             error!(run_id = %record.id, error = %e, "cannot save the final run record");
         }
         info!(run_id = %record.id, tool = %record.tool, status = status.as_str(), exit_code = ?record.exit_code, "run finished");
+        self.report(&record).await;
         self.active.lock().unwrap().remove(&record.id);
         progress.send_modify(|p| p.finished = true);
         if let Err(e) = self.prune_with(&record.tool, Some(&record)).await {
             warn!(tool = %record.tool, error = %e, "cannot prune old runs");
+        }
+    }
+
+    /// Reads the metrics the run wrote and judges each against its history on this node
+    /// (seeded from the folder's older control files on first use). A problem with the
+    /// metrics is recorded on the run; it never fails the run.
+    async fn judge(&self, record: &mut RunRecord) {
+        let dir = PathBuf::from(&record.data_dir);
+        // The container's files carry the host's clock; allow a little skew.
+        let since = record
+            .started_at
+            .map(|t| std::time::SystemTime::from(t) - Duration::from_secs(2));
+        let d = dir.clone();
+        let collected = tokio::task::spawn_blocking(move || crate::metrics::collect(&d, since))
+            .await
+            .unwrap_or_default();
+        record.metrics = collected.values;
+        let mut problems = collected.problems;
+        let spec = record.detector.clone().unwrap_or_default();
+        let detector = match spec.detector() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(format!("detector: {e}"));
+                None
+            }
+        };
+        let subject = match (&record.pipeline, &record.step) {
+            (Some(p), Some(s)) => format!("pipeline/{p}/{s}"),
+            _ => format!("tool/{}", record.tool),
+        };
+        for (metric, value) in record.metrics.clone() {
+            let mut history = match self.runs.metric_history(&subject, &metric).await {
+                Ok(h) => h,
+                Err(e) => {
+                    problems.push(format!("history of {metric}: {e}"));
+                    continue;
+                }
+            };
+            if history.is_empty() && metric == crate::metrics::CONTROL {
+                let d = dir.clone();
+                let seeds = tokio::task::spawn_blocking(move || crate::metrics::seed_history(&d))
+                    .await
+                    .unwrap_or_default();
+                if !seeds.is_empty() {
+                    let keyed: Vec<(String, f64)> = seeds
+                        .iter()
+                        .map(|(file, v)| (format!("a-{file}"), *v))
+                        .collect();
+                    let _ = self
+                        .runs
+                        .add_metric_values(&subject, &metric, &keyed, METRIC_HISTORY)
+                        .await;
+                    history = seeds.into_iter().map(|(_, v)| v).collect();
+                }
+            }
+            if let Some(detector) = &detector {
+                record.detection.push(mao_api::MetricJudgement {
+                    metric: metric.clone(),
+                    method: detector.method(),
+                    judgement: detector.judge(&history, value),
+                });
+            }
+            let entry = [(format!("r-{}", record.id), value)];
+            if let Err(e) = self
+                .runs
+                .add_metric_values(&subject, &metric, &entry, METRIC_HISTORY)
+                .await
+            {
+                problems.push(format!("history of {metric}: {e}"));
+            }
+        }
+        if !problems.is_empty() {
+            warn!(run_id = %record.id, problems = %problems.join("; "), "metrics not fully usable");
+            record.metrics_error = Some(problems.join("; "));
+        }
+    }
+
+    /// Raises the notifications a finished run calls for: its failure, its spikes.
+    async fn report(&self, record: &RunRecord) {
+        use crate::notify::Draft;
+        use mao_api::{NotificationKind, Severity, Verdict};
+        let Some(notifier) = self.notifier.get() else {
+            return;
+        };
+        let what = match (&record.pipeline, &record.step) {
+            (Some(p), Some(s)) => format!("step {s} of pipeline {p} (tool {})", record.tool),
+            _ => format!("tool {}", record.tool),
+        };
+        if matches!(
+            record.status,
+            RunStatus::Failed | RunStatus::TimedOut | RunStatus::Lost
+        ) {
+            let message = format!(
+                "run {} of {what} on node {} ended {}: {}",
+                record.id,
+                self.node,
+                record.status.as_str(),
+                record.error.as_deref().unwrap_or("no reason recorded")
+            );
+            notifier
+                .raise(
+                    Draft::new(NotificationKind::RunFailed, Severity::Warning, message)
+                        .about_run(record),
+                )
+                .await;
+        }
+        for m in &record.detection {
+            let j = &m.judgement;
+            let direction = match j.verdict {
+                Verdict::SpikeUp => "up",
+                Verdict::SpikeDown => "down",
+                _ => continue,
+            };
+            let change = j
+                .change_pct
+                .map(|c| format!(" ({c:+.1} %)"))
+                .unwrap_or_default();
+            let message = format!(
+                "{} of {what} on node {} jumped {direction}: {} against a baseline of {}{change}; score {:.2} ({:?} over {} earlier values)",
+                m.metric,
+                self.node,
+                j.value,
+                j.baseline.map(|b| format!("{b}")).unwrap_or_else(|| "?".into()),
+                j.score,
+                m.method,
+                j.history_len
+            );
+            let mut draft =
+                Draft::new(NotificationKind::Spike, Severity::Warning, message).about_run(record);
+            draft.metric = Some(m.metric.clone());
+            draft.value = Some(j.value);
+            draft.baseline = j.baseline;
+            draft.score = Some(j.score);
+            notifier.raise(draft).await;
         }
     }
 

@@ -1,0 +1,309 @@
+//! The email sink against a real SMTP server (aiosmtpd, tests/smtp_server.py) on a
+//! loopback port: plain, STARTTLS and implicit TLS with a self-signed certificate made
+//! at test time, login accepted and refused.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use mao_api::{Notification, Severity};
+use mao_notify::{deliver_once, DeliveryError, SinkConfig};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const PYTHON: &str = "/usr/bin/python3";
+const OPENSSL: &str = "/usr/bin/openssl";
+const USER: &str = "mao";
+const PASSWORD: &str = "corr3ct-h0rse";
+
+/// A private SMTP server; killed when dropped.
+struct SmtpServer {
+    dir: TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl SmtpServer {
+    /// `security`: none, starttls or tls; `auth`: require a login as USER/PASSWORD.
+    fn start(security: &str, auth: bool) -> SmtpServer {
+        // Debian's aiosmtpd lives in the system Python, which a pyenv `python3` on PATH
+        // does not see.
+        assert!(
+            Path::new(PYTHON).exists(),
+            "{PYTHON} is missing: install the python3 and python3-aiosmtpd packages \
+             (scripts/test.sh does) to run the SMTP tests"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(script)
+            .arg("--record")
+            .arg(dir.path().join("messages.jsonl"))
+            .args(["--security", security]);
+        if security != "none" {
+            let (cert, key) = self_signed_cert(dir.path());
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        if auth {
+            cmd.args(["--auth", &format!("{USER}:{PASSWORD}")]);
+        }
+        let log = dir.path().join("smtp.log");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {PYTHON} {script}: {e}"));
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let Some(port) = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the SMTP test server did not start (is python3-aiosmtpd installed?): {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        SmtpServer { dir, port, child }
+    }
+
+    /// Every message the server accepted, in order.
+    fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("messages.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A key and a self-signed certificate for 127.0.0.1 and localhost.
+fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    assert!(
+        Path::new(OPENSSL).exists(),
+        "{OPENSSL} is missing: install the openssl package to run the SMTP TLS tests"
+    );
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new(OPENSSL)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .arg("ec_paramgen_curve:prime256v1")
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The notification of these tests: critical, about a dataset too.
+fn spike() -> Notification {
+    Notification {
+        severity: Severity::Critical,
+        dataset: Some("weather-data".into()),
+        ..common::spike()
+    }
+}
+
+/// An email sink to 127.0.0.1:`port`.
+fn email_sink(port: u16, extra: &str) -> SinkConfig {
+    common::sink(&format!(
+        "name = \"mail\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {port}\n\
+         from = \"MAO <mao@example.com>\"\nto = [\"ops@example.com\", \"oncall@example.com\"]\n\
+         {extra}"
+    ))
+}
+
+/// An email sink to `server` that logs in as USER with the password line given, over
+/// `security` with the test server's self-signed certificate.
+fn login_sink(server: &SmtpServer, security: &str, password_line: &str) -> SinkConfig {
+    email_sink(
+        server.port,
+        &format!(
+            "security = \"{security}\"\naccept_invalid_certs = true\nusername = \"{USER}\"\n\
+             {password_line}"
+        ),
+    )
+}
+
+/// Asserts that `server` got exactly one message, over TLS, from a session logged in as USER.
+fn assert_one_encrypted_login(server: &SmtpServer) {
+    let got = server.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["tls"], true);
+    assert_eq!(got[0]["login"], USER);
+}
+
+/// The message's text with folded header lines joined.
+fn unfolded(message: &Value) -> String {
+    message["data"]
+        .as_str()
+        .unwrap()
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ")
+}
+
+#[tokio::test]
+async fn plain_delivery_to_every_recipient() {
+    let server = SmtpServer::start("none", false);
+    let sink = email_sink(server.port, "security = \"none\"");
+    deliver_once(&sink, &spike()).await.unwrap();
+
+    let got = server.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    assert_eq!(m["mail_from"], "mao@example.com");
+    assert_eq!(
+        m["rcpt_tos"],
+        serde_json::json!(["ops@example.com", "oncall@example.com"])
+    );
+    assert_eq!(m["tls"], false);
+    assert_eq!(m["login"], Value::Null);
+    let text = unfolded(m);
+    for expected in [
+        "Subject: [mao] spike on site-a: weather/collect control 131 (baseline 100)",
+        "From: MAO <mao@example.com>",
+        "Message-ID: <01J0000000000000000000SPKE@mao-orchestrator>",
+        "Content-Type: text/plain; charset=utf-8",
+        "from 100 to 131; check the sensor",
+        "severity:  critical",
+        "dataset:   weather-data",
+        "score:     4.25",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn starttls_with_a_self_signed_cert_and_a_login_from_the_environment() {
+    let server = SmtpServer::start("starttls", true);
+    let var = "MAO_NOTIFY_TEST_SMTP_PASSWORD";
+    std::env::set_var(var, PASSWORD);
+    let sink = login_sink(&server, "starttls", &format!("password_env = \"{var}\""));
+    deliver_once(&sink, &spike()).await.unwrap();
+    assert_one_encrypted_login(&server);
+}
+
+#[tokio::test]
+async fn starttls_refuses_an_untrusted_certificate() {
+    let server = SmtpServer::start("starttls", false);
+    let sink = email_sink(server.port, "security = \"starttls\"");
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(matches!(e, DeliveryError::Tls { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("accept_invalid_certs = true"), "{e}");
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn starttls_against_a_server_without_it_says_so() {
+    let server = SmtpServer::start("none", false);
+    let sink = email_sink(server.port, "security = \"starttls\"");
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(matches!(e, DeliveryError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_login() {
+    let server = SmtpServer::start("tls", true);
+    let sink = login_sink(&server, "tls", &format!("password = \"{PASSWORD}\""));
+    deliver_once(&sink, &spike()).await.unwrap();
+    assert_one_encrypted_login(&server);
+}
+
+#[tokio::test]
+async fn a_refused_login_says_so_and_is_not_retried() {
+    let server = SmtpServer::start("starttls", true);
+    let sink = login_sink(&server, "starttls", "password = \"wr0ng-pa55\"");
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DeliveryError::LoginRefused {
+                permanent: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.is_retryable());
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "127.0.0.1:{} refused the login of \"mao\"",
+            server.port
+        )),
+        "{text}"
+    );
+    assert!(text.contains("535"), "{text}");
+    assert!(!format!("{text} {e:?} {sink:?}").contains("wr0ng-pa55"));
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn implicit_tls_against_a_plain_server_is_a_tls_error() {
+    let server = SmtpServer::start("none", false);
+    let sink = email_sink(
+        server.port,
+        "security = \"tls\"\naccept_invalid_certs = true",
+    );
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(
+        matches!(e, DeliveryError::Tls { .. } | DeliveryError::Timeout { .. }),
+        "{e:?}"
+    );
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable_and_retryable() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let sink = email_sink(port, "security = \"none\"");
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(matches!(e, DeliveryError::Unreachable { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+}
+
+#[tokio::test]
+async fn a_server_that_never_greets_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sink = email_sink(port, "security = \"none\"\ntimeout = \"1s\"");
+    let started = std::time::Instant::now();
+    let e = deliver_once(&sink, &spike()).await.unwrap_err();
+    assert!(matches!(e, DeliveryError::Timeout { .. }), "{e:?}");
+    assert!(e.is_retryable());
+    assert_eq!(
+        e.to_string(),
+        format!("127.0.0.1:{port} did not answer within 1s")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    drop(listener);
+}

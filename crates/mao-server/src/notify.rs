@@ -1,0 +1,307 @@
+//! Notifications: raised by runs, the detector and the git work; stored in the shared
+//! store (`/mao/notifications/<id>`) so the whole federation sees them; delivered by the
+//! node that raised them to its own sinks.
+//!
+//! Delivery is durable: a notification's deliveries (one per routed sink) are saved in
+//! the local store before the notification is published, and the deliverer works from
+//! that record, so a notification not yet delivered when the daemon dies is delivered
+//! after the restart. Per sink, the same news (kind + target + metric) goes out at most
+//! once per the sink's repeat interval. Failed attempts are retried with exponential
+//! backoff, then marked failed with the reason. Nothing here blocks a run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use mao_api::{Notification, NotificationKind, Severity};
+use mao_notify::SinkConfig;
+use mao_store::{Store, StoreError};
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+use crate::local::{Delivery, DeliveryState, LocalStore};
+use crate::Keys;
+
+/// Deliveries attempted at once.
+const PARALLEL: usize = 16;
+/// Finished deliveries remembered (by notification).
+const KEEP_DELIVERED: usize = 1000;
+
+/// What raises and delivers this node's notifications.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    keys: Keys,
+    node: String,
+    local: LocalStore,
+    sinks: Vec<SinkConfig>,
+    wake: Notify,
+}
+
+/// A notification before it has an id, a node and a time.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub kind: NotificationKind,
+    pub severity: Severity,
+    pub tool: Option<String>,
+    pub pipeline: Option<String>,
+    pub step: Option<String>,
+    pub run_id: Option<String>,
+    pub dataset: Option<String>,
+    pub metric: Option<String>,
+    pub value: Option<f64>,
+    pub baseline: Option<f64>,
+    pub score: Option<f64>,
+    pub message: String,
+}
+
+impl Draft {
+    /// A draft of `kind` with only a message.
+    pub fn new(kind: NotificationKind, severity: Severity, message: impl Into<String>) -> Draft {
+        Draft {
+            kind,
+            severity,
+            tool: None,
+            pipeline: None,
+            step: None,
+            run_id: None,
+            dataset: None,
+            metric: None,
+            value: None,
+            baseline: None,
+            score: None,
+            message: message.into(),
+        }
+    }
+
+    /// The run's tool, pipeline, step and id.
+    pub fn about_run(mut self, r: &mao_api::RunRecord) -> Draft {
+        self.tool = Some(r.tool.clone());
+        self.pipeline = r.pipeline.clone();
+        self.step = r.step.clone();
+        self.run_id = Some(r.id.clone());
+        self
+    }
+}
+
+impl Notifier {
+    /// A notifier delivering to `sinks`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Keys,
+        node: String,
+        local: LocalStore,
+        sinks: Vec<SinkConfig>,
+    ) -> Notifier {
+        Notifier {
+            store,
+            keys,
+            node,
+            local,
+            sinks,
+            wake: Notify::new(),
+        }
+    }
+
+    /// Raises a notification: saves its deliveries, publishes it, wakes the deliverer.
+    /// Errors are logged, never returned: a notification must not fail what raised it.
+    pub async fn raise(&self, draft: Draft) -> Option<Notification> {
+        let n = Notification {
+            id: ulid::Ulid::new().to_string(),
+            kind: draft.kind,
+            severity: draft.severity,
+            node: self.node.clone(),
+            tool: draft.tool,
+            pipeline: draft.pipeline,
+            step: draft.step,
+            run_id: draft.run_id,
+            dataset: draft.dataset,
+            metric: draft.metric,
+            value: draft.value,
+            baseline: draft.baseline,
+            score: draft.score,
+            message: draft.message,
+            created_at: Utc::now(),
+            acknowledged_by: None,
+            acknowledged_at: None,
+        };
+        let now = Utc::now();
+        let deliveries: Vec<Delivery> = self
+            .sinks
+            .iter()
+            .filter(|s| s.routes(n.kind))
+            .map(|s| Delivery {
+                notification: n.clone(),
+                sink: s.name.clone(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                last_error: None,
+                next_attempt_at: None,
+                updated_at: now,
+            })
+            .collect();
+        if let Err(e) = self.local.save_deliveries(&deliveries).await {
+            error!(error = %e, "cannot save the deliveries of a notification");
+        }
+        if let Err(e) = self.publish(&n).await {
+            warn!(notification = %n.id, error = %e, "cannot publish the notification yet; the deliverer retries");
+        }
+        info!(notification = %n.id, kind = n.kind.as_str(), target = %n.target(), "notification raised");
+        self.wake.notify_one();
+        Some(n)
+    }
+
+    /// Writes the notification to the shared store unless it is there already.
+    async fn publish(&self, n: &Notification) -> Result<(), StoreError> {
+        let key = self.key(&n.id);
+        let json = Bytes::from(serde_json::to_vec(n).expect("notifications serialize"));
+        match self.store.create(&key, json, None).await {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The store key of a notification.
+    pub fn key(&self, id: &str) -> String {
+        format!("{}{}", self.keys.collection("notifications"), id)
+    }
+
+    /// The configured sinks.
+    pub fn sinks(&self) -> &[SinkConfig] {
+        &self.sinks
+    }
+
+    /// Delivers pending notifications until the process ends.
+    pub async fn deliverer(self: Arc<Self>) {
+        let mut last_prune = std::time::Instant::now();
+        // After a restart every pending delivery is tried at once, whatever its backoff.
+        let mut first = true;
+        loop {
+            let next = match self.deliver_due(std::mem::take(&mut first)).await {
+                Ok(next) => next,
+                Err(e) => {
+                    warn!(error = %e, "cannot read the pending deliveries");
+                    Some(Duration::from_secs(5))
+                }
+            };
+            if last_prune.elapsed() > Duration::from_secs(3600) {
+                last_prune = std::time::Instant::now();
+                let _ = self.local.prune_deliveries(KEEP_DELIVERED).await;
+            }
+            let wait = next.unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Attempts every delivery that is due; returns how long until the next one is.
+    async fn deliver_due(self: &Arc<Self>, all: bool) -> Result<Option<Duration>, StoreError> {
+        let now = Utc::now();
+        let pending: Vec<Delivery> = self
+            .local
+            .deliveries()
+            .await?
+            .into_iter()
+            .filter(|d| d.state == DeliveryState::Pending)
+            .collect();
+        let mut next: Option<Duration> = None;
+        let mut due = Vec::new();
+        for d in pending {
+            match d.next_attempt_at {
+                Some(t) if t > now && !all => {
+                    let wait = (t - now).to_std().unwrap_or_default();
+                    next = Some(next.map_or(wait, |n| n.min(wait)));
+                }
+                _ => due.push(d),
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for d in due {
+            while tasks.len() >= PARALLEL {
+                tasks.join_next().await;
+            }
+            let this = self.clone();
+            tasks.spawn(async move { this.attempt(d).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            if let Ok(Some(wait)) = r {
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// One attempt of one delivery; returns when the next attempt is due, if any.
+    async fn attempt(&self, mut d: Delivery) -> Option<Duration> {
+        let Some(sink) = self.sinks.iter().find(|s| s.name == d.sink) else {
+            d.state = DeliveryState::Failed;
+            d.last_error = Some(format!(
+                "sink {:?} is no longer configured on this node",
+                d.sink
+            ));
+            d.updated_at = Utc::now();
+            let _ = self.local.save_delivery(&d).await;
+            return None;
+        };
+        // The notification may have been raised while the store was down.
+        if let Err(e) = self.publish(&d.notification).await {
+            warn!(notification = %d.notification.id, error = %e, "cannot publish the notification yet");
+        }
+        let key = d.notification.dedup_key();
+        if d.attempts == 0 {
+            if let Ok(Some(last)) = self.local.last_sent(&d.sink, &key).await {
+                let interval = chrono::Duration::from_std(sink.repeat_interval())
+                    .unwrap_or(chrono::Duration::MAX);
+                if last
+                    .checked_add_signed(interval)
+                    .is_some_and(|t| t > Utc::now())
+                {
+                    d.state = DeliveryState::Suppressed;
+                    d.last_error = Some(format!(
+                        "the same news went to this sink at {} (repeat interval {})",
+                        last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        mao_api::units::format_duration(sink.repeat_interval())
+                    ));
+                    d.updated_at = Utc::now();
+                    let _ = self.local.save_delivery(&d).await;
+                    return None;
+                }
+            }
+        }
+        d.attempts += 1;
+        let result = mao_notify::deliver_once(sink, &d.notification).await;
+        d.updated_at = Utc::now();
+        let next = match result {
+            Ok(()) => {
+                d.state = DeliveryState::Delivered;
+                d.last_error = None;
+                d.next_attempt_at = None;
+                let _ = self.local.set_last_sent(&d.sink, &key, Utc::now()).await;
+                info!(notification = %d.notification.id, sink = %d.sink, attempts = d.attempts, "notification delivered");
+                None
+            }
+            Err(e) if e.is_retryable() && d.attempts <= sink.retries() => {
+                let wait = mao_notify::backoff(d.attempts);
+                d.last_error = Some(e.to_string());
+                d.next_attempt_at = chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|w| Utc::now().checked_add_signed(w));
+                warn!(notification = %d.notification.id, sink = %d.sink, attempt = d.attempts, error = %e, "delivery failed; retrying");
+                Some(wait)
+            }
+            Err(e) => {
+                d.state = DeliveryState::Failed;
+                d.last_error = Some(e.to_string());
+                d.next_attempt_at = None;
+                error!(notification = %d.notification.id, sink = %d.sink, attempts = d.attempts, error = %e, "delivery failed for good");
+                None
+            }
+        };
+        if let Err(e) = self.local.save_delivery(&d).await {
+            error!(error = %e, "cannot save a delivery's state");
+        }
+        next
+    }
+}
