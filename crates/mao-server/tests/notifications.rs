@@ -275,3 +275,60 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
         got[1].header("idempotency-key")
     );
 }
+
+#[path = "../../mao-notify/tests/common/smtp.rs"]
+mod smtp;
+
+#[test]
+fn failures_are_mailed_and_a_refused_login_is_recorded() {
+    ensure_demo_image();
+    let plain = smtp::SmtpServer::start("none", false);
+    let guarded = smtp::SmtpServer::start("starttls", true);
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("mail");
+    let _sweep = ContainerSweep(node.clone());
+    let config = format!(
+        "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"mao@example.org\"\nto = [\"ops@example.org\"]\n\n\
+         [[sinks]]\nname = \"guarded\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\naccept_invalid_certs = true\nusername = \"{}\"\npassword = \"wrong-password\"\nfrom = \"mao@example.org\"\nto = [\"ops@example.org\"]\n",
+        plain.port,
+        guarded.port,
+        smtp::USER
+    );
+    let d = start_with_config(dir.path(), &node, &config);
+    common::add_demo_tool(&d);
+    let out = d.maoctl(&["tool", "run", "demo", "--env", "DEMO_EXIT=4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let failed = notifications(&d, &["--kind", "run_failed"]);
+    let id = failed[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(Duration::from_secs(15), || plain.messages().len() == 1),
+        "{}",
+        d.log_text()
+    );
+    let mail = &plain.messages()[0];
+    assert_eq!(mail["rcpt_tos"], serde_json::json!(["ops@example.org"]));
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains(&id) && data.contains("run_failed"), "{data}");
+    // The server that refuses the login: failed for good, with the reason, no password.
+    let mut state = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            let (_, body) = d.get(&format!("/api/v1/notifications/{id}/deliveries"));
+            let v: Value = serde_json::from_str(&body).unwrap();
+            state = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["sink"] == "guarded")
+                .cloned()
+                .unwrap_or(Value::Null);
+            state["state"] == "failed"
+        }),
+        "{state}\n{}",
+        d.log_text()
+    );
+    let why = state["last_error"].as_str().unwrap();
+    assert!(why.contains("refused the login"), "{why}");
+    assert!(!why.contains("wrong-password") && !d.log_text().contains("wrong-password"));
+    assert!(guarded.messages().is_empty());
+}

@@ -296,6 +296,15 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
         .unwrap()
         .clone();
     assert_eq!(weather["unpushed"], 2, "{weather}");
+    // A push that keeps failing is told to the operator (once, after three retries).
+    assert!(
+        eventually(Duration::from_secs(40), || {
+            let n = d.maoctl_json(&["notification", "list", "--kind", "push_failing"]);
+            n["items"].as_array().unwrap().len() == 1
+        }),
+        "{}",
+        d.log_text()
+    );
     // The clone holds work the remote lacks: removing it is refused.
     let refused = d.maoctl(&["dataset", "remove-local", "weather"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -471,6 +480,9 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
     let step = step_record(&d, &run, 0);
     assert_eq!(step["git"]["push"], "conflict", "{step}");
     assert_eq!(log(&bare, &node)[0], "theirs", "their history is intact");
+    let n = d.maoctl_json(&["notification", "list", "--kind", "push_conflict"]);
+    assert_eq!(n["items"][0]["dataset"], "obs", "{n}");
+    assert_eq!(n["items"][0]["severity"], "critical", "{n}");
     let clone = dir.path().join(&node).join("datasets/obs");
     let ours = git(&clone, &["log", "--format=%s", "-1", &node]);
     assert!(ours.starts_with("mao: slow9 / s"), "ours is intact: {ours}");
@@ -831,6 +843,14 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
         "{gt}"
     );
     assert_eq!(git(&bare, &["rev-parse", "ground-truth"]), gt_before);
+    let n = d.maoctl_json(&["notification", "list", "--kind", "ground_truth_conflict"]);
+    assert!(
+        n["items"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metrics.json"),
+        "{n}"
+    );
     assert_eq!(step["git"]["push"], "pushed");
     assert!(log(&bare, &node)[0].starts_with("mao: gt2 / s"));
 }

@@ -90,6 +90,47 @@ pub enum Command {
     /// Try the spike detector on a series of past values, offline (no daemon needed)
     #[command(subcommand)]
     Spike(crate::spike::SpikeCommand),
+    /// List and acknowledge notifications (spikes, failed runs, pushes that keep failing)
+    #[command(subcommand, after_help = NOTIFICATION_EXAMPLES)]
+    Notification(NotificationCommand),
+}
+
+const NOTIFICATION_EXAMPLES: &str = "\
+Examples:
+  maoctl notification list --unacked
+  maoctl notification list --kind spike -o json
+  maoctl notification get 01J9Z8K3YQ7M2E4V6T8W0X1Y2Z
+  maoctl notification ack 01J9Z8K3YQ7M2E4V6T8W0X1Y2Z --by alice";
+
+/// `maoctl notification ...`
+#[derive(Debug, Subcommand)]
+pub enum NotificationCommand {
+    /// List notifications, newest first
+    #[command(after_help = NOTIFICATION_EXAMPLES)]
+    List {
+        /// Only this kind: spike, run_failed, push_failing, push_conflict, ground_truth_conflict
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<mao_api::NotificationKind>,
+        /// Only those nobody has acknowledged
+        #[arg(long)]
+        unacked: bool,
+        /// At most this many (1..1000)
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one notification
+    Get { id: String },
+    /// Acknowledge a notification
+    Ack {
+        id: String,
+        /// Who acknowledges [default: the daemon's node name]
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<mao_api::NotificationKind, String> {
+    s.parse()
 }
 
 const TOOL_EXAMPLES: &str = "\

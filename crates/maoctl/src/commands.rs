@@ -50,7 +50,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_or(0, |d| d.as_secs() as i64);
             out.list(nodes, "no live nodes", |n| output::nodes_table(n, now))
         }
+        Command::Notification(command) => notification(&client, &out, command),
         Command::Spike(_) => unreachable!("spike commands return above"),
+    }
+}
+
+fn notification(
+    client: &Client,
+    out: &Printer,
+    command: crate::cli::NotificationCommand,
+) -> anyhow::Result<()> {
+    use crate::cli::NotificationCommand as N;
+    match command {
+        N::List {
+            kind,
+            unacked,
+            limit,
+        } => {
+            if !(1..=1000).contains(&limit) {
+                return Err(UsageError("--limit must be between 1 and 1000".into()).into());
+            }
+            let items = client.list_notifications(kind, unacked, Some(limit))?;
+            out.list(items, "no notifications", output::notifications_table)
+        }
+        N::Get { id } => {
+            let n = client.get_notification(&id)?;
+            out.item(&n, output::notification_details)
+        }
+        N::Ack { id, by } => {
+            let n = client.ack_notification(&id, by.as_deref())?;
+            out.item(&n, |n| {
+                format!(
+                    "acknowledged {} by {}",
+                    n.id,
+                    n.acknowledged_by.as_deref().unwrap_or("?")
+                )
+            })
+        }
     }
 }
 

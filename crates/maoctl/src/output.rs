@@ -329,7 +329,62 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
     if let Some(git) = &run.git {
         fields.extend(git_fields(git, false));
     }
+    fields.extend(detection_fields(run));
     details(&fields)
+}
+
+/// The detector's work on a run's metrics, the way the original reported it: per metric
+/// the value, the baseline and the snapshots it came from, the difference, the change in
+/// percent, the score and the verdict.
+pub fn detection_fields(run: &RunRecord) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::new();
+    if let Some(spec) = &run.detector {
+        if !run.detection.is_empty() || !run.metrics.is_empty() {
+            let method = match spec.detector() {
+                Ok(d) => {
+                    let params: Vec<String> =
+                        d.params().iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!("{} ({})", d.method(), params.join(", "))
+                }
+                Err(e) => format!("unusable: {e}"),
+            };
+            fields.push(("Detector", method));
+        }
+    }
+    let lines: Vec<String> = run
+        .detection
+        .iter()
+        .map(|m| {
+            let j = &m.judgement;
+            let verdict = match j.verdict {
+                mao_api::Verdict::SpikeUp => "SPIKE UP",
+                mao_api::Verdict::SpikeDown => "SPIKE DOWN",
+                mao_api::Verdict::Normal => "normal",
+                mao_api::Verdict::NotEnoughHistory => "not enough history",
+            };
+            let baseline = j.baseline.map_or("-".to_owned(), |b| format!("{b}"));
+            let difference = j.difference.map_or("-".to_owned(), |d| format!("{d:+}"));
+            let change = j.change_pct.map_or("-".to_owned(), |c| format!("{c:+.1} %"));
+            format!(
+                "{}: {} against baseline {baseline} ({} snapshots), difference {difference}, change {change}, score {:.2}: {verdict}",
+                m.metric, j.value, j.history_len, j.score
+            )
+        })
+        .collect();
+    if !lines.is_empty() {
+        fields.push(("Metrics", lines.join("\n")));
+    } else if !run.metrics.is_empty() {
+        let values: Vec<String> = run
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        fields.push(("Metrics", values.join("\n")));
+    }
+    if let Some(e) = &run.metrics_error {
+        fields.push(("Metrics error", e.clone()));
+    }
+    fields
 }
 
 /// Characters of a commit id shown where space is short (`git log --abbrev=8`).
@@ -444,6 +499,7 @@ pub fn run_report(run: &RunRecord) -> String {
         "Log",
         format!("{} (maoctl run logs {})", log_size(run), run.id),
     ));
+    fields.extend(detection_fields(run));
     details(&fields)
 }
 
@@ -576,6 +632,67 @@ pub fn nodes_table(nodes: &[NodeInfo], now: i64) -> Table {
         ]);
     }
     table
+}
+
+/// `maoctl notification list`: newest first.
+pub fn notifications_table(items: &[mao_api::Notification]) -> Table {
+    let mut table = Table::new(&[
+        ("ID", None),
+        ("CREATED", None),
+        ("KIND", None),
+        ("SEVERITY", None),
+        ("NODE", Some(20)),
+        ("TARGET", Some(30)),
+        ("ACK", Some(16)),
+        ("MESSAGE", Some(80)),
+    ]);
+    for n in items {
+        table.push(vec![
+            n.id.clone(),
+            n.created_at.format(TIMESTAMP).to_string(),
+            n.kind.as_str().to_owned(),
+            format!("{:?}", n.severity).to_lowercase(),
+            n.node.clone(),
+            n.target(),
+            n.acknowledged_by.clone().unwrap_or_else(|| "-".into()),
+            one_line(&n.message),
+        ]);
+    }
+    table
+}
+
+/// `maoctl notification get`: every field.
+pub fn notification_details(n: &mao_api::Notification) -> String {
+    let num = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let fields = [
+        ("ID", n.id.clone()),
+        ("Kind", n.kind.as_str().to_owned()),
+        ("Severity", format!("{:?}", n.severity).to_lowercase()),
+        ("Node", n.node.clone()),
+        ("Tool", n.tool.clone().unwrap_or_default()),
+        ("Pipeline", n.pipeline.clone().unwrap_or_default()),
+        ("Step", n.step.clone().unwrap_or_default()),
+        ("Run", n.run_id.clone().unwrap_or_default()),
+        ("Dataset", n.dataset.clone().unwrap_or_default()),
+        ("Metric", n.metric.clone().unwrap_or_default()),
+        ("Value", num(n.value)),
+        ("Baseline", num(n.baseline)),
+        (
+            "Score",
+            n.score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+        ),
+        ("Message", n.message.clone()),
+        ("Created", n.created_at.format(TIMESTAMP).to_string()),
+        (
+            "Acknowledged",
+            match (&n.acknowledged_by, n.acknowledged_at) {
+                (Some(by), Some(at)) => format!("by {by} at {}", at.format(TIMESTAMP)),
+                _ => "no".to_owned(),
+            },
+        ),
+    ];
+    let shown: Vec<(&str, String)> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    details(&shown)
 }
 
 /// What `maoctl tool schedule` prints (without a final newline): the new schedule's id

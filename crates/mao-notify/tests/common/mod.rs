@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 mod fixtures;
+pub mod smtp;
 
 pub use fixtures::spike;
 use mao_notify::SinkConfig;

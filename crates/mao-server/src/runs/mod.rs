@@ -699,7 +699,7 @@ impl Executor {
                 .map(|c| format!(" ({c:+.1} %)"))
                 .unwrap_or_default();
             let message = format!(
-                "{} of {what} on node {} jumped {direction}: {} against a baseline of {}{change}; score {:.2} ({:?} over {} earlier values)",
+                "{} of {what} on node {} jumped {direction}: {} against a baseline of {}{change}; score {:.2} ({} over {} earlier values)",
                 m.metric,
                 self.node,
                 j.value,
