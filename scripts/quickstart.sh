@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds mao-orchestrator and maoctl, starts one node on the embedded store at
 # http://127.0.0.1:8080 (data in ./mao-data), builds the demo tool's image (FROM scratch, no
-# registry), registers it and a dataset with maoctl, runs the tool once as a container and
-# shows the report and the files it wrote. The node keeps running in the background;
+# registry), registers it, a dataset (a bare git repository in the data dir) and a one-step
+# pipeline with maoctl, runs the tool once as a container and shows the report (with the
+# detector's verdict) and the files it wrote, then runs the pipeline, which commits what
+# the tool wrote to the node's branch and pushes it. The node keeps running in the background;
 # `scripts/quickstart.sh stop` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,7 @@ need=()
 command -v protoc >/dev/null || need+=(protobuf-compiler libprotobuf-dev)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
+command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${need[@]}"
@@ -48,14 +51,23 @@ done
 
 maoctl="$bin/maoctl"
 $maoctl tool get demo >/dev/null 2>&1 || $maoctl tool add demo "MAO developers" mao/demo-tool:latest \
-  "file://$data/datasets/demo-data.git" https://github.com/mao-mao-research/mao-orchestrator.git \
+  https://github.com/mao-mao-research/demo-data.git https://github.com/mao-mao-research/mao-orchestrator.git \
   "demo collector" --description "writes a control metric into its data folder"
-$maoctl dataset get demo-data >/dev/null 2>&1 || $maoctl dataset add demo-data \
-  "file://$data/datasets/demo-data.git" --description "what the demo tool collects" --local-only
+# The demo's dataset: a bare git repository in the node's data dir (init-local).
+if ! $maoctl -o json dataset get demo-data 2>/dev/null | grep -q '/bare/demo-data.git'; then
+  $maoctl dataset remove demo-data >/dev/null 2>&1 || true
+  $maoctl dataset init-local demo-data --description "what the demo pipeline collects"
+fi
+if ! $maoctl pipeline get demo >/dev/null 2>&1; then
+  printf 'name: demo\ndescription: the demo tool collecting into demo-data\nsteps:\n  - name: collect\n    tool: demo\n    output_dataset: demo-data\n' \
+    >"$data/demo-pipeline.yaml"
+  $maoctl pipeline add -f "$data/demo-pipeline.yaml"
+fi
 
-echo; echo "== nodes";    $maoctl node list
-echo; echo "== tools";    $maoctl tool list
-echo; echo "== datasets"; $maoctl dataset list
+echo; echo "== nodes";     $maoctl node list
+echo; echo "== tools";     $maoctl tool list
+echo; echo "== datasets";  $maoctl dataset list
+echo; echo "== pipelines"; $maoctl pipeline list
 echo; echo "== readiness"; curl -s "$MAO_ENDPOINT/readyz"; echo
 if docker info >/dev/null 2>&1; then
   echo; echo "== building the demo tool's image"
@@ -64,8 +76,16 @@ if docker info >/dev/null 2>&1; then
   $maoctl tool run demo --env DEMO_VALUE=$((90 + RANDOM % 20))
   echo; echo "== what the run wrote in $data/tools/demo/data"
   ls -l "$data/tools/demo/data"
+  echo; echo "== maoctl pipeline init demo   (clone demo-data, create and push the branch '$node')"
+  $maoctl pipeline init demo
+  echo; echo "== maoctl pipeline run demo --follow   (run the step, commit what it wrote, push)"
+  $maoctl pipeline run demo --follow
+  echo; echo "== the node's branch of demo-data"
+  git --git-dir "$data/bare/demo-data.git" log --oneline "$node" 2>/dev/null | head -5 || true
   echo; echo "== maoctl run list"
   $maoctl run list
+  echo; echo "== maoctl notification list"
+  $maoctl notification list
 else
   echo; echo "Docker is not reachable: install Docker Engine to run tools (the registry works without it)."
 fi

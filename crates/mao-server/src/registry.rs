@@ -229,16 +229,15 @@ impl<T: Entity> Registry<T> {
             .collect())
     }
 
-    /// One document as stored.
+    /// One document as stored. A name the in-memory copy lacks is looked up in the store:
+    /// another node may have written it a moment ago, before the watch brought it here.
     pub async fn get_raw(&self, name: &str) -> ApiResult<Stored> {
         {
             let st = self.cache.state.read().unwrap();
             if st.live {
-                return st
-                    .items
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| ApiError::not_found(T::KIND, name));
+                if let Some(stored) = st.items.get(name) {
+                    return Ok(stored.clone());
+                }
             }
         }
         self.get_from_store(name).await
