@@ -152,10 +152,31 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
         ),
     );
     common::add_demo_tool(&d);
-    for _ in 0..3 {
+    // Snapshots from before the node ran the tool seed the history on first use.
+    let data = dir.path().join(&node).join("tools/demo/data");
+    std::fs::create_dir_all(&data).unwrap();
+    for day in ["01", "02"] {
+        std::fs::write(
+            data.join(format!("control-200001{day}T000000.000Z.csv")),
+            "100,control\n",
+        )
+        .unwrap();
+    }
+    for i in 0..3 {
         let r = run_demo(&d, "100");
         assert_eq!(r["status"], "succeeded", "{r}");
         assert_eq!(r["metrics"]["control"], 100.0, "{r}");
+        if i == 0 {
+            let control = r["detection"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["metric"] == "control")
+                .unwrap()
+                .clone();
+            assert_eq!(control["verdict"], "normal", "seeded: {r}");
+            assert_eq!(control["history_len"], 2, "{r}");
+        }
     }
     // The report shows the detector's work the way the original did.
     let out = d.maoctl_ok(&["tool", "run", "demo", "--env", "DEMO_VALUE=131"]);

@@ -362,6 +362,12 @@ pub fn detection_fields(run: &RunRecord) -> Vec<(&'static str, String)> {
                 mao_api::Verdict::Normal => "normal",
                 mao_api::Verdict::NotEnoughHistory => "not enough history",
             };
+            if j.verdict == mao_api::Verdict::NotEnoughHistory {
+                return format!(
+                    "{}: {} (not enough history yet: {} snapshots)",
+                    m.metric, j.value, j.history_len
+                );
+            }
             let baseline = j.baseline.map_or("-".to_owned(), |b| format!("{b}"));
             let difference = j.difference.map_or("-".to_owned(), |d| format!("{d:+}"));
             let change = j.change_pct.map_or("-".to_owned(), |c| format!("{c:+.1} %"));
@@ -1409,6 +1415,47 @@ mod tests {
              Duration:      3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)\n\
              Error:         the tool exited with code 3\n\
              Log:           1.3 KiB, truncated (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH)\n"
+        );
+    }
+
+    #[test]
+    fn run_report_shows_the_detectors_work() {
+        let mut run = failed_run();
+        run.detector = Some(mao_api::DetectorSpec {
+            method: Some(mao_api::notification::Method::Percent),
+            ..Default::default()
+        });
+        let judged = |metric: &str, verdict, value: f64, baseline: Option<f64>, n| {
+            mao_api::MetricJudgement {
+                metric: metric.into(),
+                method: mao_api::notification::Method::Percent,
+                judgement: mao_api::notification::Judgement {
+                    verdict,
+                    score: 0.84,
+                    baseline,
+                    value,
+                    history_len: n,
+                    difference: baseline.map(|b| value - b),
+                    change_pct: baseline.map(|b| 100.0 * (value - b) / b),
+                },
+            }
+        };
+        run.detection = vec![
+            judged("control", mao_api::Verdict::SpikeUp, 131.0, Some(100.0), 2),
+            judged("rows", mao_api::Verdict::NotEnoughHistory, 3.0, None, 1),
+        ];
+        run.metrics_error = Some("metrics.json: \"x\" is not a finite number".into());
+        let report = run_report(&run);
+        let tail: Vec<&str> = report.lines().skip(11).collect();
+        assert_eq!(
+            tail,
+            [
+                "Detector:       percent (threshold=6, window=2)",
+                "Metrics:        control: 131 against baseline 100 (2 snapshots), difference +31, change +31.0 %, score 0.84: SPIKE UP",
+                "                rows: 3 (not enough history yet: 1 snapshots)",
+                "Metrics error:  metrics.json: \"x\" is not a finite number",
+            ],
+            "{report}"
         );
     }
 
