@@ -18,6 +18,7 @@ const PENDING_PUSHES: &str = "/pending-pushes/";
 const METRIC_HISTORY: &str = "/metric-history/";
 const DELIVERIES: &str = "/deliveries/";
 const DEDUP: &str = "/dedup/";
+const OUTBOX: &str = "/outbox/";
 
 /// Where one notification is on its way to one sink.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,6 +286,36 @@ impl LocalStore {
                 Bytes::from(json),
                 None,
             )
+            .await
+            .map(|_| ())
+    }
+
+    /// Saves a new notification for publishing (the outbox) and its deliveries, in one
+    /// commit: from here on a restart loses neither.
+    pub async fn save_raised(&self, n: &mao_api::Notification, ds: &[Delivery]) -> Result<()> {
+        let mut items: Vec<(String, Bytes)> = vec![(
+            format!("{OUTBOX}{}", n.id),
+            Bytes::from(serde_json::to_vec(n).expect("notifications serialize")),
+        )];
+        items.extend(ds.iter().map(|d| {
+            (
+                format!("{DELIVERIES}{}/{}", d.notification.id, d.sink),
+                Bytes::from(serde_json::to_vec(d).expect("deliveries serialize")),
+            )
+        }));
+        self.store.put_many(items).await.map(|_| ())
+    }
+
+    /// Notifications raised here and not yet in the shared store, oldest first.
+    pub async fn outbox(&self) -> Result<Vec<mao_api::Notification>> {
+        let page = list_all(&self.store, OUTBOX, 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// The notification is in the shared store.
+    pub async fn published(&self, id: &str) -> Result<()> {
+        self.store
+            .delete(&format!("{OUTBOX}{id}"))
             .await
             .map(|_| ())
     }

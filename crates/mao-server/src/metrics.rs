@@ -34,11 +34,12 @@ pub fn parse_control(text: &str) -> Result<f64, String> {
         .unwrap_or("")
         .trim()
         .trim_matches('"');
+    let shown: String = cell.chars().take(40).collect();
     let value: f64 = cell
         .parse()
-        .map_err(|_| format!("its first cell {cell:?} is not a number"))?;
+        .map_err(|_| format!("its first cell {shown:?} is not a number"))?;
     if !value.is_finite() {
-        return Err(format!("its first cell {cell:?} is not a finite number"));
+        return Err(format!("its first cell {shown:?} is not a finite number"));
     }
     Ok(value)
 }
@@ -84,7 +85,7 @@ pub fn control_files(dir: &Path) -> Vec<PathBuf> {
                 name.starts_with("control-") && name.ends_with(".csv")
             })
             .map(|e| e.path())
-            .filter(|p| p.is_file())
+            .filter(|p| is_regular(p))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -92,12 +93,33 @@ pub fn control_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A regular file, not a symbolic link: a tool must not make the daemon read files
+/// outside its data folder (a link to `/proc/self/environ` would leak the daemon's
+/// secrets into the run's record).
+fn is_regular(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
 fn read_small(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it ({e})"))?;
-    if meta.len() > MAX_FILE {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if !is_regular(path) {
+        return Err("it is not a regular file (links are not followed)".into());
+    }
+    // O_NOFOLLOW: the file cannot be swapped for a link between the check and the read.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read it ({e})"))?;
+    let mut text = String::new();
+    file.take(MAX_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read it ({e})"))?;
+    if text.len() as u64 > MAX_FILE {
         return Err(format!("it is larger than {MAX_FILE} bytes"));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read it ({e})"))
+    Ok(text)
 }
 
 fn written_since(path: &Path, since: Option<SystemTime>) -> bool {
@@ -129,7 +151,7 @@ pub fn collect(dir: &Path, since: Option<SystemTime>) -> Collected {
         None => {}
     }
     let json = dir.join("metrics.json");
-    if json.is_file() && written_since(&json, since) {
+    if std::fs::symlink_metadata(&json).is_ok() && written_since(&json, since) {
         match read_small(&json).and_then(|t| parse_metrics_json(&t)) {
             Ok((values, skipped)) => {
                 for (k, v) in values {
@@ -222,6 +244,15 @@ mod tests {
                 ("control-20260102.csv".to_owned(), 2.0)
             ]
         );
+        // A link is never followed, whatever it points at.
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("control-20260104.csv"))
+            .unwrap();
+        std::fs::remove_file(dir.path().join("metrics.json")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("metrics.json")).unwrap();
+        let c = collect(dir.path(), None);
+        assert!(!c.values.contains_key(CONTROL), "{c:?}");
+        assert!(c.problems.iter().any(|p| p.contains("not a regular file")), "{c:?}");
+        std::fs::remove_file(dir.path().join("control-20260104.csv")).unwrap();
         // Files from before the run are not its metrics.
         let later = SystemTime::now() + std::time::Duration::from_secs(60);
         let c = collect(dir.path(), Some(later));

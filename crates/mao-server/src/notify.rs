@@ -140,11 +140,11 @@ impl Notifier {
                 updated_at: now,
             })
             .collect();
-        if let Err(e) = self.local.save_deliveries(&deliveries).await {
-            error!(error = %e, "cannot save the deliveries of a notification");
-        }
-        if let Err(e) = self.publish(&n).await {
-            warn!(notification = %n.id, error = %e, "cannot publish the notification yet; the deliverer retries");
+        // Saved locally only: publishing and delivering are the deliverer's, so a slow or
+        // unreachable store never holds up the run that raised it.
+        if let Err(e) = self.local.save_raised(&n, &deliveries).await {
+            error!(error = %e, "cannot save a notification");
+            return None;
         }
         info!(notification = %n.id, kind = n.kind.as_str(), target = %n.target(), "notification raised");
         self.wake.notify_one();
@@ -198,6 +198,17 @@ impl Notifier {
 
     /// Attempts every delivery that is due; returns how long until the next one is.
     async fn deliver_due(self: &Arc<Self>, all: bool) -> Result<Option<Duration>, StoreError> {
+        let mut next: Option<Duration> = None;
+        for n in self.local.outbox().await? {
+            match self.publish(&n).await {
+                Ok(()) => self.local.published(&n.id).await?,
+                Err(e) => {
+                    warn!(notification = %n.id, error = %e, "cannot publish the notification yet; retrying");
+                    next = Some(Duration::from_secs(5));
+                    break;
+                }
+            }
+        }
         let now = Utc::now();
         let pending: Vec<Delivery> = self
             .local
@@ -206,9 +217,21 @@ impl Notifier {
             .into_iter()
             .filter(|d| d.state == DeliveryState::Pending)
             .collect();
-        let mut next: Option<Duration> = None;
         let mut due = Vec::new();
+        // One delivery per sink and news at a time: the next sees whether it went out.
+        let mut taken = std::collections::HashMap::new();
         for d in pending {
+            let waiting = d.next_attempt_at.is_some_and(|t| t > now) && !all;
+            let key = (d.sink.clone(), d.notification.dedup_key());
+            if let Some(sibling_due) = taken.get(&key) {
+                if *sibling_due {
+                    // Try again once the sibling's attempt is recorded.
+                    let soon = Duration::from_secs(1);
+                    next = Some(next.map_or(soon, |n| n.min(soon)));
+                }
+                continue;
+            }
+            taken.insert(key, !waiting);
             match d.next_attempt_at {
                 Some(t) if t > now && !all => {
                     let wait = (t - now).to_std().unwrap_or_default();
@@ -220,7 +243,9 @@ impl Notifier {
         let mut tasks = tokio::task::JoinSet::new();
         for d in due {
             while tasks.len() >= PARALLEL {
-                tasks.join_next().await;
+                if let Some(Ok(Some(wait))) = tasks.join_next().await {
+                    next = Some(next.map_or(wait, |n| n.min(wait)));
+                }
             }
             let this = self.clone();
             tasks.spawn(async move { this.attempt(d).await });
@@ -245,12 +270,10 @@ impl Notifier {
             let _ = self.local.save_delivery(&d).await;
             return None;
         };
-        // The notification may have been raised while the store was down.
-        if let Err(e) = self.publish(&d.notification).await {
-            warn!(notification = %d.notification.id, error = %e, "cannot publish the notification yet");
-        }
         let key = d.notification.dedup_key();
-        if d.attempts == 0 {
+        // Checked before every attempt: news that went out while this one was retried is
+        // not sent again.
+        {
             if let Ok(Some(last)) = self.local.last_sent(&d.sink, &key).await {
                 let interval = chrono::Duration::from_std(sink.repeat_interval())
                     .unwrap_or(chrono::Duration::MAX);
