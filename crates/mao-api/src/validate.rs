@@ -207,6 +207,13 @@ pub fn git_url(field: &str, value: &str) -> Result<(), ValidationError> {
         match scheme {
             "https" | "http" | "ssh" | "git" | "git+ssh" | "ssh+git" => {
                 let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                if authority
+                    .rsplit_once('@')
+                    .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+                {
+                    // The registry is shared: a password in a URL would be everyone's.
+                    return bad("holds a password; keep secrets in the node's config (git_https_token), not in the registry");
+                }
                 let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
                 let host = match host.rsplit_once(':') {
                     Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -371,6 +378,7 @@ mod tests {
             "a b:c",
             "/",
             "./x:y",
+            "https://bob:s3cret@host/x.git",
         ] {
             assert!(git_url("master", bad).is_err(), "{bad}");
         }

@@ -67,7 +67,7 @@ impl Session {
         let seen = self.seen.clone();
         // Counted per set of callbacks, that is per connection: a clone connects twice.
         let mut tries = Tries::default();
-        callbacks.credentials(move |_url, username, allowed| {
+        callbacks.credentials(move |url, username, allowed| {
             let mut seen = seen.borrow_mut();
             let refuse = |seen: &mut Seen, why: String| {
                 let err = git2::Error::new(ErrorCode::Auth, ErrorClass::Callback, why.as_str());
@@ -107,6 +107,14 @@ impl Session {
                 };
             }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                // The token goes only to https:// remotes: never in clear over http://,
+                // never as an SSH password.
+                if !url.starts_with("https://") {
+                    return refuse(
+                        &mut seen,
+                        "the remote asks for a password; the node's token is only sent to https:// remotes".into(),
+                    );
+                }
                 return match &creds.https_token {
                     Some(token) => {
                         tries.token += 1;

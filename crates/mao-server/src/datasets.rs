@@ -127,6 +127,25 @@ impl Clones {
         .await
     }
 
+    /// Removes the lock files a crash of the previous process left in the clones
+    /// (`index.lock`, `*.lock` under refs): this daemon is their only writer and nothing
+    /// runs yet, so they are stale, and git refuses to work while they exist.
+    pub async fn clear_stale_locks(&self) {
+        let root = self.root.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let git = entry.path().join(".git");
+                if git.is_dir() {
+                    remove_locks(&git, 0);
+                }
+            }
+        })
+        .await;
+    }
+
     /// The clone of `name`, or 409 telling the user to initialise the pipeline.
     pub fn require(&self, name: &str) -> ApiResult<PathBuf> {
         let path = self.path(name);
@@ -254,6 +273,29 @@ impl Clones {
     pub fn remove_bare(&self, path: &Path) {
         if let Err(e) = std::fs::remove_dir_all(path) {
             warn!(path = %path.display(), error = %e, "cannot remove a bare repository");
+        }
+    }
+}
+
+/// Deletes `*.lock` files in a `.git` folder: at its top and under `refs/`.
+fn remove_locks(dir: &Path, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && depth < 8 && (depth > 0 || entry.file_name() == "refs") {
+            remove_locks(&path, depth + 1);
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+            match std::fs::remove_file(&path) {
+                Ok(()) => warn!(path = %path.display(), "removed a lock file left by a crash"),
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "cannot remove a stale lock file")
+                }
+            }
         }
     }
 }

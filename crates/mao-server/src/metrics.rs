@@ -251,7 +251,10 @@ mod tests {
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("metrics.json")).unwrap();
         let c = collect(dir.path(), None);
         assert!(!c.values.contains_key(CONTROL), "{c:?}");
-        assert!(c.problems.iter().any(|p| p.contains("not a regular file")), "{c:?}");
+        assert!(
+            c.problems.iter().any(|p| p.contains("not a regular file")),
+            "{c:?}"
+        );
         std::fs::remove_file(dir.path().join("control-20260104.csv")).unwrap();
         // Files from before the run are not its metrics.
         let later = SystemTime::now() + std::time::Duration::from_secs(60);

@@ -61,13 +61,31 @@ struct Active {
 }
 
 /// The pipeline runs of this process, and the pusher's wake-up.
-#[derive(Default)]
 pub struct PipelineRuns {
     active: Mutex<HashMap<String, Active>>,
     push_wake: Notify,
+    /// True once the runs a crash interrupted hold their worktrees again; no step and no
+    /// push touches a worktree before.
+    recovered: watch::Sender<bool>,
+}
+
+impl Default for PipelineRuns {
+    fn default() -> PipelineRuns {
+        PipelineRuns {
+            active: Mutex::default(),
+            push_wake: Notify::new(),
+            recovered: watch::channel(false).0,
+        }
+    }
 }
 
 impl PipelineRuns {
+    /// Waits until the runs of the previous process have their worktrees again.
+    async fn wait_recovered(&self) {
+        let mut rx = self.recovered.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
     /// Ids of the runs of `schedule` still going.
     pub fn active_of(&self, schedule: &str) -> Vec<String> {
         self.active
@@ -325,7 +343,7 @@ async fn execute(
             run.error = Some(format!("cancelled before step {:?}", step.name));
             break;
         }
-        let (status, error) = run_step(state, &mut run, i, &p, step, &trigger).await;
+        let (status, error) = run_step(state, &mut run, i, &p, step, &trigger, &cancel).await;
         run.steps[i].status = Some(status);
         save(state, &run).await;
         if status != RunStatus::Succeeded || error.is_some() {
@@ -382,6 +400,7 @@ async fn run_step(
     p: &Pipeline,
     step: &Step,
     trigger: &Trigger,
+    cancel: &CancellationToken,
 ) -> (RunStatus, Option<String>) {
     let tool = match state.tools.get(&step.tool).await {
         Ok((t, _)) => t,
@@ -395,6 +414,7 @@ async fn run_step(
         Ok(p) => p,
         Err(e) => return (RunStatus::Failed, Some(e.message)),
     };
+    state.pipeline_runs.wait_recovered().await;
     // Held from before the fetch until the commit is made: two runs never share a worktree.
     // With an input, both are taken in name order, so two pipelines reading each other's
     // output cannot deadlock; the input's is dropped once it is exported.
@@ -482,6 +502,13 @@ async fn run_step(
             pipeline_run: run.id.clone(),
         }),
     };
+    if cancel.is_cancelled() {
+        remove_input(input_dir.as_ref()).await;
+        return (
+            RunStatus::Cancelled,
+            Some("cancelled before the step started".into()),
+        );
+    }
     let submitted = state
         .executor
         .submit_placed(&tool, RunRequest::default(), trigger.clone(), placement)
@@ -502,6 +529,10 @@ async fn run_step(
     state
         .pipeline_runs
         .set_current(&run.id, Some(record.id.clone()));
+    if cancel.is_cancelled() {
+        // Cancelled between the submission and now: the step goes too.
+        let _ = state.executor.cancel(&record.id).await;
+    }
     let record = wait_finished(state, &record.id).await;
     state.pipeline_runs.set_current(&run.id, None);
     remove_input(input_dir.as_ref()).await;
@@ -512,7 +543,12 @@ async fn run_step(
         );
     };
     let git = after_step(state, p, step, &record, base, input_ref).await;
+    let commit_failed = git
+        .push_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("cannot commit"));
     let stop = match git.push {
+        PushState::Failed if commit_failed => git.push_error.clone(),
         PushState::Conflict => Some(format!(
             "cannot push to {} of {}: {}",
             git.branch,
@@ -581,6 +617,10 @@ async fn wait_finished(state: &AppState, id: &str) -> Option<RunRecord> {
     loop {
         match state.executor.wait(id, Duration::from_secs(3600)).await {
             Ok(r) if r.status.is_finished() => return Some(r),
+            // Not finished and no longer followed (its final save failed): do not spin.
+            Ok(_) if state.executor.progress(id).is_none() => {
+                tokio::time::sleep(Duration::from_secs(1)).await
+            }
             Ok(_) => continue,
             Err(e) if e.status == StatusCode::NOT_FOUND => return None,
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
@@ -835,6 +875,7 @@ fn ok_gt(outcome: &str, commit: mao_datasets::Oid) -> GroundTruthResult {
 /// Retries pending pushes with exponential backoff until each is pushed; starts with
 /// what a previous process left pending.
 pub async fn pusher(state: Arc<AppState>) {
+    state.pipeline_runs.wait_recovered().await;
     let mut backoff = PUSH_RETRY_MIN;
     let mut failures: HashMap<String, u32> = HashMap::new();
     loop {
@@ -1038,13 +1079,18 @@ pub async fn list(
 pub async fn recover(state: Arc<AppState>) {
     let mut recovered = state.executor.recovered();
     let _ = recovered.wait_for(|r| *r).await;
+    state.clones.clear_stale_locks().await;
     let runs = match state.local.pipeline_runs().await {
         Ok(r) => r,
         Err(e) => {
             warn!(error = %e, "cannot read pipeline runs to recover");
+            state.pipeline_runs.recovered.send_replace(true);
             return;
         }
     };
+    // Steps started by the previous process whose run id never reached the pipeline run.
+    let records = state.local.list().await.unwrap_or_default();
+    let mut followers = Vec::new();
     for mut run in runs {
         if run.status.is_finished()
             || state
@@ -1056,42 +1102,91 @@ pub async fn recover(state: Arc<AppState>) {
         {
             continue;
         }
-        let mut note = "the daemon stopped during the pipeline; it did not go on".to_owned();
+        let orphan = records.iter().rev().find(|r| {
+            r.pipeline_run.as_deref() == Some(run.id.as_str()) && !r.status.is_finished()
+        });
         let current = run
             .steps
             .iter()
-            .rposition(|s| s.run_id.is_some() && s.status.is_none_or(|st| !st.is_finished()));
-        if let Some(i) = current {
-            let step_name = run.steps[i].name.clone();
-            note =
-                format!("the daemon stopped during step {step_name:?}; the pipeline did not go on");
-            let run_id = run.steps[i].run_id.clone().unwrap_or_default();
-            if let Some(record) = wait_finished(&state, &run_id).await {
-                run.steps[i].status = Some(record.status);
-                if record.git.is_none() {
-                    if let Ok((p, _)) = state.pipelines.get(&run.pipeline).await {
-                        if let Some(step) = p.steps.iter().find(|s| s.name == step_name) {
-                            let _guard = state.clones.lock(&step.output_dataset).await;
-                            let git = after_step(&state, &p, step, &record, None, None).await;
-                            note.push_str(if git.commit.is_some() {
-                                "; what the step wrote was committed"
-                            } else if git.failed_ref.is_some() {
-                                "; what the step wrote was kept under its failed ref"
-                            } else {
-                                ""
-                            });
-                            let mut record = record;
-                            record.git = Some(git);
-                            let _ = state.local.save(&record).await;
-                        }
-                    }
-                }
-            }
-        }
-        run.status = RunStatus::Lost;
-        run.error = Some(note);
-        run.finished_at = Some(Utc::now());
-        save(&state, &run).await;
-        info!(pipeline_run = %run.id, "unfinished pipeline run recovered");
+            .rposition(|s| s.run_id.is_some() && s.status.is_none_or(|st| !st.is_finished()))
+            .or_else(|| {
+                let o = orphan?;
+                let i = run
+                    .steps
+                    .iter()
+                    .position(|s| Some(&s.name) == o.step.as_ref())?;
+                run.steps[i].run_id = Some(o.id.clone());
+                Some(i)
+            });
+        let Some(i) = current else {
+            run.status = RunStatus::Lost;
+            run.error = Some("the daemon stopped during the pipeline; it did not go on".into());
+            run.finished_at = Some(Utc::now());
+            save(&state, &run).await;
+            continue;
+        };
+        let pipeline = state
+            .pipelines
+            .get(&run.pipeline)
+            .await
+            .ok()
+            .map(|(p, _)| p);
+        let step = pipeline.as_ref().and_then(|p| {
+            p.steps
+                .iter()
+                .find(|s| s.name == run.steps[i].name)
+                .cloned()
+        });
+        // The worktree is taken before anything new may start: nothing resets it under
+        // the re-attached container.
+        let guard = match &step {
+            Some(step) => Some(state.clones.lock(&step.output_dataset).await),
+            None => None,
+        };
+        let st = state.clone();
+        followers.push(tokio::spawn(async move {
+            let _guard = guard;
+            follow_interrupted(&st, run, i, pipeline, step).await;
+        }));
     }
+    state.pipeline_runs.recovered.send_replace(true);
+    for f in followers {
+        let _ = f.await;
+    }
+}
+
+/// Follows the step a crash interrupted to its end, commits (or keeps) what it wrote, and
+/// ends the pipeline run `lost`. The caller holds the step's worktree.
+async fn follow_interrupted(
+    state: &Arc<AppState>,
+    mut run: PipelineRun,
+    i: usize,
+    pipeline: Option<Pipeline>,
+    step: Option<Step>,
+) {
+    let step_name = run.steps[i].name.clone();
+    let mut note =
+        format!("the daemon stopped during step {step_name:?}; the pipeline did not go on");
+    let run_id = run.steps[i].run_id.clone().unwrap_or_default();
+    if let Some(record) = wait_finished(state, &run_id).await {
+        run.steps[i].status = Some(record.status);
+        if let (None, Some(p), Some(step)) = (&record.git, &pipeline, &step) {
+            let git = after_step(state, p, step, &record, None, None).await;
+            note.push_str(if git.commit.is_some() {
+                "; what the step wrote was committed"
+            } else if git.failed_ref.is_some() {
+                "; what the step wrote was kept under its failed ref"
+            } else {
+                ""
+            });
+            let mut record = record;
+            record.git = Some(git);
+            let _ = state.local.save(&record).await;
+        }
+    }
+    run.status = RunStatus::Lost;
+    run.error = Some(note);
+    run.finished_at = Some(Utc::now());
+    save(state, &run).await;
+    info!(pipeline_run = %run.id, "unfinished pipeline run recovered");
 }
