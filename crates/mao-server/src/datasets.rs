@@ -103,12 +103,19 @@ impl Clones {
                 }
                 return Ok(false);
             }
-            if path.exists() {
-                // A half-made clone of an earlier attempt.
-                std::fs::remove_dir_all(&path).map_err(|e| mao_datasets::Error::Io {
-                    path: path.clone(),
-                    source: e,
-                })?;
+            // Cloned next to its place and renamed into it: a crash mid-clone never leaves
+            // something that looks like a clone.
+            let partial = path.with_file_name(format!(
+                ".{}.partial",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            for stale in [&path, &partial] {
+                if stale.exists() {
+                    std::fs::remove_dir_all(stale).map_err(|e| mao_datasets::Error::Io {
+                        path: stale.to_path_buf(),
+                        source: e,
+                    })?;
+                }
             }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| mao_datasets::Error::Io {
@@ -116,10 +123,17 @@ impl Clones {
                     source: e,
                 })?;
             }
-            match mao_datasets::clone_dataset(&url, &path, creds) {
-                Ok(_) => Ok(true),
+            match mao_datasets::clone_dataset(&url, &partial, creds) {
+                Ok(repo) => {
+                    drop(repo);
+                    std::fs::rename(&partial, &path).map_err(|e| mao_datasets::Error::Io {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                    Ok(true)
+                }
                 Err(e) => {
-                    let _ = std::fs::remove_dir_all(&path);
+                    let _ = std::fs::remove_dir_all(&partial);
                     Err(e)
                 }
             }
@@ -218,18 +232,36 @@ impl Clones {
             self.blocking(move |_| describe(&path, &name, false)).await
         };
         if !force {
-            if let Ok(d) = &state {
-                if d.unpushed > 0 || !d.clean {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "unpushed_work",
-                        format!(
-                            "the clone of {name:?} holds work the remote does not have ({} unpushed commit(s){}); push it first or pass --force to discard it",
-                            d.unpushed,
-                            if d.clean { "" } else { ", uncommitted changes" }
-                        ),
-                    ));
+            let refuse = |what: String| {
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "unpushed_work",
+                    format!("the clone of {name:?} holds {what}; push or inspect it first, or pass --force to discard it"),
+                ))
+            };
+            match &state {
+                Ok(d) => {
+                    let failed = failed_refs(&path);
+                    if d.unpushed > 0 || !d.clean || failed > 0 {
+                        let mut parts = Vec::new();
+                        if d.unpushed > 0 {
+                            parts.push(format!("{} unpushed commit(s)", d.unpushed));
+                        }
+                        if !d.clean {
+                            parts.push("uncommitted changes".to_owned());
+                        }
+                        if failed > 0 {
+                            parts.push(format!(
+                                "{failed} kept output(s) of failed steps under refs/mao/failed/"
+                            ));
+                        }
+                        return refuse(format!(
+                            "work the remote does not have ({})",
+                            parts.join(", ")
+                        ));
+                    }
                 }
+                Err(e) => return refuse(format!("a state that cannot be read ({})", e.message)),
             }
         }
         tokio::fs::remove_dir_all(&path).await.map_err(|e| {
@@ -275,6 +307,17 @@ impl Clones {
             warn!(path = %path.display(), error = %e, "cannot remove a bare repository");
         }
     }
+}
+
+/// Outputs of failed steps kept in a clone (`refs/mao/failed/*`), which exist nowhere else.
+fn failed_refs(clone: &Path) -> usize {
+    let Ok(repo) = Repo::open(clone) else {
+        return 0;
+    };
+    repo.git()
+        .references_glob(&format!("{}*", mao_datasets::FAILED_REF_PREFIX))
+        .map(|refs| refs.count())
+        .unwrap_or(0)
 }
 
 /// Deletes `*.lock` files in a `.git` folder: at its top and under `refs/`.

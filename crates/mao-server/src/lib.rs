@@ -138,6 +138,7 @@ impl AppState {
             self.pipelines.spawn_sync(),
             self.notifications.spawn_sync(),
             tokio::spawn(self.notifier.clone().deliverer()),
+            tokio::spawn(notify::collect_old(self.clone())),
             tokio::spawn(self.executor.clone().recover()),
             tokio::spawn(pipelines::recover(self.clone())),
             tokio::spawn(pipelines::pusher(self.clone())),

@@ -20,6 +20,13 @@ const DELIVERIES: &str = "/deliveries/";
 const DEDUP: &str = "/dedup/";
 const OUTBOX: &str = "/outbox/";
 
+/// What a pending push remembers besides its run.
+#[derive(Serialize, Deserialize)]
+struct PendingPush {
+    #[serde(default)]
+    merge: bool,
+}
+
 /// Where one notification is on its way to one sink.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -202,20 +209,22 @@ impl LocalStore {
             .map(|_| ())
     }
 
-    /// Remembers that the commit of run `run_id` on `dataset` still has to be pushed.
-    pub async fn add_pending_push(&self, dataset: &str, run_id: &str) -> Result<()> {
+    /// Remembers that the commit of run `run_id` on `dataset` still has to be pushed
+    /// (and, with `merge`, merged into ground-truth once it is).
+    pub async fn add_pending_push(&self, dataset: &str, run_id: &str, merge: bool) -> Result<()> {
+        let value = serde_json::to_vec(&PendingPush { merge }).expect("pending pushes serialize");
         self.store
             .put(
                 &format!("{PENDING_PUSHES}{dataset}/{run_id}"),
-                Bytes::new(),
+                Bytes::from(value),
                 None,
             )
             .await
             .map(|_| ())
     }
 
-    /// Runs whose commits wait to be pushed, by dataset, oldest first.
-    pub async fn pending_pushes(&self) -> Result<Vec<(String, String)>> {
+    /// Runs whose commits wait to be pushed: dataset, run id, merge wanted; oldest first.
+    pub async fn pending_pushes(&self) -> Result<Vec<(String, String, bool)>> {
         let page = list_all(&self.store, PENDING_PUSHES, 1000).await?;
         Ok(page
             .kvs
@@ -223,7 +232,10 @@ impl LocalStore {
             .filter_map(|kv| {
                 let rest = kv.key.strip_prefix(PENDING_PUSHES)?;
                 let (dataset, run) = rest.split_once('/')?;
-                Some((dataset.to_owned(), run.to_owned()))
+                let merge = serde_json::from_slice::<PendingPush>(&kv.value)
+                    .map(|p| p.merge)
+                    .unwrap_or(false);
+                Some((dataset.to_owned(), run.to_owned(), merge))
             })
             .collect())
     }

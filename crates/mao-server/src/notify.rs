@@ -328,3 +328,76 @@ impl Notifier {
         next
     }
 }
+
+/// Notifications kept in the shared store: none older than this.
+pub const KEEP_FOR: chrono::Duration = chrono::Duration::days(90);
+/// ... and at most this many (the newest).
+pub const KEEP_AT_MOST: usize = 10_000;
+
+/// Which notifications go: older than `max_age`, or beyond the newest `max_count`.
+/// `items` are (id, created_at), oldest first (ids are ULIDs).
+pub fn expired(
+    items: &[(String, chrono::DateTime<Utc>)],
+    now: chrono::DateTime<Utc>,
+    max_age: chrono::Duration,
+    max_count: usize,
+) -> Vec<String> {
+    let excess = items.len().saturating_sub(max_count);
+    items
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, created))| *i < excess || now - *created > max_age)
+        .map(|(_, (id, _))| id.clone())
+        .collect()
+}
+
+/// Deletes expired notifications from the shared store, every hour, on every node (a
+/// delete is idempotent and conditional on the revision read).
+pub async fn collect_old(state: Arc<crate::AppState>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let Ok(entries) = state.notifications.entries().await else {
+            continue;
+        };
+        let items: Vec<(String, chrono::DateTime<Utc>, i64)> = entries
+            .iter()
+            .filter_map(|(id, stored)| {
+                let n: Notification = serde_json::from_slice(&stored.json).ok()?;
+                Some((id.clone(), n.created_at, stored.revision))
+            })
+            .collect();
+        let pairs: Vec<(String, chrono::DateTime<Utc>)> =
+            items.iter().map(|(id, at, _)| (id.clone(), *at)).collect();
+        let gone = expired(&pairs, Utc::now(), KEEP_FOR, KEEP_AT_MOST);
+        for id in &gone {
+            if let Some((_, _, rev)) = items.iter().find(|(i, _, _)| i == id) {
+                let key = state.notifier.key(id);
+                let _ = state.store.compare_and_delete(&key, *rev).await;
+            }
+        }
+        if !gone.is_empty() {
+            info!(deleted = gone.len(), "old notifications deleted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_and_excess_notifications_expire() {
+        let now = Utc::now();
+        let items: Vec<(String, chrono::DateTime<Utc>)> = [100, 50, 3, 2, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, days)| (format!("n{i}"), now - chrono::Duration::days(*days)))
+            .collect();
+        assert_eq!(expired(&items, now, chrono::Duration::days(90), 10), ["n0"]);
+        assert_eq!(
+            expired(&items, now, chrono::Duration::days(90), 2),
+            ["n0", "n1", "n2"]
+        );
+        assert!(expired(&items, now, chrono::Duration::days(365), 10).is_empty());
+    }
+}

@@ -697,7 +697,8 @@ async fn after_step(
         }
     };
     if unpushed > 0 {
-        publish(state, &step.output_dataset, &mut git, &record.id).await;
+        let merge = p.ground_truth == GroundTruth::Merge;
+        publish(state, &step.output_dataset, &mut git, &record.id, merge).await;
     }
     if p.ground_truth == GroundTruth::Merge
         && matches!(git.push, PushState::Pushed | PushState::None)
@@ -709,7 +710,13 @@ async fn after_step(
 
 /// Pushes the node branch of `dataset` (the worktree lock is held by the caller); records
 /// the outcome on `git` and remembers a push to retry.
-async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run_id: &str) {
+async fn publish(
+    state: &Arc<AppState>,
+    dataset: &str,
+    git: &mut GitOutcome,
+    run_id: &str,
+    merge: bool,
+) {
     let worktree = state.clones.path(dataset);
     let node = state.node.clone();
     let result = state
@@ -726,7 +733,7 @@ async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run
                     git.commit = Some(head.to_string());
                 }
             }
-            settle_pending(state, dataset, PushState::Pushed, None).await;
+            settle_pending(state, dataset, PushState::Pushed, None, None).await;
         }
         Ok(PublishOutcome::Conflict {
             paths,
@@ -749,7 +756,7 @@ async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run
                 &msg,
             )
             .await;
-            settle_pending(state, dataset, PushState::Conflict, Some(msg)).await;
+            settle_pending(state, dataset, PushState::Conflict, Some(msg), None).await;
         }
         Err(e) => {
             git.push = if e.code == "remote_unreachable" {
@@ -759,7 +766,7 @@ async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run
             };
             git.push_error = Some(e.message.clone());
             warn!(dataset, error = %e.message, "push failed; it is retried in the background");
-            if let Err(e) = state.local.add_pending_push(dataset, run_id).await {
+            if let Err(e) = state.local.add_pending_push(dataset, run_id, merge).await {
                 error!(dataset, error = %e, "cannot remember the pending push");
             }
             state.pipeline_runs.push_wake.notify_one();
@@ -768,7 +775,15 @@ async fn publish(state: &Arc<AppState>, dataset: &str, git: &mut GitOutcome, run
 }
 
 /// Marks the runs whose commits waited on `dataset` as pushed (or in conflict).
-async fn settle_pending(state: &AppState, dataset: &str, push: PushState, error: Option<String>) {
+/// `merged`: the ground-truth merge made after the push, recorded on the runs that asked
+/// for one.
+async fn settle_pending(
+    state: &AppState,
+    dataset: &str,
+    push: PushState,
+    error: Option<String>,
+    merged: Option<&GroundTruthResult>,
+) {
     let pending = match state.local.pending_pushes().await {
         Ok(p) => p,
         Err(e) => {
@@ -776,13 +791,18 @@ async fn settle_pending(state: &AppState, dataset: &str, push: PushState, error:
             return;
         }
     };
-    for (d, run_id) in pending.into_iter().filter(|(d, _)| d == dataset) {
+    for (d, run_id, merge) in pending.into_iter().filter(|(d, _, _)| d == dataset) {
         if let Ok(Some(mut r)) = state.local.get(&run_id).await {
             if let Some(g) = r.git.as_mut() {
                 g.push = push;
                 g.push_error = error.clone();
                 if push == PushState::Pushed {
                     g.pushed_at = Some(Utc::now());
+                }
+                if merge {
+                    if let Some(m) = merged {
+                        g.ground_truth = Some(m.clone());
+                    }
                 }
             }
             let _ = state.local.save(&r).await;
@@ -886,7 +906,7 @@ pub async fn pusher(state: Arc<AppState>) {
                 Vec::new()
             }
         };
-        let mut datasets: Vec<String> = pending.iter().map(|(d, _)| d.clone()).collect();
+        let mut datasets: Vec<String> = pending.iter().map(|(d, _, _)| d.clone()).collect();
         datasets.dedup();
         let mut all_ok = true;
         for dataset in &datasets {
@@ -949,6 +969,7 @@ async fn retry_push(state: &Arc<AppState>, dataset: &str) -> bool {
             dataset,
             PushState::Failed,
             Some("the node's clone was removed before the push".into()),
+            None,
         )
         .await;
         return true;
@@ -970,7 +991,20 @@ async fn retry_push(state: &Arc<AppState>, dataset: &str) -> bool {
         | Ok(Some(PublishOutcome::Pushed { .. }))
         | Ok(Some(PublishOutcome::RebasedAndPushed { .. })) => {
             info!(dataset, "pending commits pushed");
-            settle_pending(state, dataset, PushState::Pushed, None).await;
+            // Runs of pipelines that merge into ground-truth get their merge now.
+            let wants_merge = state
+                .local
+                .pending_pushes()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|(d, _, merge)| d == dataset && *merge);
+            let merged = if wants_merge {
+                Some(merge_ground_truth(state, dataset).await)
+            } else {
+                None
+            };
+            settle_pending(state, dataset, PushState::Pushed, None, merged.as_ref()).await;
             true
         }
         Ok(Some(PublishOutcome::Conflict { paths, .. })) => {
@@ -988,7 +1022,7 @@ async fn retry_push(state: &Arc<AppState>, dataset: &str) -> bool {
                 &msg,
             )
             .await;
-            settle_pending(state, dataset, PushState::Conflict, Some(msg)).await;
+            settle_pending(state, dataset, PushState::Conflict, Some(msg), None).await;
             true
         }
         Err(e) => {

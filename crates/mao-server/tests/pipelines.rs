@@ -948,3 +948,35 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
     assert_eq!(commits.len(), before + 1, "{commits:?}");
     assert!(commits[0].starts_with("mao: slow / collect"), "{commits:?}");
 }
+
+#[test]
+fn a_commit_pushed_late_still_reaches_ground_truth() {
+    let Site { dir, bare, d, .. } = Site::new("plate");
+    add_pipeline(
+        &d,
+        dir.path(),
+        &json!({"name": "gt", "ground_truth": "merge",
+                "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs"}]}),
+    );
+    d.maoctl_ok(&["pipeline", "init", "gt"]);
+    let moved = dir.path().join("obs.moved");
+    std::fs::rename(&bare, &moved).unwrap();
+    let run = run_pipeline(&d, "gt");
+    let step = step_record(&d, &run, 0);
+    assert_eq!(step["git"]["push"], "pending", "{step}");
+    assert!(step["git"]["ground_truth"].is_null(), "{step}");
+    std::fs::rename(&moved, &bare).unwrap();
+    let id = step["id"].as_str().unwrap().to_owned();
+    let mut late = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            late = d.maoctl_json(&["run", "get", &id]);
+            late["git"]["ground_truth"]["outcome"] == "created"
+        }),
+        "{late}\n{}",
+        d.log_text()
+    );
+    assert_eq!(late["git"]["push"], "pushed");
+    let commit = late["git"]["commit"].as_str().unwrap();
+    assert_eq!(git(&bare, &["rev-parse", "ground-truth"]).trim(), commit);
+}
