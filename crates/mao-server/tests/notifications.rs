@@ -209,6 +209,21 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(hook.received().len(), 1, "deduplicated");
 
+    // A tool's own detector beats the node's default.
+    let tool = serde_json::json!({"name": "demo-z", "author": "MAO", "image": "mao/demo-tool:latest",
+        "data_repo": "https://g/d.git", "code_repo": "https://g/c.git", "artefact": "demo",
+        "detector": {"method": "robust-z", "params": {"threshold": 5}}});
+    let file = dir.path().join("demo-z.json");
+    std::fs::write(&file, tool.to_string()).unwrap();
+    d.maoctl_ok(&["tool", "add", "-f", file.to_str().unwrap()]);
+    let r = d.maoctl_json(&["tool", "run", "demo-z"]);
+    assert_eq!(r["detector"]["method"], "robust-z", "{r}");
+    assert!(r["detection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["method"] == "robust-z"));
+
     // Acknowledging.
     let id = n["id"].as_str().unwrap();
     d.maoctl_ok(&["notification", "ack", id]);

@@ -42,19 +42,27 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit must be between 1 and 1000".into()));
     }
-    let mut items = Vec::new();
-    for (_, stored) in state.notifications.entries().await?.into_iter().rev() {
-        let Ok(n) = serde_json::from_slice::<Notification>(&stored.json) else {
-            continue;
-        };
-        if kind.is_some_and(|k| k != n.kind) || (q.unacked && n.acknowledged_at.is_some()) {
-            continue;
-        }
-        items.push(n);
-        if items.len() == limit {
-            break;
+    // This node's notifications not yet in the shared store count too: whoever raised a
+    // notification sees it at once, the rest of the federation once it is published.
+    let mut all: std::collections::BTreeMap<String, Notification> = state
+        .local
+        .outbox()
+        .await?
+        .into_iter()
+        .map(|n| (n.id.clone(), n))
+        .collect();
+    for (id, stored) in state.notifications.entries().await? {
+        if let Ok(n) = serde_json::from_slice::<Notification>(&stored.json) {
+            all.insert(id, n);
         }
     }
+    let items = all
+        .into_values()
+        .rev()
+        .filter(|n| kind.is_none_or(|k| k == n.kind))
+        .filter(|n| !q.unacked || n.acknowledged_at.is_none())
+        .take(limit)
+        .collect();
     Ok(Json(List { items, next: None }))
 }
 
@@ -63,7 +71,14 @@ pub async fn get_one(
     State(state): State<Arc<AppState>>,
     RunId(id): RunId,
 ) -> ApiResult<Json<Notification>> {
-    Ok(Json(state.notifications.get(&id).await?.0))
+    match state.notifications.get(&id).await {
+        Ok((n, _)) => Ok(Json(n)),
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            let waiting = state.local.outbox().await?.into_iter().find(|n| n.id == id);
+            waiting.map(Json).ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Body of `POST /api/v1/notifications/{id}/ack`.
