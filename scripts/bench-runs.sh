@@ -4,18 +4,8 @@
 # interleaved by hyperfine), and 50 runs started at once: all complete, none lost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v hyperfine >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get update; $sudo apt-get install -y hyperfine; }
-cargo build --release -p mao-server -p maoctl
-scripts/build-demo-image.sh
-bin=$PWD/target/release
-work=$(mktemp -d)
-"$bin/mao-orchestrator" --data-dir "$work/data" --listen 127.0.0.1:0 --node bench-runs --log warn \
-  --max-concurrent-runs 8 --run-retention 500 >"$work/out" 2>"$work/err" &
-dpid=$!
-trap 'kill -9 $dpid 2>/dev/null; docker ps -aq --filter label=mao.node=bench-runs | xargs -r docker rm -f >/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
-export MAO_ENDPOINT=$(sed -n 's/^mao-orchestrator listening on //p' "$work/out")
-"$bin/maoctl" tool add demo bench mao/demo-tool:latest https://h/d.git https://h/c.git x >/dev/null
+. scripts/bench-lib.sh
+bench_node bench-runs --max-concurrent-runs 8 --run-retention 500
 mkdir -p "$work/plain"
 uidgid="$(id -u):$(id -g)"
 
@@ -23,12 +13,10 @@ echo "machine: $(nproc) cores; $(docker version --format 'Docker Engine {{.Serve
 hyperfine -N --warmup 2 --runs 15 --export-json "$work/hf.json" \
   "$bin/maoctl tool run demo" \
   "docker run --rm --user $uidgid --security-opt no-new-privileges -v $work/plain:/usr/src/app/data mao/demo-tool:latest" >/dev/null
+report_pair "$work/hf.json" "maoctl tool run demo" "docker run --rm"
 python3 - "$work/hf.json" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-m = [x["median"] * 1e3 for x in r]
-print(f"maoctl tool run demo: median {m[0]:.0f} ms (mean {r[0]['mean']*1e3:.0f} ms)")
-print(f"docker run --rm:      median {m[1]:.0f} ms (mean {r[1]['mean']*1e3:.0f} ms)")
+m = [x["median"] for x in json.load(open(sys.argv[1]))["results"]]
 print(f"overhead of the orchestrator: {100 * (m[0] - m[1]) / m[1]:+.1f} %")
 PY
 

@@ -334,6 +334,15 @@ impl Client {
         self.get(&item_path("/api/v1/pipeline-runs", id)?)
     }
 
+    /// Cancels a queued or running pipeline run; [`Error::is_conflict`] when it has ended.
+    /// Answers once it has ended, or after 10 s with its current state.
+    pub fn cancel_pipeline_run(&self, id: &str) -> Result<PipelineRun, Error> {
+        self.post(&format!(
+            "{}/cancel",
+            item_path("/api/v1/pipeline-runs", id)?
+        ))
+    }
+
     /// The pipeline run once it has finished, or as it is after `timeout` (at most
     /// [`MAX_WAIT`]): one long poll, to be repeated until [`RunStatus::is_finished`].
     pub fn wait_pipeline_run(&self, id: &str, timeout: Duration) -> Result<PipelineRun, Error> {

@@ -36,18 +36,13 @@ impl Clones {
         }
     }
 
-    /// The node's git identity and remote secrets.
-    pub fn credentials(&self) -> Arc<Credentials> {
-        self.creds.clone()
-    }
-
     /// Where the clone of `name` lives (a validated name; never a path from a user).
     pub fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
-    /// Runs git work on a blocking thread.
-    pub async fn blocking<T, F>(&self, work: F) -> ApiResult<T>
+    /// Runs git work on a blocking thread, with the node's credentials.
+    pub async fn git<T, F>(&self, work: F) -> Result<T, mao_datasets::Error>
     where
         F: FnOnce(&Credentials) -> Result<T, mao_datasets::Error> + Send + 'static,
         T: Send + 'static,
@@ -55,14 +50,21 @@ impl Clones {
         let creds = self.creds.clone();
         tokio::task::spawn_blocking(move || work(&creds))
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("git task failed: {e}"),
-                )
-            })?
-            .map_err(ApiError::from)
+            .unwrap_or_else(|e| {
+                Err(mao_datasets::Error::Git {
+                    op: "task",
+                    detail: e.to_string(),
+                })
+            })
+    }
+
+    /// [`Clones::git`] with its error as the API reports it.
+    pub async fn blocking<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Credentials) -> Result<T, mao_datasets::Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.git(work).await.map_err(ApiError::from)
     }
 
     /// Takes the worktree of `name` for the caller alone (a step, a push, a removal).

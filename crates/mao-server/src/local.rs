@@ -332,20 +332,6 @@ impl LocalStore {
             .map(|_| ())
     }
 
-    /// Saves many deliveries in one commit (a new notification to every sink at once).
-    pub async fn save_deliveries(&self, ds: &[Delivery]) -> Result<()> {
-        let items = ds
-            .iter()
-            .map(|d| {
-                (
-                    format!("{DELIVERIES}{}/{}", d.notification.id, d.sink),
-                    Bytes::from(serde_json::to_vec(d).expect("deliveries serialize")),
-                )
-            })
-            .collect();
-        self.store.put_many(items).await.map(|_| ())
-    }
-
     /// Every delivery this node has on record, oldest notification first.
     pub async fn deliveries(&self) -> Result<Vec<Delivery>> {
         let page = list_all(&self.store, DELIVERIES, 1000).await?;

@@ -105,7 +105,7 @@ impl Notifier {
 
     /// Raises a notification: saves its deliveries, publishes it, wakes the deliverer.
     /// Errors are logged, never returned: a notification must not fail what raised it.
-    pub async fn raise(&self, draft: Draft) -> Option<Notification> {
+    pub async fn raise(&self, draft: Draft) {
         let n = Notification {
             id: ulid::Ulid::new().to_string(),
             kind: draft.kind,
@@ -144,11 +144,10 @@ impl Notifier {
         // unreachable store never holds up the run that raised it.
         if let Err(e) = self.local.save_raised(&n, &deliveries).await {
             error!(error = %e, "cannot save a notification");
-            return None;
+            return;
         }
         info!(notification = %n.id, kind = n.kind.as_str(), target = %n.target(), "notification raised");
         self.wake.notify_one();
-        Some(n)
     }
 
     /// Writes the notification to the shared store unless it is there already.
@@ -273,24 +272,22 @@ impl Notifier {
         let key = d.notification.dedup_key();
         // Checked before every attempt: news that went out while this one was retried is
         // not sent again.
-        {
-            if let Ok(Some(last)) = self.local.last_sent(&d.sink, &key).await {
-                let interval = chrono::Duration::from_std(sink.repeat_interval())
-                    .unwrap_or(chrono::Duration::MAX);
-                if last
-                    .checked_add_signed(interval)
-                    .is_some_and(|t| t > Utc::now())
-                {
-                    d.state = DeliveryState::Suppressed;
-                    d.last_error = Some(format!(
-                        "the same news went to this sink at {} (repeat interval {})",
-                        last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        mao_api::units::format_duration(sink.repeat_interval())
-                    ));
-                    d.updated_at = Utc::now();
-                    let _ = self.local.save_delivery(&d).await;
-                    return None;
-                }
+        if let Ok(Some(last)) = self.local.last_sent(&d.sink, &key).await {
+            let interval =
+                chrono::Duration::from_std(sink.repeat_interval()).unwrap_or(chrono::Duration::MAX);
+            if last
+                .checked_add_signed(interval)
+                .is_some_and(|t| t > Utc::now())
+            {
+                d.state = DeliveryState::Suppressed;
+                d.last_error = Some(format!(
+                    "the same news went to this sink at {} (repeat interval {})",
+                    last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    mao_api::units::format_duration(sink.repeat_interval())
+                ));
+                d.updated_at = Utc::now();
+                let _ = self.local.save_delivery(&d).await;
+                return None;
             }
         }
         d.attempts += 1;

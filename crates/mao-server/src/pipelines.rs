@@ -293,14 +293,8 @@ pub async fn submit(
         queued_at: Utc::now(),
         started_at: None,
         finished_at: None,
-        schedule: match &trigger {
-            Trigger::Schedule { id, .. } => Some(id.clone()),
-            Trigger::Manual => None,
-        },
-        scheduled_at: match &trigger {
-            Trigger::Schedule { slot, .. } => Some(*slot),
-            Trigger::Manual => None,
-        },
+        schedule: trigger.schedule(),
+        scheduled_at: trigger.slot(),
     };
     state.local.save_pipeline_run(&run).await?;
     let cancel = CancellationToken::new();
@@ -542,21 +536,7 @@ async fn run_step(
             Some("the step's run record vanished".into()),
         );
     };
-    let git = after_step(state, p, step, &record, base, input_ref).await;
-    let commit_failed = git
-        .push_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("cannot commit"));
-    let stop = match git.push {
-        PushState::Failed if commit_failed => git.push_error.clone(),
-        PushState::Conflict => Some(format!(
-            "cannot push to {} of {}: {}",
-            git.branch,
-            git.dataset,
-            git.push_error.clone().unwrap_or_default()
-        )),
-        _ => None,
-    };
+    let (git, stop) = after_step(state, p, step, &record, base, input_ref).await;
     let status = record.status;
     record.git = Some(git);
     if let Err(e) = state.local.save(&record).await {
@@ -629,7 +609,9 @@ async fn wait_finished(state: &AppState, id: &str) -> Option<RunRecord> {
 }
 
 /// The git work after a step: commit and publish on success, keep what it wrote on
-/// failure, merge into `ground-truth` when the pipeline asks for it.
+/// failure, merge into `ground-truth` when the pipeline asks for it. Returns what was done
+/// and, when the pipeline must stop although the step succeeded, why (the commit failed,
+/// or the push met a conflict).
 async fn after_step(
     state: &Arc<AppState>,
     p: &Pipeline,
@@ -637,7 +619,7 @@ async fn after_step(
     record: &RunRecord,
     base: Option<String>,
     input: Option<InputRef>,
-) -> GitOutcome {
+) -> (GitOutcome, Option<String>) {
     let mut git = GitOutcome {
         dataset: step.output_dataset.clone(),
         branch: state.node.clone(),
@@ -667,7 +649,7 @@ async fn after_step(
                 error!(run_id = %record.id, error = %e.message, "cannot keep what the failed step wrote")
             }
         }
-        return git;
+        return (git, None);
     }
     let message = format!(
         "mao: {} / {} (run {})\n\npipeline: {}\nstep: {}\ntool: {}\nrun: {}\nnode: {}\ntrigger: {}\n",
@@ -691,9 +673,10 @@ async fn after_step(
             unpushed
         }
         Err(e) => {
+            let why = format!("cannot commit what the step wrote: {}", e.message);
             git.push = PushState::Failed;
-            git.push_error = Some(format!("cannot commit: {}", e.message));
-            return git;
+            git.push_error = Some(why.clone());
+            return (git, Some(why));
         }
     };
     if unpushed > 0 {
@@ -705,7 +688,15 @@ async fn after_step(
     {
         git.ground_truth = Some(merge_ground_truth(state, &step.output_dataset).await);
     }
-    git
+    let stop = (git.push == PushState::Conflict).then(|| {
+        format!(
+            "cannot push to {} of {}: {}",
+            git.branch,
+            git.dataset,
+            git.push_error.as_deref().unwrap_or_default()
+        )
+    });
+    (git, stop)
 }
 
 /// Pushes the node branch of `dataset` (the worktree lock is held by the caller); records
@@ -721,7 +712,7 @@ async fn publish(
     let node = state.node.clone();
     let result = state
         .clones
-        .blocking(move |creds| Repo::open(&worktree)?.publish(&node, creds))
+        .git(move |creds| Repo::open(&worktree)?.publish(&node, creds))
         .await;
     match result {
         Ok(PublishOutcome::Pushed { .. }) | Ok(PublishOutcome::RebasedAndPushed { .. }) => {
@@ -759,13 +750,13 @@ async fn publish(
             settle_pending(state, dataset, PushState::Conflict, Some(msg), None).await;
         }
         Err(e) => {
-            git.push = if e.code == "remote_unreachable" {
+            git.push = if e.is_retryable() {
                 PushState::Pending
             } else {
                 PushState::Failed
             };
-            git.push_error = Some(e.message.clone());
-            warn!(dataset, error = %e.message, "push failed; it is retried in the background");
+            git.push_error = Some(e.to_string());
+            warn!(dataset, error = %e, "push failed; it is retried in the background");
             if let Err(e) = state.local.add_pending_push(dataset, run_id, merge).await {
                 error!(dataset, error = %e, "cannot remember the pending push");
             }
@@ -1205,7 +1196,7 @@ async fn follow_interrupted(
     if let Some(record) = wait_finished(state, &run_id).await {
         run.steps[i].status = Some(record.status);
         if let (None, Some(p), Some(step)) = (&record.git, &pipeline, &step) {
-            let git = after_step(state, p, step, &record, None, None).await;
+            let (git, _) = after_step(state, p, step, &record, None, None).await;
             note.push_str(if git.commit.is_some() {
                 "; what the step wrote was committed"
             } else if git.failed_ref.is_some() {

@@ -96,6 +96,12 @@ fn add_pipeline(d: &Daemon, dir: &Path, pipeline: &Value) {
     d.maoctl_ok(&["pipeline", "add", "-f", file.to_str().unwrap()]);
 }
 
+/// Adds a pipeline with maoctl and initialises it on the node.
+fn add_and_init(d: &Daemon, dir: &Path, pipeline: &Value) {
+    add_pipeline(d, dir, pipeline);
+    d.maoctl_ok(&["pipeline", "init", pipeline["name"].as_str().unwrap()]);
+}
+
 /// Runs a pipeline with maoctl and waits for it; returns the pipeline run (JSON).
 fn run_pipeline(d: &Daemon, name: &str) -> Value {
     let run = d.maoctl_json(&["pipeline", "run", name]);
@@ -360,7 +366,7 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
         d,
         ..
     } = Site::new("pfail");
-    add_pipeline(
+    add_and_init(
         &d,
         dir.path(),
         &json!({"name": "two", "steps": [
@@ -368,7 +374,6 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
             {"name": "second", "tool": "demo", "output_dataset": "obs"}
         ]}),
     );
-    d.maoctl_ok(&["pipeline", "init", "two"]);
     let before = log(&bare, &node);
 
     let run = run_pipeline(&d, "two");
@@ -416,6 +421,14 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
         &["for-each-ref", "--format=%(refname)", "refs/mao/failed/"],
     );
     assert!(refs.contains("-only-leftover"), "junk kept: {refs}");
+    // Those kept outputs exist nowhere else: removing the clone needs --force.
+    let refused = d.maoctl(&["dataset", "remove-local", "obs"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&refused.stderr);
+    assert!(msg.contains("2 kept output(s) of failed steps"), "{msg}");
+    assert!(clone.is_dir());
+    d.maoctl_ok(&["dataset", "remove-local", "obs", "--force"]);
+    assert!(!clone.exists());
 }
 
 #[test]
@@ -428,13 +441,12 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
         bare,
         d,
     } = Site::new("pnff");
-    add_pipeline(
+    add_and_init(
         &d,
         dir.path(),
         &json!({"name": "slow", "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs",
             "env": {"DEMO_SLEEP": "3"}}]}),
     );
-    d.maoctl_ok(&["pipeline", "init", "slow"]);
     let other = dir.path().join("other");
     git(
         dir.path(),
@@ -909,7 +921,7 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
         ..
     } = Site::new("pcrash");
     let mut d = d;
-    add_pipeline(
+    add_and_init(
         &d,
         dir.path(),
         &json!({"name": "slow", "steps": [
@@ -917,7 +929,6 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
             {"name": "after", "tool": "demo", "output_dataset": "obs"}
         ]}),
     );
-    d.maoctl_ok(&["pipeline", "init", "slow"]);
     let before = log(&bare, &node).len();
     let id = d.maoctl_json(&["pipeline", "run", "slow"])["id"]
         .as_str()
@@ -927,6 +938,9 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
         d.maoctl_json(&["pipeline", "status", &id])["steps"][0]["status"] == "running"
     }));
     d.kill();
+    // A lock file as a crash in the middle of a commit leaves it: cleared at the start.
+    let index_lock = dir.path().join(&node).join("datasets/obs/.git/index.lock");
+    std::fs::write(&index_lock, "").unwrap();
     let d = start_node(dir.path(), &node, &[]);
     let mut run = Value::Null;
     assert!(
@@ -952,13 +966,12 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
 #[test]
 fn a_commit_pushed_late_still_reaches_ground_truth() {
     let Site { dir, bare, d, .. } = Site::new("plate");
-    add_pipeline(
+    add_and_init(
         &d,
         dir.path(),
         &json!({"name": "gt", "ground_truth": "merge",
                 "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs"}]}),
     );
-    d.maoctl_ok(&["pipeline", "init", "gt"]);
     let moved = dir.path().join("obs.moved");
     std::fs::rename(&bare, &moved).unwrap();
     let run = run_pipeline(&d, "gt");
@@ -979,4 +992,33 @@ fn a_commit_pushed_late_still_reaches_ground_truth() {
     assert_eq!(late["git"]["push"], "pushed");
     let commit = late["git"]["commit"].as_str().unwrap();
     assert_eq!(git(&bare, &["rev-parse", "ground-truth"]).trim(), commit);
+}
+
+#[test]
+fn a_cancelled_pipeline_run_stops_its_step_and_runs_no_more() {
+    let Site { dir, d, .. } = Site::new("pcancel");
+    add_and_init(
+        &d,
+        dir.path(),
+        &json!({"name": "long", "steps": [
+            {"name": "wait", "tool": "demo", "output_dataset": "obs", "env": {"DEMO_SLEEP": "60"}},
+            {"name": "after", "tool": "demo", "output_dataset": "obs"}
+        ]}),
+    );
+    let id = d.maoctl_json(&["pipeline", "run", "long"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(eventually(Duration::from_secs(20), || {
+        d.maoctl_json(&["pipeline", "status", &id])["steps"][0]["status"] == "running"
+    }));
+    let out = d.maoctl_ok(&["pipeline", "cancel", &id]);
+    assert!(out.contains("cancelled"), "{out}");
+    let run = d.maoctl_json(&["pipeline", "status", &id]);
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert_eq!(run["steps"][0]["status"], "cancelled", "{run}");
+    assert!(run["steps"][1]["run_id"].is_null(), "{run}");
+    // Cancelling again: it has ended.
+    let again = d.maoctl(&["pipeline", "cancel", &id]);
+    assert_eq!(again.status.code(), Some(1));
 }

@@ -857,6 +857,13 @@ pub enum PipelineCommand {
         /// Id of the pipeline run, as `maoctl pipeline runs` shows it
         id: String,
     },
+    /// Cancel a queued or running pipeline run: its current step is stopped, later steps
+    /// do not run
+    #[command(after_help = "Examples:\n  maoctl pipeline cancel 01J9Z8X7W6V5T4S3R2Q1P0NMKH")]
+    Cancel {
+        /// Id of the pipeline run, as `maoctl pipeline runs` shows it
+        id: String,
+    },
 }
 
 const PIPELINE_ADD_HELP: &str = "\

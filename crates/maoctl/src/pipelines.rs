@@ -81,16 +81,26 @@ pub fn pipeline_command(
             out.list(runs, &empty, |runs| output::pipeline_runs_table(runs, now))
         }
         PipelineCommand::Status { id } => {
-            let run = client.get_pipeline_run(&id).map_err(|e| {
-                hint(
-                    e,
-                    mao_client::Error::is_not_found,
-                    "maoctl pipeline runs shows this node's pipeline runs",
-                )
-            })?;
+            let run = client.get_pipeline_run(&id).map_err(unknown_run)?;
             print_report(client, out, &run)
         }
+        PipelineCommand::Cancel { id } => {
+            let run = client.cancel_pipeline_run(&id).map_err(unknown_run)?;
+            out.done(
+                &run,
+                &format!("pipeline run {} is {}", run.id, run.status.as_str()),
+            )
+        }
     }
+}
+
+/// An unknown pipeline run id, with where to find the right one.
+fn unknown_run(e: mao_client::Error) -> anyhow::Error {
+    hint(
+        e,
+        mao_client::Error::is_not_found,
+        "maoctl pipeline runs shows this node's pipeline runs",
+    )
 }
 
 /// The pipeline in the JSON or YAML document at `path` (`-`: standard input), checked as

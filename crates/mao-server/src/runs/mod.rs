@@ -86,6 +86,22 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The schedule that fired, if one did.
+    pub fn schedule(&self) -> Option<String> {
+        match self {
+            Trigger::Schedule { id, .. } => Some(id.clone()),
+            Trigger::Manual => None,
+        }
+    }
+
+    /// The slot a scheduled run is for.
+    pub fn slot(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Trigger::Schedule { slot, .. } => Some(*slot),
+            Trigger::Manual => None,
+        }
+    }
+
     /// How the trigger is written on the run record: `manual` or `schedule:<id>@<slot>`.
     pub fn label(&self) -> String {
         match self {
@@ -302,14 +318,8 @@ impl Executor {
             log_bytes: 0,
             log_truncated: false,
             container_id: None,
-            schedule: match &trigger {
-                Trigger::Schedule { id, .. } => Some(id.clone()),
-                Trigger::Manual => None,
-            },
-            scheduled_at: match &trigger {
-                Trigger::Schedule { slot, .. } => Some(*slot),
-                Trigger::Manual => None,
-            },
+            schedule: trigger.schedule(),
+            scheduled_at: trigger.slot(),
         };
         self.runs.save(&record).await?;
         let mut labels = BTreeMap::from([
