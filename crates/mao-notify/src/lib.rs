@@ -4,7 +4,7 @@
 //! daemon decides which sink gets which notification ([`SinkConfig::routes`], and the
 //! dedup key once per `repeat_interval`), keeps the delivery state and runs the retry
 //! loop; this crate makes one attempt ([`deliver_once`]), says how long to wait before
-//! the next ([`backoff`]) and, for callers that need nothing more, loops over both
+//! the next ([`RETRY`], the project's one retry policy) and, for callers that need nothing more, loops over both
 //! ([`deliver_with_retries`]).
 //!
 //! # What each sink receives
@@ -52,14 +52,15 @@ pub use render::WEBHOOK_SCHEMA;
 #[path = "../tests/common/fixtures.rs"]
 mod fixtures;
 
-/// The wait before a retry: 1 s after the first failed attempt, doubling, at most 5 min.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The wait before a retry: nominally 1 s after the first failed attempt, doubling, at
+/// most 5 min, jittered into the upper half of that (see [`mao_retry`]).
+pub const RETRY: mao_retry::Policy =
+    mao_retry::Policy::new(Duration::from_secs(1), Duration::from_secs(300));
 
 /// How long to wait after failed attempt number `attempt` (1 = the first attempt) before
-/// the next: 1 s, 2 s, 4 s ... capped at [`MAX_BACKOFF`]. `0` counts as `1`.
+/// the next: [`RETRY`]'s wait for that attempt. `0` counts as `1`.
 pub fn backoff(attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(31);
-    Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
+    RETRY.delay(attempt.saturating_sub(1))
 }
 
 /// Makes one delivery attempt of `n` to `sink`, bounded by the sink's timeout.
@@ -171,9 +172,18 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let secs: Vec<u64> = (0..=12).map(|a| backoff(a).as_secs()).collect();
+        let nominal = |a: u32| RETRY.nominal(a.saturating_sub(1)).as_secs();
+        let secs: Vec<u64> = (0..=12).map(nominal).collect();
         assert_eq!(secs, [1, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+        assert_eq!(RETRY.nominal(u32::MAX), Duration::from_secs(300));
+        for a in 0..=12 {
+            let wait = backoff(a);
+            let n = RETRY.nominal(a.saturating_sub(1));
+            assert!(
+                wait >= n / 2 && wait <= n,
+                "attempt {a}: {wait:?} not within [{n:?}/2, {n:?}]"
+            );
+        }
     }
 
     /// A log the test can read back.

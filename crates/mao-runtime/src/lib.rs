@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+#[cfg(feature = "docker")]
 pub mod docker;
 
 /// Errors of a container runtime, by what the caller can do about them.

@@ -28,30 +28,13 @@ pub struct Config {
     pub etcd_prefix: String,
     pub membership_ttl: Duration,
     pub log: String,
-    pub runs: crate::runs::RunSettings,
+    pub runs: mao_node::executor::RunSettings,
     pub git: GitSettings,
     /// Where this node delivers its notifications.
     pub sinks: Vec<mao_notify::SinkConfig>,
 }
 
-/// The node's git identity, the secrets it reaches remotes with, and the secrets pipeline
-/// steps may ask for. Node-local: never written to the shared store or to a log.
-#[derive(Clone, Debug, Default)]
-pub struct GitSettings {
-    pub credentials: mao_datasets::Credentials,
-    /// `{{ secret:NAME }}` values of pipeline steps' environments.
-    pub secrets: std::collections::BTreeMap<String, Secret>,
-}
-
-/// A secret value; `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use mao_node::{GitSettings, Secret};
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -487,9 +470,9 @@ fn parse_flag<T: std::str::FromStr>(
 fn run_settings(
     args: &RunArgs,
     file: &FileConfig,
-) -> Result<crate::runs::RunSettings, ConfigError> {
+) -> Result<mao_node::executor::RunSettings, ConfigError> {
     use mao_api::units::parse_size;
-    let defaults = crate::runs::RunSettings::default();
+    let defaults = mao_node::executor::RunSettings::default();
     let limits = mao_api::RunLimits {
         timeout: args
             .timeout
@@ -559,7 +542,7 @@ fn run_settings(
         "true or false",
     )?
     .unwrap_or(defaults.allow_docker_socket);
-    Ok(crate::runs::RunSettings {
+    Ok(mao_node::executor::RunSettings {
         limits,
         log_cap,
         retention,

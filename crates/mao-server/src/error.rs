@@ -1,10 +1,21 @@
-//! The one mapping from errors to HTTP responses.
+//! The one mapping from errors to HTTP responses: every domain error of `mao-node` gets
+//! its status and stable code here, and nowhere else. A 5xx answers a generic message; its
+//! detail travels in the response's extensions to [`log_server_errors`], the one place
+//! that logs it.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mao_api::{ErrorBody, ErrorDetail, ValidationError};
+use mao_node::datasets::DatasetError;
+use mao_node::executor::RunError;
+use mao_node::pipeline::PipelineError;
+use mao_node::registry::RegistryError;
+use mao_node::scheduler::ScheduleError;
+use mao_runtime::RuntimeError;
 use mao_store::StoreError;
 use tracing::error;
 
@@ -14,7 +25,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What went wrong inside, for the daemon's log only (5xx).
+    pub detail: Option<String>,
 }
+
+/// The inside story of a 5xx, handed from [`ApiError`] to [`log_server_errors`].
+#[derive(Clone, Debug)]
+struct ServerErrorDetail(String);
 
 impl ApiError {
     /// A 4xx or 5xx with the given code and message.
@@ -23,7 +40,30 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// A 500 whose message stays generic; `detail` goes to the log.
+    pub fn internal(
+        code: &'static str,
+        message: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            detail: Some(detail.into()),
+            ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+        }
+    }
+
+    /// 400 for a malformed query parameter.
+    pub fn bad_query(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+
+    /// 422 for a request that cannot be carried out as it stands.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
     /// 404 for a missing resource of `kind` named `name`.
@@ -56,41 +96,6 @@ impl std::fmt::Display for ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound { key } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{key} does not exist"),
-            ),
-            StoreError::AlreadyExists { key } => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                format!("{key} already exists"),
-            ),
-            StoreError::Conflict { key, .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{key} was changed by someone else meanwhile; read it again and retry"),
-            ),
-            StoreError::Unavailable(m) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                format!("the shared store is unavailable, retry later ({m})"),
-            ),
-            e => {
-                error!(error = %e, "store error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error; see the daemon's log",
-                )
-            }
-        }
     }
 }
 
@@ -137,18 +142,101 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let detail = self.status.is_server_error().then(|| {
+            ServerErrorDetail(
+                self.detail
+                    .clone()
+                    .unwrap_or_else(|| format!("{} ({})", self.message, self.code)),
+            )
+        });
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(d) = detail {
+            response.extensions_mut().insert(d);
+        }
+        response
     }
+}
+
+/// Logs every 5xx the API answers, with its detail, method and path: the one place where
+/// server errors are logged.
+pub async fn log_server_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if response.status().is_server_error() {
+        let detail = response
+            .extensions()
+            .get::<ServerErrorDetail>()
+            .map(|d| d.0.as_str())
+            .unwrap_or("no detail");
+        error!(%method, %path, status = response.status().as_u16(), error = %detail, "request failed");
+    }
+    response
 }
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound { key } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{key} does not exist"),
+            ),
+            StoreError::AlreadyExists { key } => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("{key} already exists"),
+            ),
+            StoreError::Conflict { key, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{key} was changed by someone else meanwhile; read it again and retry"),
+            ),
+            StoreError::Unavailable(m) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                format!("the shared store is unavailable, retry later ({m})"),
+            ),
+            e => ApiError::internal(
+                "internal",
+                "internal error; see the daemon's log",
+                format!("store error: {e}"),
+            ),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            RegistryError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            RegistryError::AlreadyExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", message)
+            }
+            RegistryError::Conflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            RegistryError::Invalid(v) => v.into(),
+            RegistryError::Unreadable { .. } => ApiError {
+                detail: Some(message.clone()),
+                ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            },
+            RegistryError::Store(s) => s.into(),
+        }
+    }
+}
 
 impl From<mao_datasets::Error> for ApiError {
     fn from(e: mao_datasets::Error) -> ApiError {
@@ -167,14 +255,110 @@ impl From<mao_datasets::Error> for ApiError {
             E::AlreadyExists { .. } => (StatusCode::CONFLICT, "already_exists"),
             E::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             E::Io { .. } | E::Git { .. } => {
-                error!(error = %e, "git error");
-                return ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                return ApiError::internal(
                     "git_error",
                     format!("{message} (see the daemon's log)"),
+                    format!("git error: {message}"),
                 );
             }
         };
         ApiError::new(status, code, message)
+    }
+}
+
+impl From<DatasetError> for ApiError {
+    fn from(e: DatasetError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            DatasetError::Git(g) => g.into(),
+            DatasetError::NotCloned { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "not_cloned", message)
+            }
+            DatasetError::NoClone { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            DatasetError::UnpushedWork { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "unpushed_work", message)
+            }
+            DatasetError::BareExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", message)
+            }
+            DatasetError::Io { .. } => ApiError {
+                detail: Some(message.clone()),
+                ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message)
+            },
+            DatasetError::Registry(r) => r.into(),
+        }
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> ApiError {
+        RunError::from(e).into()
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            RunError::Invalid(v) => v.into(),
+            RunError::DockerSocketNotAllowed { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "docker_socket_not_allowed", message)
+            }
+            RunError::RuntimeUnavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "runtime_unavailable",
+                message,
+            ),
+            RunError::Runtime(_) => {
+                ApiError::internal("internal", "internal error; see the daemon's log", message)
+            }
+            RunError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            RunError::Finished { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "run_finished", message)
+            }
+            RunError::Recovering { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", message)
+            }
+            RunError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            PipelineError::NotRegistered { .. } | PipelineError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            PipelineError::MissingSecret { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_secret", message)
+            }
+            PipelineError::Finished { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "run_finished", message)
+            }
+            PipelineError::Registry(e) => e.into(),
+            PipelineError::Dataset(e) => e.into(),
+            PipelineError::Run(e) => e.into(),
+            PipelineError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> ApiError {
+        match e {
+            ScheduleError::Invalid(m) => ApiError::invalid(m),
+            e @ ScheduleError::Unusable(_) => {
+                let message = e.to_string();
+                ApiError {
+                    detail: Some(message.clone()),
+                    ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+                }
+            }
+            ScheduleError::Registry(e) => e.into(),
+        }
     }
 }

@@ -1,154 +1,25 @@
-//! The `mao-orchestrator` daemon as a library: configuration, the HTTP router and the
-//! background tasks of one node. `main.rs` only wires them to a socket.
+//! The HTTP edge of a MAO node: the router, its handlers, the extractors that turn client
+//! mistakes into 4xx, and the one mapping from domain errors to statuses. The domain is
+//! `mao-node`; `main.rs` wires both to a socket.
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use mao_api::{Dataset, Notification, Pipeline, Schedule, Tool};
-use mao_store::Store;
+use mao_api::{Dataset, Pipeline, Tool};
+use mao_node::Node;
 
 pub mod config;
-pub mod datasets;
 pub mod error;
 mod extract;
 mod handlers;
-pub mod local;
-pub mod membership;
-pub mod metrics;
-pub mod notify;
-pub mod pipelines;
-pub mod registry;
-pub mod runs;
-pub mod scheduler;
-
-use registry::Registry;
 
 /// Largest request body accepted (1 MiB); larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Builds store keys from the federation prefix; the only place keys are spelled.
-#[derive(Clone, Debug)]
-pub struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    /// Keys under `prefix` (e.g. `/mao`, no trailing slash).
-    pub fn new(prefix: &str) -> Keys {
-        Keys {
-            prefix: prefix.trim_end_matches('/').to_owned(),
-        }
-    }
-
-    /// The prefix of a collection, e.g. `/mao/tools/`.
-    pub fn collection(&self, name: &str) -> String {
-        format!("{}/{}/", self.prefix, name)
-    }
-
-    /// The claim of one slot of a `once` schedule.
-    pub fn claim(&self, schedule: &str, slot: &chrono::DateTime<chrono::Utc>) -> String {
-        format!(
-            "{}{}/{}",
-            self.collection("claims"),
-            schedule,
-            slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        )
-    }
-
-    /// The key of a federation-wide lock.
-    pub fn lock(&self, name: &str) -> String {
-        format!("{}{}", self.collection("locks"), name)
-    }
-
-    /// The membership key of a node.
-    pub fn node(&self, node: &str) -> String {
-        format!("{}{}", self.collection("nodes"), node)
-    }
-}
-
-/// Everything a request handler needs.
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub executor: Arc<runs::Executor>,
-    pub keys: Keys,
-    pub node: String,
-    pub tools: Registry<Tool>,
-    pub datasets: Registry<Dataset>,
-    pub schedules: Registry<Schedule>,
-    pub pipelines: Registry<Pipeline>,
-    pub local: local::LocalStore,
-    /// The node's clones of datasets.
-    pub clones: datasets::Clones,
-    /// Pipeline runs of this process.
-    pub pipeline_runs: pipelines::PipelineRuns,
-    /// Git identity, remote credentials and step secrets (node-local).
-    pub git: config::GitSettings,
-    /// Notifications of the federation (`/mao/notifications/`).
-    pub notifications: Registry<Notification>,
-    /// Raises and delivers this node's notifications.
-    pub notifier: Arc<notify::Notifier>,
-}
-
-impl AppState {
-    /// State over `store`; call [`AppState::spawn_background`] to serve reads from memory.
-    pub fn new(
-        store: Arc<dyn Store>,
-        keys: Keys,
-        node: String,
-        executor: Arc<runs::Executor>,
-        local: local::LocalStore,
-        git: config::GitSettings,
-        sinks: Vec<mao_notify::SinkConfig>,
-    ) -> Arc<AppState> {
-        let notifier = Arc::new(notify::Notifier::new(
-            store.clone(),
-            keys.clone(),
-            node.clone(),
-            local.clone(),
-            sinks,
-        ));
-        executor.set_notifier(notifier.clone());
-        Arc::new(AppState {
-            notifier,
-            notifications: Registry::new(store.clone(), keys.collection("notifications")),
-            clones: datasets::Clones::new(executor.data_dir(), git.credentials.clone()),
-            pipeline_runs: pipelines::PipelineRuns::default(),
-            git,
-            executor,
-            local,
-            pipelines: Registry::new(store.clone(), keys.collection("pipelines")),
-            schedules: Registry::new(store.clone(), keys.collection("schedules")),
-            tools: Registry::new(store.clone(), keys.collection("tools")),
-            datasets: Registry::new(store.clone(), keys.collection("datasets")),
-            store,
-            keys,
-            node,
-        })
-    }
-
-    /// Starts the background tasks: registry copies kept in step with the store, and the
-    /// recovery of runs left by a previous process.
-    pub fn spawn_background(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
-            self.tools.spawn_sync(),
-            self.datasets.spawn_sync(),
-            self.schedules.spawn_sync(),
-            self.pipelines.spawn_sync(),
-            self.notifications.spawn_sync(),
-            tokio::spawn(self.notifier.clone().deliverer()),
-            tokio::spawn(notify::collect_old(self.clone())),
-            tokio::spawn(self.executor.clone().recover()),
-            tokio::spawn(pipelines::recover(self.clone())),
-            tokio::spawn(pipelines::pusher(self.clone())),
-            tokio::spawn(scheduler::run(self.clone())),
-        ]
-    }
-}
-
 /// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<Node>) -> Router {
     use axum::routing::post;
     use handlers::{
         compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs, schedules,
@@ -254,5 +125,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
 }

@@ -8,14 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use mao_api::NodeInfo;
+use mao_node::local::LocalStore;
+use mao_node::membership;
+use mao_node::{Keys, Node, NodeSettings};
 use mao_server::config::{Args, Config, StoreKind};
-use mao_server::local::LocalStore;
-use mao_server::membership::{JoinError, Membership};
-use mao_server::runs::Executor;
-use mao_server::{router, AppState, Keys};
+use mao_server::router;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::etcd::EtcdStore;
-use mao_store::{Store, StoreError};
+use mao_store::Store;
 use tracing::{error, info, warn};
 
 fn main() -> ExitCode {
@@ -96,36 +96,36 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         pid: std::process::id(),
-        machine_id: mao_server::membership::machine_id(),
+        machine_id: membership::machine_id(),
     };
-    let membership = join(
+    // A live twin is fatal; an unreachable store is waited for, until a signal.
+    let membership = membership::join_waiting(
         store.clone(),
         keys.node(&config.node),
         info,
         config.membership_ttl,
+        shutdown_signal(),
     )
-    .await?;
+    .await?
+    .context("interrupted while waiting for the store")?;
 
     let runtime: Arc<dyn mao_runtime::Runtime> =
         Arc::new(mao_runtime::docker::DockerRuntime::connect());
-    let executor = Executor::new(
-        runtime,
-        runs.clone(),
-        config.runs.clone(),
-        config.node.clone(),
-        config.data_dir.clone(),
-    );
-    let state = AppState::new(
+    let node = Node::new(
         store,
-        keys,
-        config.node.clone(),
-        executor,
         runs,
-        config.git.clone(),
-        config.sinks.clone(),
+        runtime,
+        NodeSettings {
+            name: config.node.clone(),
+            prefix: config.etcd_prefix.clone(),
+            data_dir: config.data_dir.clone(),
+            runs: config.runs.clone(),
+            git: config.git.clone(),
+            sinks: config.sinks.clone(),
+        },
     );
-    let _tasks = state.spawn_background();
-    let app = router(state);
+    let _tasks = node.spawn_background();
+    let app = router(node);
     info!(node = %config.node, url = %advertise_url, "listening");
     // Scripts and tests read the bound address from this line (useful with port 0).
     println!("mao-orchestrator listening on http://{local}");
@@ -148,30 +148,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     info!("shutting down");
     membership.leave().await;
     Ok(())
-}
-
-/// Joins the federation, waiting for the store if it is unreachable; a live twin is fatal.
-async fn join(
-    store: Arc<dyn Store>,
-    key: String,
-    info: NodeInfo,
-    ttl: Duration,
-) -> anyhow::Result<Membership> {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        match Membership::join(store.clone(), key.clone(), info.clone(), ttl).await {
-            Ok(m) => return Ok(m),
-            Err(JoinError::Store(StoreError::Unavailable(reason))) => {
-                warn!(%reason, "the store is unreachable; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown_signal() => anyhow::bail!("interrupted while waiting for the store"),
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 async fn shutdown_signal() {

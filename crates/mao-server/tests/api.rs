@@ -6,9 +6,9 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use mao_server::local::LocalStore;
-use mao_server::runs::{Executor, RunSettings};
-use mao_server::{router, AppState, Keys};
+use mao_node::local::LocalStore;
+use mao_node::{Keys, Node, NodeSettings};
+use mao_server::router;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::Store;
 use serde_json::{json, Value};
@@ -16,7 +16,7 @@ use tower::ServiceExt;
 
 struct Api {
     app: Router,
-    state: Arc<AppState>,
+    state: Arc<Node>,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
@@ -26,21 +26,18 @@ async fn api() -> Api {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
     let runtime = Arc::new(mao_runtime::docker::DockerRuntime::connect());
     let runs = LocalStore::open(&dir.path().join("local.redb")).unwrap();
-    let executor = Executor::new(
-        runtime,
-        runs.clone(),
-        RunSettings::default(),
-        "test-node".into(),
-        dir.path().to_owned(),
-    );
-    let state = AppState::new(
+    let state = Node::new(
         store.clone(),
-        Keys::new("/mao"),
-        "test-node".into(),
-        executor,
         runs,
-        Default::default(),
-        Vec::new(),
+        runtime,
+        NodeSettings {
+            name: "test-node".into(),
+            prefix: "/mao".into(),
+            data_dir: dir.path().to_owned(),
+            runs: Default::default(),
+            git: Default::default(),
+            sinks: Vec::new(),
+        },
     );
     state.spawn_background();
     // Let the registry copies load, so reads exercise the cached path.
@@ -396,9 +393,9 @@ async fn concurrent_updates_are_not_lost() {
             tokio::spawn(async move {
                 state
                     .datasets
-                    .update("shared", |d| {
+                    .update("shared", |d: &mut mao_api::Dataset| {
                         d.nodes.push(format!("node-{i:02}"));
-                        Ok(())
+                        Ok::<(), mao_node::registry::RegistryError>(())
                     })
                     .await
                     .unwrap();
@@ -441,7 +438,7 @@ async fn old_slot_claims_are_collected() {
             .await
             .unwrap();
     }
-    let deleted = mao_server::scheduler::collect_claims(&api.state, now)
+    let deleted = mao_node::scheduler::collect_claims(&api.state.scheduler, now)
         .await
         .unwrap();
     assert_eq!(

@@ -18,6 +18,7 @@ use futures::Stream;
 
 pub mod embedded;
 mod error;
+#[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod lease;
 pub mod lock;

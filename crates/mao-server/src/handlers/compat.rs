@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, Name};
-use crate::registry::{Entity, Registry};
-use crate::AppState;
+use mao_node::registry::{Entity, Registry};
+use mao_node::Node;
 
 fn keys(names: Vec<String>, dir: &str) -> Json<Vec<String>> {
     Json(names.into_iter().map(|n| format!("/{dir}/{n}")).collect())
@@ -38,21 +38,18 @@ async fn delete_doc<T: Entity>(
 }
 
 /// `GET /registry/tools`: `["/tools/<name>", ...]`
-pub async fn list_tools(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<String>>> {
+pub async fn list_tools(State(state): State<Arc<Node>>) -> ApiResult<Json<Vec<String>>> {
     Ok(keys(state.tools.names().await?, "tools"))
 }
 
 /// `GET /registry/tools/{name}`: the document, as a JSON string.
-pub async fn get_tool(
-    State(state): State<Arc<AppState>>,
-    Name(name): Name,
-) -> ApiResult<Json<String>> {
+pub async fn get_tool(State(state): State<Arc<Node>>, Name(name): Name) -> ApiResult<Json<String>> {
     get_doc(&state.tools, &name).await
 }
 
 /// `POST /registry/tools` with `{"name","author","image","data_repo","code_repo","artefact"}`.
 pub async fn register_tool(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(tool): ApiJson<Tool>,
 ) -> ApiResult<Json<String>> {
     Ok(as_string(state.tools.upsert(tool).await?.json))
@@ -60,20 +57,20 @@ pub async fn register_tool(
 
 /// `DELETE /registry/tools/{name}`
 pub async fn delete_tool(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<Json<String>> {
     delete_doc(&state.tools, "tools", &name).await
 }
 
 /// `GET /registry/datasets`: `["/dataset/<name>", ...]`
-pub async fn list_datasets(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<String>>> {
+pub async fn list_datasets(State(state): State<Arc<Node>>) -> ApiResult<Json<Vec<String>>> {
     Ok(keys(state.datasets.names().await?, "dataset"))
 }
 
 /// `GET /registry/datasets/{name}`: the document, as a JSON string.
 pub async fn get_dataset(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<Json<String>> {
     get_doc(&state.datasets, &name).await
@@ -102,7 +99,7 @@ pub struct CompatDatasetBody {
 
 /// `POST /registry/datasets`
 pub async fn register_dataset(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(req): ApiJson<CompatDataset>,
 ) -> ApiResult<Json<String>> {
     let dataset = Dataset {
@@ -117,7 +114,7 @@ pub async fn register_dataset(
 
 /// `DELETE /registry/datasets/{name}`
 pub async fn delete_dataset(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<Json<String>> {
     delete_doc(&state.datasets, "dataset", &name).await

@@ -10,13 +10,13 @@ use mao_api::{Dataset, InitLocalRequest, List, LocalDataset};
 use serde::Deserialize;
 use tracing::info;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, Name};
-use crate::AppState;
+use mao_node::Node;
 
 /// `POST /api/v1/datasets/{name}/clone`: 201 when cloned now, 200 when it was there.
 pub async fn clone_one(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<(StatusCode, Json<LocalDataset>)> {
     let (dataset, _) = state.datasets.get(&name).await?;
@@ -34,7 +34,7 @@ pub async fn clone_one(
 }
 
 /// `GET /api/v1/local/datasets`: the clones on this node.
-pub async fn list_local(State(state): State<Arc<AppState>>) -> ApiResult<Json<List<LocalDataset>>> {
+pub async fn list_local(State(state): State<Arc<Node>>) -> ApiResult<Json<List<LocalDataset>>> {
     let registered = state.datasets.names().await?;
     let items = state.clones.list(registered).await?;
     Ok(Json(List { items, next: None }))
@@ -42,7 +42,7 @@ pub async fn list_local(State(state): State<Arc<AppState>>) -> ApiResult<Json<Li
 
 /// `GET /api/v1/local/datasets/{name}`
 pub async fn get_local(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<Json<LocalDataset>> {
     let registered = state.datasets.get(&name).await.is_ok();
@@ -60,7 +60,7 @@ pub struct RemoveQuery {
 /// `DELETE /api/v1/local/datasets/{name}[?force=true]`: 204; 409 when the clone holds
 /// work the remote lacks and `force` is not set.
 pub async fn remove_local(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
     query: Result<Query<RemoveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<StatusCode> {
@@ -71,45 +71,19 @@ pub async fn remove_local(
 
 /// `POST /api/v1/local/datasets`: 201 with the registered dataset.
 pub async fn init_local(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(request): ApiJson<InitLocalRequest>,
 ) -> ApiResult<(StatusCode, Json<Dataset>)> {
-    Ok((StatusCode::CREATED, Json(init(&state, request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.clones.init_local(&state.datasets, request).await?),
+    ))
 }
 
 /// `POST /bare-repo/init` (the original's route): `{"name": ...}`.
 pub async fn bare_repo_init(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(request): ApiJson<InitLocalRequest>,
 ) -> ApiResult<(StatusCode, Json<Dataset>)> {
-    Ok((StatusCode::CREATED, Json(init(&state, request).await?)))
-}
-
-async fn init(state: &AppState, request: InitLocalRequest) -> ApiResult<Dataset> {
-    mao_api::validate::name("name", &request.name)?;
-    if state.datasets.get(&request.name).await.is_ok() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            format!(
-                "dataset {:?} already exists; remove it first or choose another name",
-                request.name
-            ),
-        ));
-    }
-    let (path, url) = state.clones.init_bare(&request.name).await?;
-    let dataset = Dataset {
-        name: request.name.clone(),
-        master: url,
-        nodes: Vec::new(),
-        description: request.description.unwrap_or_default(),
-        local_only: true,
-    };
-    if let Err(e) = state.datasets.create(dataset.clone()).await {
-        // Nothing half-made: the repository goes with the failed registration.
-        state.clones.remove_bare(&path);
-        return Err(e);
-    }
-    info!(dataset = %dataset.name, path = %path.display(), "local dataset created");
-    Ok(dataset)
+    init_local(State(state), ApiJson(request)).await
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use mao_api::Readiness;
 
-use crate::AppState;
+use mao_node::Node;
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// `GET /readyz`: 200 when the shared store answers, 503 otherwise.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
+pub async fn readyz(State(state): State<Arc<Node>>) -> (StatusCode, Json<Readiness>) {
     let probe = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     let reason = match probe {
         Ok(Ok(_)) => None,
@@ -33,7 +33,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Rea
         Json(Readiness {
             ready: reason.is_none(),
             store: state.store.backend().to_owned(),
-            node: state.node.clone(),
+            node: state.name.clone(),
             reason,
         }),
     )

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::error::ApiError;
-use crate::registry::Stored;
+use mao_node::registry::Stored;
 
 pub mod compat;
 pub mod datasets;

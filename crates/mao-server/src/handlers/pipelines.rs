@@ -18,17 +18,17 @@ use super::document;
 use super::runs::WaitQuery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IfMatch, Name, RunId};
-use crate::pipelines;
-use crate::runs::Trigger;
-use crate::AppState;
+use mao_node::executor::Trigger;
+use mao_node::pipeline;
+use mao_node::Node;
 
 /// `POST /api/v1/pipelines`: 201; 404 naming the step when a tool or dataset is unknown.
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(p): ApiJson<Pipeline>,
 ) -> ApiResult<Response> {
     p.validate()?;
-    pipelines::check_refs(&state, &p).await?;
+    pipeline::check_refs(&state.runner, &p).await?;
     let stored = state.pipelines.create(p.clone()).await?;
     info!(pipeline = %p.name, "registered");
     Ok(document(StatusCode::CREATED, stored))
@@ -36,33 +36,30 @@ pub async fn create(
 
 /// `PUT /api/v1/pipelines/{name}`
 pub async fn replace(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
     IfMatch(expected): IfMatch,
     ApiJson(p): ApiJson<Pipeline>,
 ) -> ApiResult<Response> {
     p.validate()?;
-    pipelines::check_refs(&state, &p).await?;
+    pipeline::check_refs(&state.runner, &p).await?;
     let stored = state.pipelines.replace(&name, p, expected).await?;
     Ok(document(StatusCode::OK, stored))
 }
 
 /// `POST /api/v1/pipelines/{name}/init`
-pub async fn init(
-    State(state): State<Arc<AppState>>,
-    Name(name): Name,
-) -> ApiResult<Json<InitReport>> {
+pub async fn init(State(state): State<Arc<Node>>, Name(name): Name) -> ApiResult<Json<InitReport>> {
     let (p, _) = state.pipelines.get(&name).await?;
-    Ok(Json(pipelines::init(&state, &p).await?))
+    Ok(Json(pipeline::init(&state.runner, &p).await?))
 }
 
 /// `POST /api/v1/pipelines/{name}/runs`: 202 with the queued pipeline run.
 pub async fn start(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<(StatusCode, Json<PipelineRun>)> {
     let (p, _) = state.pipelines.get(&name).await?;
-    let run = pipelines::submit(&state, p, Trigger::Manual).await?;
+    let run = pipeline::submit(&state.runner, p, Trigger::Manual).await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
@@ -76,11 +73,11 @@ pub struct ListQuery {
 
 /// `GET /api/v1/pipeline-runs?pipeline=&limit=`: newest first.
 pub async fn list_runs(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<List<PipelineRun>>> {
     let Query(q) = query?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m);
+    let bad = |m: String| ApiError::bad_query(m);
     if let Some(p) = &q.pipeline {
         mao_api::validate::name("pipeline", p).map_err(|e| bad(e.to_string()))?;
     }
@@ -88,36 +85,36 @@ pub async fn list_runs(
     if !(1..=1000).contains(&limit) {
         return Err(bad("limit must be between 1 and 1000".into()));
     }
-    let items = pipelines::list(&state, q.pipeline.as_deref(), limit).await?;
+    let items = pipeline::list(&state.runner, q.pipeline.as_deref(), limit).await?;
     Ok(Json(List { items, next: None }))
 }
 
 /// `GET /api/v1/pipeline-runs/{id}`
 pub async fn get_run(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
 ) -> ApiResult<Json<PipelineRun>> {
-    Ok(Json(pipelines::get(&state, &id).await?))
+    Ok(Json(pipeline::get(&state.runner, &id).await?))
 }
 
 /// `GET /api/v1/pipeline-runs/{id}/wait?timeout=30s`
 pub async fn wait_run(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
     query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<PipelineRun>> {
     let Query(q) = query?;
-    Ok(Json(pipelines::wait(&state, &id, q.limit()?).await?))
+    Ok(Json(pipeline::wait(&state.runner, &id, q.limit()?).await?))
 }
 
 /// `POST /api/v1/pipeline-runs/{id}/cancel`
 pub async fn cancel_run(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
 ) -> ApiResult<Json<PipelineRun>> {
-    pipelines::cancel(&state, &id).await?;
+    pipeline::cancel(&state.runner, &id).await?;
     Ok(Json(
-        pipelines::wait(&state, &id, std::time::Duration::from_secs(10)).await?,
+        pipeline::wait(&state.runner, &id, std::time::Duration::from_secs(10)).await?,
     ))
 }
 
@@ -125,7 +122,7 @@ pub async fn cancel_run(
 /// and initialises a one-step pipeline named after the tool; `{"name"}` initialises a
 /// registered pipeline; `{"name","steps",...}` registers (if needed) and initialises.
 pub async fn compat_init(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(req): ApiJson<PipelineInitRequest>,
 ) -> ApiResult<Json<InitReport>> {
     let wanted = match (&req.tool, &req.dataset, &req.steps) {
@@ -145,22 +142,17 @@ pub async fn compat_init(
             ground_truth: req.ground_truth.unwrap_or(GroundTruth::None),
         }),
         (None, None, Some(steps)) => Some(Pipeline {
-            name: req.name.clone().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    "name: a multi-step pipeline needs a name",
-                )
-            })?,
+            name: req
+                .name
+                .clone()
+                .ok_or_else(|| ApiError::invalid("name: a multi-step pipeline needs a name"))?,
             description: req.description.clone().unwrap_or_default(),
             steps: steps.clone(),
             ground_truth: req.ground_truth.unwrap_or(GroundTruth::None),
         }),
         (None, None, None) if req.name.is_some() => None,
         _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
+            return Err(ApiError::invalid(
                 "give either {\"tool\", \"dataset\"}, or {\"name\"} of a registered pipeline, or {\"name\", \"steps\"}",
             ))
         }
@@ -168,7 +160,7 @@ pub async fn compat_init(
     let p = match wanted {
         Some(p) => {
             p.validate()?;
-            pipelines::check_refs(&state, &p).await?;
+            pipeline::check_refs(&state.runner, &p).await?;
             match state.pipelines.get(&p.name).await {
                 Ok((existing, _)) if existing == p => existing,
                 Ok(_) => {
@@ -181,13 +173,13 @@ pub async fn compat_init(
                         ),
                     ))
                 }
-                Err(e) if e.status == StatusCode::NOT_FOUND => {
+                Err(e) if e.is_not_found() => {
                     // Registered only once its datasets are reachable: nothing half-made.
-                    let report = pipelines::init(&state, &p).await?;
+                    let report = pipeline::init(&state.runner, &p).await?;
                     state.pipelines.create(p.clone()).await?;
                     return Ok(Json(report));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         None => {
@@ -198,13 +190,13 @@ pub async fn compat_init(
                 .0
         }
     };
-    Ok(Json(pipelines::init(&state, &p).await?))
+    Ok(Json(pipeline::init(&state.runner, &p).await?))
 }
 
 /// `POST /pipeline/run` (the original's route): `{"name"}` runs now (202 with the run);
 /// `{"name","cron"}` creates a schedule (201 with it).
 pub async fn compat_run(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(req): ApiJson<PipelineRunRequest>,
 ) -> ApiResult<Response> {
     mao_api::validate::name("name", &req.name)?;
@@ -217,11 +209,11 @@ pub async fn compat_run(
                 tz: req.tz,
                 ..ScheduleRequest::default()
             };
-            let view = super::schedules::create_from(&state, request).await?;
+            let view = state.scheduler.create(request).await?;
             Ok((StatusCode::CREATED, Json(view)).into_response())
         }
         None => {
-            let run = pipelines::submit(&state, p, Trigger::Manual).await?;
+            let run = pipeline::submit(&state.runner, p, Trigger::Manual).await?;
             Ok((StatusCode::ACCEPTED, Json(run)).into_response())
         }
     }

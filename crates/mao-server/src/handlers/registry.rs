@@ -12,28 +12,28 @@ use tracing::{info, instrument};
 use super::{document, raw_json};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IfMatch, Name};
-use crate::registry::{Entity, Registry};
-use crate::AppState;
+use mao_node::registry::{Entity, Registry};
+use mao_node::Node;
 
 /// Picks a registry out of the state by its entity type.
 pub trait Registered: Entity {
-    fn registry(state: &AppState) -> &Registry<Self>;
+    fn registry(state: &Node) -> &Registry<Self>;
 }
 
 impl Registered for Tool {
-    fn registry(state: &AppState) -> &Registry<Self> {
+    fn registry(state: &Node) -> &Registry<Self> {
         &state.tools
     }
 }
 
 impl Registered for Pipeline {
-    fn registry(state: &AppState) -> &Registry<Self> {
+    fn registry(state: &Node) -> &Registry<Self> {
         &state.pipelines
     }
 }
 
 impl Registered for Dataset {
-    fn registry(state: &AppState) -> &Registry<Self> {
+    fn registry(state: &Node) -> &Registry<Self> {
         &state.datasets
     }
 }
@@ -48,16 +48,12 @@ pub struct ListQuery {
 
 /// `GET /api/v1/{tools,datasets}`
 pub async fn list<T: Registered>(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(q) = query?;
     if q.limit == Some(0) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be at least 1",
-        ));
+        return Err(ApiError::bad_query("limit must be at least 1"));
     }
     let body = T::registry(&state)
         .list_json(q.after.as_deref(), q.limit)
@@ -67,7 +63,7 @@ pub async fn list<T: Registered>(
 
 /// `GET /api/v1/{tools,datasets}/{name}`
 pub async fn get_one<T: Registered>(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<Response> {
     let stored = T::registry(&state).get_raw(&name).await?;
@@ -77,7 +73,7 @@ pub async fn get_one<T: Registered>(
 /// `POST /api/v1/{tools,datasets}`: 201, or 409 if the name is taken.
 #[instrument(skip_all, fields(kind = T::KIND))]
 pub async fn create<T: Registered>(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     ApiJson(item): ApiJson<T>,
 ) -> ApiResult<Response> {
     let stored = T::registry(&state).create(item.clone()).await?;
@@ -88,7 +84,7 @@ pub async fn create<T: Registered>(
 /// `PUT /api/v1/{tools,datasets}/{name}`: replaces; `If-Match` makes it conditional.
 #[instrument(skip_all, fields(kind = T::KIND))]
 pub async fn replace<T: Registered>(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
     IfMatch(expected): IfMatch,
     ApiJson(item): ApiJson<T>,
@@ -101,7 +97,7 @@ pub async fn replace<T: Registered>(
 /// `DELETE /api/v1/{tools,datasets}/{name}`: 204, or 404 if unknown.
 #[instrument(skip_all, fields(kind = T::KIND))]
 pub async fn remove<T: Registered>(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
 ) -> ApiResult<StatusCode> {
     T::registry(&state).delete(&name).await?;

@@ -19,13 +19,13 @@ use tracing::instrument;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Name, OptionalJson, RunId};
-use crate::runs::{Progress, Trigger};
-use crate::AppState;
+use mao_node::executor::{Progress, Trigger};
+use mao_node::Node;
 
 /// `POST /api/v1/tools/{name}/runs`: 202 with the queued run's record.
 #[instrument(skip_all, fields(tool = %name))]
 pub async fn start(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     Name(name): Name,
     OptionalJson(request): OptionalJson<RunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunRecord>)> {
@@ -48,11 +48,11 @@ pub struct ListQuery {
 
 /// `GET /api/v1/runs?tool=&status=&limit=`: newest first (default 50, at most 1000).
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<List<RunRecord>>> {
     let Query(q) = query?;
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m);
+    let bad = |m: String| ApiError::bad_query(m);
     if let Some(t) = &q.tool {
         mao_api::validate::name("tool", t).map_err(|e| bad(e.to_string()))?;
     }
@@ -75,7 +75,7 @@ pub async fn list(
 
 /// `GET /api/v1/runs/{id}`
 pub async fn get_one(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
 ) -> ApiResult<Json<RunRecord>> {
     Ok(Json(state.executor.get(&id).await?))
@@ -92,8 +92,7 @@ impl WaitQuery {
     /// The long-poll limit: `timeout` (default 30 s), at most 60 s.
     pub fn limit(&self) -> ApiResult<Duration> {
         Ok(match self.timeout.as_deref() {
-            Some(t) => parse_duration(t)
-                .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m))?,
+            Some(t) => parse_duration(t).map_err(ApiError::bad_query)?,
             None => Duration::from_secs(30),
         }
         .min(Duration::from_secs(60)))
@@ -103,7 +102,7 @@ impl WaitQuery {
 /// `GET /api/v1/runs/{id}/wait?timeout=30s`: answers when the run has finished, or with
 /// its current record after the timeout (at most 60 s), so clients need not poll.
 pub async fn wait(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
     query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<RunRecord>> {
@@ -114,7 +113,7 @@ pub async fn wait(
 /// `POST /api/v1/runs/{id}/cancel`: kills the run; answers once it has ended (or after
 /// 10 s with its current record). 409 if it had already finished.
 pub async fn cancel(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
 ) -> ApiResult<Json<RunRecord>> {
     state.executor.cancel(&id).await?;
@@ -134,7 +133,7 @@ pub struct LogsQuery {
 /// `GET /api/v1/runs/{id}/logs[?follow=true]`: the run's output as text; with `follow`,
 /// streamed as it is written until the run ends.
 pub async fn logs(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Node>>,
     RunId(id): RunId,
     query: Result<Query<LogsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {

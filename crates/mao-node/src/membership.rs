@@ -84,7 +84,7 @@ async fn rejoin_when_lost(
             return;
         }
         warn!(key = %key, "membership lease lost; publishing this node again");
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = crate::retry::STORE.backoff();
         loop {
             match publish(&store, &key, &info, ttl).await {
                 Ok(k) => {
@@ -94,8 +94,7 @@ async fn rejoin_when_lost(
                 }
                 Err(e) => {
                     error!(error = %e, "cannot publish membership; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff.wait().await;
                 }
             }
         }
@@ -171,4 +170,48 @@ fn process_alive(pid: u32) -> bool {
     // Signal 0 checks existence without sending anything; EPERM means it exists.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Every node whose membership lease is alive, sorted by name; an unreadable entry is
+/// skipped with a warning.
+pub async fn list(store: &dyn Store, keys: &crate::Keys) -> Result<Vec<NodeInfo>, StoreError> {
+    let prefix = keys.collection("nodes");
+    let page = mao_store::list_all(store, &prefix, 500).await?;
+    Ok(page
+        .kvs
+        .iter()
+        .filter_map(|kv| match serde_json::from_slice::<NodeInfo>(&kv.value) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                warn!(key = %kv.key, error = %e, "skipping an unreadable membership entry");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Joins the federation, waiting (with backoff) while the store is unreachable, until
+/// `stop` resolves; a live twin of this node's name is an error at once.
+pub async fn join_waiting(
+    store: Arc<dyn Store>,
+    key: String,
+    info: NodeInfo,
+    ttl: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Option<Membership>, JoinError> {
+    let mut backoff = crate::retry::STORE.backoff();
+    tokio::pin!(stop);
+    loop {
+        match Membership::join(store.clone(), key.clone(), info.clone(), ttl).await {
+            Ok(m) => return Ok(Some(m)),
+            Err(JoinError::Store(StoreError::Unavailable(reason))) => {
+                warn!(%reason, "the store is unreachable; retrying");
+                tokio::select! {
+                    _ = backoff.wait() => {}
+                    _ = &mut stop => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

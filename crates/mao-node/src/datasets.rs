@@ -9,13 +9,38 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::http::StatusCode;
-use mao_api::{Dataset, LocalDataset};
+use mao_api::{Dataset, InitLocalRequest, LocalDataset};
 use mao_datasets::{Credentials, Repo};
 use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
-use crate::error::{ApiError, ApiResult};
+use crate::registry::{Registry, RegistryError};
+
+/// What can go wrong with the node's clones of datasets.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// Git refused or failed (the remote, credentials, the clone).
+    #[error(transparent)]
+    Git(#[from] mao_datasets::Error),
+    #[error("dataset {name:?} is not cloned on this node; run `maoctl pipeline init` (or `maoctl dataset clone {name}`) first")]
+    NotCloned { name: String },
+    #[error("dataset {name:?} is not cloned on this node")]
+    NoClone { name: String },
+    #[error("the clone of {name:?} holds {what}; push or inspect it first, or pass --force to discard it")]
+    UnpushedWork { name: String, what: String },
+    #[error("a bare repository {} exists already", path.display())]
+    BareExists { path: PathBuf },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Result of work on the node's clones.
+pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
 
 /// The node's clones of datasets.
 pub struct Clones {
@@ -58,13 +83,13 @@ impl Clones {
             })
     }
 
-    /// [`Clones::git`] with its error as the API reports it.
-    pub async fn blocking<T, F>(&self, work: F) -> ApiResult<T>
+    /// [`Clones::git`] with its error as a [`DatasetError`].
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T>
     where
         F: FnOnce(&Credentials) -> Result<T, mao_datasets::Error> + Send + 'static,
         T: Send + 'static,
     {
-        self.git(work).await.map_err(ApiError::from)
+        Ok(self.git(work).await?)
     }
 
     /// Takes the worktree of `name` for the caller alone (a step, a push, a removal).
@@ -81,7 +106,7 @@ impl Clones {
 
     /// Clones `dataset` unless this node has it already; true when it cloned now. A clone
     /// that fails leaves nothing behind.
-    pub async fn ensure(&self, dataset: &Dataset) -> ApiResult<bool> {
+    pub async fn ensure(&self, dataset: &Dataset) -> Result<bool> {
         let _guard = self.lock(&dataset.name).await;
         let path = self.path(&dataset.name);
         let url = dataset.master.clone();
@@ -163,21 +188,19 @@ impl Clones {
     }
 
     /// The clone of `name`, or 409 telling the user to initialise the pipeline.
-    pub fn require(&self, name: &str) -> ApiResult<PathBuf> {
+    pub fn require(&self, name: &str) -> Result<PathBuf> {
         let path = self.path(name);
         if path.join(".git").is_dir() {
             Ok(path)
         } else {
-            Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_cloned",
-                format!("dataset {name:?} is not cloned on this node; run `maoctl pipeline init` (or `maoctl dataset clone {name}`) first"),
-            ))
+            Err(DatasetError::NotCloned {
+                name: name.to_owned(),
+            })
         }
     }
 
     /// What this node holds: every clone, with its branch and state.
-    pub async fn list(&self, registered: Vec<String>) -> ApiResult<Vec<LocalDataset>> {
+    pub async fn list(&self, registered: Vec<String>) -> Result<Vec<LocalDataset>> {
         let root = self.root.clone();
         self.blocking(move |_| {
             let mut out = Vec::new();
@@ -209,7 +232,7 @@ impl Clones {
     }
 
     /// One clone's state.
-    pub async fn describe(&self, name: &str, registered: bool) -> ApiResult<LocalDataset> {
+    pub async fn describe(&self, name: &str, registered: bool) -> Result<LocalDataset> {
         let path = self.require(name)?;
         let name = name.to_owned();
         self.blocking(move |_| describe(&path, &name, registered))
@@ -218,32 +241,30 @@ impl Clones {
 
     /// Deletes the clone of `name`. Without `force`, refuses (409) when it holds work the
     /// remote lacks: unpushed commits or uncommitted changes.
-    pub async fn remove(&self, name: &str, force: bool) -> ApiResult<()> {
+    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
         let _guard = self.lock(name).await;
         let path = self.path(name);
         if !path.exists() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("dataset {name:?} is not cloned on this node"),
-            ));
+            return Err(DatasetError::NoClone {
+                name: name.to_owned(),
+            });
         }
         let state = {
             let path = path.clone();
             let name = name.to_owned();
-            self.blocking(move |_| describe(&path, &name, false)).await
+            self.blocking(move |_| Ok((describe(&path, &name, false)?, failed_refs(&path))))
+                .await
         };
         if !force {
             let refuse = |what: String| {
-                Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "unpushed_work",
-                    format!("the clone of {name:?} holds {what}; push or inspect it first, or pass --force to discard it"),
-                ))
+                Err(DatasetError::UnpushedWork {
+                    name: name.to_owned(),
+                    what,
+                })
             };
             match &state {
-                Ok(d) => {
-                    let failed = failed_refs(&path);
+                Ok((d, failed)) => {
+                    let failed = *failed;
                     if d.unpushed > 0 || !d.clean || failed > 0 {
                         let mut parts = Vec::new();
                         if d.unpushed > 0 {
@@ -263,38 +284,32 @@ impl Clones {
                         ));
                     }
                 }
-                Err(e) => return refuse(format!("a state that cannot be read ({})", e.message)),
+                Err(e) => return refuse(format!("a state that cannot be read ({})", e.detail())),
             }
         }
-        tokio::fs::remove_dir_all(&path).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "io",
-                format!("cannot delete {}: {e}", path.display()),
-            )
-        })?;
+        tokio::fs::remove_dir_all(&path)
+            .await
+            .map_err(|source| DatasetError::Io {
+                what: format!("cannot delete {}", path.display()),
+                source,
+            })?;
         info!(dataset = name, "local clone removed");
         Ok(())
     }
 
     /// Creates the bare repository `<data-dir>/bare/<name>.git` with an initial commit;
     /// returns its `file://` URL. 409 if it exists.
-    pub async fn init_bare(&self, name: &str) -> ApiResult<(PathBuf, String)> {
+    pub async fn init_bare(&self, name: &str) -> Result<(PathBuf, String)> {
         let path = self.bare_root.join(format!("{name}.git"));
-        if path.exists() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                format!("a bare repository {} exists already", path.display()),
-            ));
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(DatasetError::BareExists { path });
         }
-        std::fs::create_dir_all(&self.bare_root).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "io",
-                format!("cannot create {}: {e}", self.bare_root.display()),
-            )
-        })?;
+        tokio::fs::create_dir_all(&self.bare_root)
+            .await
+            .map_err(|source| DatasetError::Io {
+                what: format!("cannot create {}", self.bare_root.display()),
+                source,
+            })?;
         let abs = std::path::absolute(&path).unwrap_or(path.clone());
         let p = abs.clone();
         self.blocking(move |creds| mao_datasets::init_bare_with_initial_commit(&p, creds))
@@ -304,9 +319,54 @@ impl Clones {
     }
 
     /// Removes a bare repository made by [`Clones::init_bare`] (when registering it failed).
-    pub fn remove_bare(&self, path: &Path) {
-        if let Err(e) = std::fs::remove_dir_all(path) {
+    pub async fn remove_bare(&self, path: &Path) {
+        if let Err(e) = tokio::fs::remove_dir_all(path).await {
             warn!(path = %path.display(), error = %e, "cannot remove a bare repository");
+        }
+    }
+
+    /// `init-local`: a bare repository in the data dir with an initial commit, registered
+    /// as a `local_only` dataset. Nothing is left half-made when the registration fails.
+    pub async fn init_local(
+        &self,
+        datasets: &Registry<Dataset>,
+        request: InitLocalRequest,
+    ) -> Result<Dataset> {
+        mao_api::validate::name("name", &request.name).map_err(RegistryError::from)?;
+        if datasets.get(&request.name).await.is_ok() {
+            return Err(RegistryError::AlreadyExists {
+                kind: "dataset",
+                name: request.name,
+            }
+            .into());
+        }
+        let (path, url) = self.init_bare(&request.name).await?;
+        let dataset = Dataset {
+            name: request.name.clone(),
+            master: url,
+            nodes: Vec::new(),
+            description: request.description.unwrap_or_default(),
+            local_only: true,
+        };
+        if let Err(e) = datasets.create(dataset.clone()).await {
+            self.remove_bare(&path).await;
+            return Err(e.into());
+        }
+        info!(dataset = %dataset.name, path = %path.display(), "local dataset created");
+        Ok(dataset)
+    }
+}
+
+impl DatasetError {
+    /// The message for a person; a git failure inside the daemon points at its log.
+    pub fn detail(&self) -> String {
+        match self {
+            DatasetError::Git(
+                e @ (mao_datasets::Error::Io { .. } | mao_datasets::Error::Git { .. }),
+            ) => {
+                format!("{e} (see the daemon's log)")
+            }
+            e => e.to_string(),
         }
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 use crate::local::{Delivery, DeliveryState, LocalStore};
+use crate::registry::{Registry, RegistryError};
 use crate::Keys;
 
 /// Deliveries attempted at once.
@@ -36,6 +37,8 @@ pub struct Notifier {
     local: LocalStore,
     sinks: Vec<SinkConfig>,
     wake: Notify,
+    /// The federation's notifications (`/mao/notifications/`).
+    notifications: Registry<Notification>,
 }
 
 /// A notification before it has an id, a node and a time.
@@ -85,13 +88,14 @@ impl Draft {
 }
 
 impl Notifier {
-    /// A notifier delivering to `sinks`.
+    /// A notifier delivering to `sinks`, publishing to `notifications`.
     pub fn new(
         store: Arc<dyn Store>,
         keys: Keys,
         node: String,
         local: LocalStore,
         sinks: Vec<SinkConfig>,
+        notifications: Registry<Notification>,
     ) -> Notifier {
         Notifier {
             store,
@@ -100,7 +104,72 @@ impl Notifier {
             local,
             sinks,
             wake: Notify::new(),
+            notifications,
         }
+    }
+
+    /// Notifications newest first: the federation's, and this node's not yet published
+    /// (whoever raised one sees it at once, the rest of the federation once it is out).
+    pub async fn list(
+        &self,
+        kind: Option<NotificationKind>,
+        unacked: bool,
+        limit: usize,
+    ) -> Result<Vec<Notification>, RegistryError> {
+        let mut all: std::collections::BTreeMap<String, Notification> = self
+            .local
+            .outbox()
+            .await?
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect();
+        for (id, stored) in self.notifications.entries().await? {
+            if let Ok(n) = serde_json::from_slice::<Notification>(&stored.json) {
+                all.insert(id, n);
+            }
+        }
+        Ok(all
+            .into_values()
+            .rev()
+            .filter(|n| kind.is_none_or(|k| k == n.kind))
+            .filter(|n| !unacked || n.acknowledged_at.is_none())
+            .take(limit)
+            .collect())
+    }
+
+    /// One notification, published or still in this node's outbox.
+    pub async fn get(&self, id: &str) -> Result<Notification, RegistryError> {
+        match self.notifications.get(id).await {
+            Ok((n, _)) => Ok(n),
+            Err(e) if e.is_not_found() => {
+                let waiting = self.local.outbox().await?.into_iter().find(|n| n.id == id);
+                waiting.ok_or(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Acknowledges a notification for the whole federation (once: a second ack keeps the
+    /// first one's name and time).
+    pub async fn ack(&self, id: &str, by: Option<String>) -> Result<Notification, RegistryError> {
+        let by = by.unwrap_or_else(|| self.node.clone());
+        mao_api::validate::text("by", &by, 200, true)?;
+        let (n, _) = self
+            .notifications
+            .update(id, |n: &mut Notification| {
+                if n.acknowledged_at.is_none() {
+                    n.acknowledged_by = Some(by.clone());
+                    n.acknowledged_at = Some(Utc::now());
+                }
+                Ok::<(), RegistryError>(())
+            })
+            .await?;
+        Ok(n)
+    }
+
+    /// Where this node's deliveries of notification `id` stand.
+    pub async fn deliveries_of(&self, id: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.local.deliveries_of(id).await
     }
 
     /// Raises a notification: saves its deliveries, publishes it, wakes the deliverer.
@@ -350,10 +419,10 @@ pub fn expired(
 
 /// Deletes expired notifications from the shared store, every hour, on every node (a
 /// delete is idempotent and conditional on the revision read).
-pub async fn collect_old(state: Arc<crate::AppState>) {
+pub async fn collect_old(notifier: Arc<Notifier>) {
     loop {
         tokio::time::sleep(Duration::from_secs(3600)).await;
-        let Ok(entries) = state.notifications.entries().await else {
+        let Ok(entries) = notifier.notifications.entries().await else {
             continue;
         };
         let items: Vec<(String, chrono::DateTime<Utc>, i64)> = entries
@@ -368,8 +437,8 @@ pub async fn collect_old(state: Arc<crate::AppState>) {
         let gone = expired(&pairs, Utc::now(), KEEP_FOR, KEEP_AT_MOST);
         for id in &gone {
             if let Some((_, _, rev)) = items.iter().find(|(i, _, _)| i == id) {
-                let key = state.notifier.key(id);
-                let _ = state.store.compare_and_delete(&key, *rev).await;
+                let key = notifier.key(id);
+                let _ = notifier.store.compare_and_delete(&key, *rev).await;
             }
         }
         if !gone.is_empty() {

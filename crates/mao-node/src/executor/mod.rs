@@ -1,0 +1,372 @@
+//! The executor: runs a tool as a container and keeps an exact record of it.
+//!
+//! A run goes `queued` (record saved) -> `running` (container started, record saved) ->
+//! `succeeded | failed | timed_out | cancelled`. Every step that can fail leaves the record
+//! saying where it stopped. After a crash of the daemon, [`Executor::recover`] finds the
+//! containers by their labels: a running one is re-attached, an exited one is collected,
+//! a record whose container is gone is marked `lost`, and no container of ours is left.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use mao_api::units::parse_size;
+use mao_api::{RunLimits, RunRecord, RunStatus};
+use mao_runtime::{Limits, Runtime, RuntimeError};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::local::LocalStore;
+use crate::notify::Notifier;
+
+mod judge;
+mod prune;
+mod recover;
+mod submit;
+mod supervise;
+
+/// What can go wrong with a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Invalid(#[from] mao_api::ValidationError),
+    #[error("tool {tool:?} asks for the Docker socket but this node does not allow it (set allow_docker_socket = true in the node config)")]
+    DockerSocketNotAllowed { tool: String },
+    /// The container engine cannot be reached: nothing can run now.
+    #[error("the Docker Engine is unavailable, so tools cannot run now ({0})")]
+    RuntimeUnavailable(String),
+    /// The engine answered with an error the daemon did not expect.
+    #[error("container runtime error: {0}")]
+    Runtime(RuntimeError),
+    #[error("run {id} does not exist on this node")]
+    NotFound { id: String },
+    #[error("run {id} has already finished ({})", status.as_str())]
+    Finished { id: String, status: RunStatus },
+    #[error("run {id} belongs to the previous process and is being recovered (is the Docker Engine reachable?); retry shortly")]
+    Recovering { id: String },
+    #[error(transparent)]
+    Store(#[from] mao_store::StoreError),
+}
+
+impl From<RuntimeError> for RunError {
+    fn from(e: RuntimeError) -> RunError {
+        match e {
+            RuntimeError::Unavailable(m) => RunError::RuntimeUnavailable(m),
+            e => RunError::Runtime(e),
+        }
+    }
+}
+
+impl RunError {
+    /// True when the run does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RunError::NotFound { .. })
+    }
+}
+
+/// Result of an executor operation.
+pub type Result<T, E = RunError> = std::result::Result<T, E>;
+
+/// Where the data folder is mounted in the container.
+pub const DATA_MOUNT: &str = "/usr/src/app/data";
+/// Where the input folder is mounted (read-only).
+pub const INPUT_MOUNT: &str = "/usr/src/app/input";
+
+/// Labels on every container of ours.
+pub const LABEL_RUN: &str = "mao.run-id";
+pub const LABEL_NODE: &str = "mao.node";
+pub const LABEL_TOOL: &str = "mao.tool";
+pub const LABEL_PIPELINE: &str = "mao.pipeline";
+
+/// Node-wide run settings (from the node's config).
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// Default limits; `timeout` is always set.
+    pub limits: RunLimits,
+    /// Bytes of log kept per run; the rest is dropped after a marker.
+    pub log_cap: u64,
+    /// Finished runs kept per tool; older ones are pruned with their logs.
+    pub retention: usize,
+    /// Runs executing at once; more wait `queued`.
+    pub max_concurrent: usize,
+    /// Whether a tool that asks for the Docker socket may have it.
+    pub allow_docker_socket: bool,
+    /// Run containers as the daemon's uid:gid, so the node owns the files they write.
+    pub run_as_node_user: bool,
+    /// How metrics are judged when the tool or step does not say.
+    pub detector: mao_api::DetectorSpec,
+}
+
+impl Default for RunSettings {
+    /// The defaults of a node that configures nothing.
+    fn default() -> RunSettings {
+        RunSettings {
+            limits: RunLimits {
+                timeout: Some("1h".to_owned()),
+                memory: None,
+                cpus: None,
+                pids: Some(1024),
+            },
+            log_cap: 16 << 20,
+            retention: 50,
+            max_concurrent: 8,
+            allow_docker_socket: false,
+            run_as_node_user: true,
+            detector: mao_api::DetectorSpec::default(),
+        }
+    }
+}
+
+/// What started a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A user (maoctl, the API).
+    Manual,
+    /// A schedule's slot.
+    Schedule { id: String, slot: DateTime<Utc> },
+}
+
+impl Trigger {
+    /// The schedule that fired, if one did.
+    pub fn schedule(&self) -> Option<String> {
+        match self {
+            Trigger::Schedule { id, .. } => Some(id.clone()),
+            Trigger::Manual => None,
+        }
+    }
+
+    /// The slot a scheduled run is for.
+    pub fn slot(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Trigger::Schedule { slot, .. } => Some(*slot),
+            Trigger::Manual => None,
+        }
+    }
+
+    /// How the trigger is written on the run record: `manual` or `schedule:<id>@<slot>`.
+    pub fn label(&self) -> String {
+        match self {
+            Trigger::Manual => "manual".to_owned(),
+            Trigger::Schedule { id, slot } => {
+                format!(
+                    "schedule:{id}@{}",
+                    slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+        }
+    }
+}
+
+/// Where a run's folders are, and the pipeline step it is part of.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// Mounted read-write at `/usr/src/app/data`.
+    pub data_dir: PathBuf,
+    /// Mounted read-only at `/usr/src/app/input`.
+    pub input_dir: Option<PathBuf>,
+    pub step: Option<StepOf>,
+}
+
+/// The pipeline step a run is.
+#[derive(Clone, Debug)]
+pub struct StepOf {
+    pub pipeline: String,
+    pub step: String,
+    pub pipeline_run: String,
+}
+
+/// What a follower of a run waits on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub log_bytes: u64,
+    pub finished: bool,
+}
+
+struct Active {
+    cancel: CancellationToken,
+    progress: watch::Receiver<Progress>,
+    schedule: Option<String>,
+}
+
+/// Runs tools on this node's container engine.
+pub struct Executor {
+    runtime: Arc<dyn Runtime>,
+    runs: LocalStore,
+    settings: RunSettings,
+    node: String,
+    data_dir: PathBuf,
+    active: Mutex<HashMap<String, Active>>,
+    slots: Arc<Semaphore>,
+    /// Finished runs per tool, oldest first (ids and log paths), so pruning after each run
+    /// does not re-read every record; loaded from the local store on first use.
+    finished: tokio::sync::Mutex<Option<FinishedIndex>>,
+    /// Turns true once the runs of a previous process have been recovered.
+    recovery_done: watch::Sender<bool>,
+    /// Where failed runs and spikes are reported.
+    notifier: Arc<Notifier>,
+}
+
+/// Values kept per metric of a tool or step.
+const METRIC_HISTORY: usize = 1000;
+
+/// Finished runs per tool: run id (oldest first) to log path.
+type FinishedIndex = HashMap<String, std::collections::BTreeMap<String, String>>;
+
+/// How a container's wait ended.
+enum Ending {
+    Exited(i64),
+    TimedOut,
+    Cancelled,
+    Error(String),
+}
+
+impl Executor {
+    /// An executor keeping records in `runs` and data under `data_dir`, reporting failed
+    /// runs and spikes to `notifier`.
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        runs: LocalStore,
+        settings: RunSettings,
+        node: String,
+        data_dir: PathBuf,
+        notifier: Arc<Notifier>,
+    ) -> Arc<Executor> {
+        Arc::new(Executor {
+            slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            runtime,
+            runs,
+            settings,
+            node,
+            data_dir,
+            active: Mutex::new(HashMap::new()),
+            finished: tokio::sync::Mutex::new(None),
+            recovery_done: watch::channel(false).0,
+            notifier,
+        })
+    }
+
+    /// Finished runs kept per tool (and per pipeline).
+    pub fn retention(&self) -> usize {
+        self.settings.retention
+    }
+
+    /// The node's data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The data folder of a tool: reused by every run of it.
+    pub fn tool_data_dir(&self, tool: &str) -> PathBuf {
+        self.data_dir.join("tools").join(tool).join("data")
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.data_dir.join("runs").join(format!("{id}.log"))
+    }
+    /// Cancels a queued or running run; 409 if it has already finished.
+    pub async fn cancel(&self, id: &str) -> Result<RunRecord> {
+        let record = self.get(id).await?;
+        let token = self
+            .active
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|a| a.cancel.clone());
+        match token {
+            Some(t) if !record.status.is_finished() => {
+                t.cancel();
+                info!(run_id = %id, "run cancelled");
+                Ok(record)
+            }
+            None if !record.status.is_finished() && !*self.recovery_done.borrow() => {
+                Err(RunError::Recovering { id: id.to_owned() })
+            }
+            _ => Err(RunError::Finished {
+                id: id.to_owned(),
+                status: record.status,
+            }),
+        }
+    }
+
+    /// One run's record; 404 if unknown.
+    pub async fn get(&self, id: &str) -> Result<RunRecord> {
+        self.runs
+            .get(id)
+            .await?
+            .ok_or_else(|| RunError::NotFound { id: id.to_owned() })
+    }
+
+    /// Runs, newest first, filtered.
+    pub async fn list(
+        &self,
+        tool: Option<&str>,
+        status: Option<RunStatus>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>> {
+        let mut all = self.runs.list().await?;
+        all.reverse();
+        Ok(all
+            .into_iter()
+            .filter(|r| tool.is_none_or(|t| r.tool == t))
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .take(limit)
+            .collect())
+    }
+
+    /// Ids of the runs of `schedule` that are queued or running.
+    pub fn active_runs_of(&self, schedule: &str) -> Vec<String> {
+        self.active
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| a.schedule.as_deref() == Some(schedule))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// A receiver of a run's progress while it is active (`None` once it has finished).
+    pub fn progress(&self, id: &str) -> Option<watch::Receiver<Progress>> {
+        self.active
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|a| a.progress.clone())
+    }
+
+    /// Becomes true once the runs left by a previous process have been recovered.
+    pub fn recovered(&self) -> watch::Receiver<bool> {
+        self.recovery_done.subscribe()
+    }
+
+    /// Waits until the run has finished or `limit` passed; returns its record then.
+    pub async fn wait(&self, id: &str, limit: Duration) -> Result<RunRecord> {
+        let deadline = tokio::time::Instant::now() + limit;
+        if self.progress(id).is_none() && !*self.recovery_done.borrow() {
+            // An unfinished run of the previous process is not followed until recovery.
+            let mut rx = self.recovery_done.subscribe();
+            let _ = tokio::time::timeout_at(deadline, rx.wait_for(|r| *r)).await;
+        }
+        if let Some(mut rx) = self.progress(id) {
+            let _ = tokio::time::timeout_at(deadline, rx.wait_for(|p| p.finished)).await;
+        }
+        self.get(id).await
+    }
+}
+
+/// The daemon's own uid:gid.
+fn node_user() -> String {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    format!("{uid}:{gid}")
+}
+
+fn runtime_limits(limits: &RunLimits) -> Limits {
+    Limits {
+        memory_bytes: limits.memory.as_deref().and_then(|m| parse_size(m).ok()),
+        cpus: limits.cpus,
+        pids: limits.pids,
+    }
+}

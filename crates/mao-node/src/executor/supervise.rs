@@ -1,0 +1,204 @@
+//! Following a started container to its end: logs, wait, timeout, cancel, the final record.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use mao_api::units::parse_duration;
+use mao_api::{RunRecord, RunStatus};
+use mao_runtime::{LogChunk, LogStream, Runtime};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::{Ending, Executor, Progress};
+
+impl Executor {
+    /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
+    /// `logs` is the stream attached before the start; without it (re-attaching after a
+    /// restart) the container's log is read again from its beginning.
+    pub(super) async fn supervise(
+        self: Arc<Self>,
+        record: RunRecord,
+        container: String,
+        logs: Option<LogStream>,
+        cancel: CancellationToken,
+        progress: watch::Sender<Progress>,
+    ) {
+        self.supervise_from(record, container, logs, None, cancel, progress)
+            .await
+    }
+
+    /// [`Executor::supervise`] for a container that may have exited already (`exited`:
+    /// its exit code, found by recovery), which is collected, never timed out.
+    pub(super) async fn supervise_from(
+        self: Arc<Self>,
+        mut record: RunRecord,
+        container: String,
+        logs: Option<LogStream>,
+        exited: Option<i64>,
+        cancel: CancellationToken,
+        progress: watch::Sender<Progress>,
+    ) {
+        let timeout = record
+            .limits
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(Duration::from_secs(3600));
+        let elapsed = record
+            .started_at
+            .map(|s| (Utc::now() - s).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        let remaining = timeout.saturating_sub(elapsed);
+
+        let pump = tokio::spawn(pump_logs(
+            self.runtime.clone(),
+            container.clone(),
+            logs,
+            PathBuf::from(&record.log_path),
+            self.settings.log_cap,
+            progress.clone(),
+        ));
+        let ending = match exited {
+            Some(code) => Ending::Exited(code),
+            None => tokio::select! {
+            r = self.runtime.wait(&container) => match r {
+                Ok(code) => Ending::Exited(code),
+                Err(e) => Ending::Error(e.to_string()),
+            },
+            _ = tokio::time::sleep(remaining) => Ending::TimedOut,
+            _ = cancel.cancelled() => Ending::Cancelled,
+            },
+        };
+        if matches!(ending, Ending::TimedOut | Ending::Cancelled) {
+            if let Err(e) = self.runtime.kill(&container).await {
+                warn!(run_id = %record.id, error = %e, "cannot kill the container");
+            }
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), self.runtime.wait(&container)).await;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), pump).await {
+            Ok(Ok(Ok((bytes, truncated)))) => {
+                record.log_bytes = bytes;
+                record.log_truncated = truncated;
+            }
+            Ok(Ok(Err(e))) => warn!(run_id = %record.id, error = %e, "the run's log is incomplete"),
+            Ok(Err(e)) => warn!(run_id = %record.id, error = %e, "the log task failed"),
+            Err(_) => {
+                warn!(run_id = %record.id, "the log stream did not end; the log may be incomplete")
+            }
+        }
+        let status = match ending {
+            Ending::Exited(0) => {
+                record.exit_code = Some(0);
+                RunStatus::Succeeded
+            }
+            Ending::Exited(code) => {
+                record.exit_code = Some(code);
+                let oom = matches!(self.runtime.inspect(&container).await, Ok(Some(info)) if info.oom_killed);
+                record.error = Some(if oom {
+                    format!(
+                        "killed for exceeding its memory limit ({})",
+                        record.limits.memory.as_deref().unwrap_or("engine default")
+                    )
+                } else {
+                    format!("the tool exited with code {code}")
+                });
+                RunStatus::Failed
+            }
+            Ending::TimedOut => {
+                record.error = Some(format!(
+                    "killed after its timeout of {}",
+                    mao_api::units::format_duration(timeout)
+                ));
+                RunStatus::TimedOut
+            }
+            Ending::Cancelled => {
+                record.error = Some("cancelled by a user".into());
+                RunStatus::Cancelled
+            }
+            Ending::Error(e) => {
+                record.error = Some(format!("lost track of the container: {e}"));
+                RunStatus::Failed
+            }
+        };
+        self.finish(record, status, &progress).await;
+        self.remove_container(&container).await;
+    }
+
+    pub(super) async fn remove_container(&self, container: &str) {
+        if let Err(e) = self.runtime.remove(container).await {
+            warn!(container, error = %e, "cannot remove the container; it is reaped at the next start");
+        }
+    }
+
+    /// Saves the final record, tells followers, prunes old runs of the tool.
+    pub(super) async fn finish(
+        &self,
+        mut record: RunRecord,
+        status: RunStatus,
+        progress: &watch::Sender<Progress>,
+    ) {
+        record.status = status;
+        record.finished_at = Some(Utc::now());
+        if status == RunStatus::Succeeded {
+            self.judge(&mut record).await;
+        }
+        if let Err(e) = self.runs.save(&record).await {
+            error!(run_id = %record.id, error = %e, "cannot save the final run record");
+        }
+        info!(run_id = %record.id, tool = %record.tool, status = status.as_str(), exit_code = ?record.exit_code, "run finished");
+        self.report(&record).await;
+        self.active.lock().unwrap().remove(&record.id);
+        progress.send_modify(|p| p.finished = true);
+        if let Err(e) = self.prune_with(&record.tool, Some(&record)).await {
+            warn!(tool = %record.tool, error = %e, "cannot prune old runs");
+        }
+    }
+}
+
+/// Writes a container's output to the run's log file, up to `cap` bytes, then a marker;
+/// the rest is drained and dropped so the container never blocks on a full pipe.
+async fn pump_logs(
+    runtime: Arc<dyn Runtime>,
+    container: String,
+    attached: Option<LogStream>,
+    path: PathBuf,
+    cap: u64,
+    progress: watch::Sender<Progress>,
+) -> anyhow::Result<(u64, bool)> {
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut stream = match attached {
+        Some(s) => s,
+        None => runtime.logs(&container, true).await?,
+    };
+    let mut written = 0u64;
+    let mut truncated = false;
+    while let Some(chunk) = stream.next().await {
+        let bytes = match chunk? {
+            LogChunk::Stdout(b) | LogChunk::Stderr(b) => b,
+        };
+        if truncated {
+            continue;
+        }
+        let room = cap.saturating_sub(written) as usize;
+        if bytes.len() <= room {
+            file.write_all(&bytes).await?;
+            written += bytes.len() as u64;
+        } else {
+            file.write_all(&bytes[..room]).await?;
+            written += room as u64;
+            let marker = format!("\n[mao: log truncated at {cap} bytes; the run goes on]\n");
+            file.write_all(marker.as_bytes()).await?;
+            truncated = true;
+        }
+        file.flush().await?;
+        progress.send_modify(|p| p.log_bytes = written);
+    }
+    file.sync_all().await?;
+    Ok((written, truncated))
+}

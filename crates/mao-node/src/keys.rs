@@ -1,0 +1,41 @@
+//! Store keys, spelled in one place.
+
+/// Builds store keys from the federation prefix; the only place keys are spelled.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (e.g. `/mao`, no trailing slash).
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The prefix of a collection, e.g. `/mao/tools/`.
+    pub fn collection(&self, name: &str) -> String {
+        format!("{}/{}/", self.prefix, name)
+    }
+
+    /// The claim of one slot of a `once` schedule.
+    pub fn claim(&self, schedule: &str, slot: &chrono::DateTime<chrono::Utc>) -> String {
+        format!(
+            "{}{}/{}",
+            self.collection("claims"),
+            schedule,
+            slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
+
+    /// The key of a federation-wide lock.
+    pub fn lock(&self, name: &str) -> String {
+        format!("{}{}", self.collection("locks"), name)
+    }
+
+    /// The membership key of a node.
+    pub fn node(&self, node: &str) -> String {
+        format!("{}{}", self.collection("nodes"), node)
+    }
+}

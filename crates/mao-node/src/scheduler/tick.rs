@@ -1,0 +1,150 @@
+//! One round of planning: every due schedule's slots saved as handled, then fired.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mao_api::{Schedule, SlotOutcome, SlotRecord};
+use mao_scheduler::plan::{plan, MissedReason, Policy};
+use tracing::warn;
+
+use super::fire::fire;
+use super::{Compiled, Scheduler, SLOT_HISTORY};
+use crate::local::ScheduleState;
+
+/// Plans the given schedules at `now`: saves every handled slot first, then fires the due
+/// ones (each schedule's slots in order, schedules in parallel). Returns each schedule's
+/// next fire time.
+pub(super) async fn tick(
+    state: &Arc<Scheduler>,
+    due: &[Arc<Compiled>],
+    states: &mut HashMap<String, ScheduleState>,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<(String, Option<DateTime<Utc>>)> {
+    // The on-time tolerance absorbs a late wake-up, not downtime: a slot that passed while
+    // the daemon was down is a missed slot and obeys the catch-up policy.
+    let up_for = (now - started).to_std().unwrap_or_default();
+    let mut saves = Vec::new();
+    let mut records = Vec::new();
+    let mut to_fire = Vec::new();
+    let mut nexts = Vec::new();
+    for c in due {
+        let s = &c.schedule;
+        let st = states.entry(s.id.clone()).or_default();
+        if st.schedule_created_at != Some(s.created_at) {
+            // First sight of this schedule, or it was removed and created again.
+            *st = ScheduleState {
+                schedule_created_at: Some(s.created_at),
+                ..ScheduleState::default()
+            };
+            saves.push((s.id.clone(), st.clone()));
+        }
+        let policy = Policy {
+            on_time: c.policy.on_time.min(up_for),
+            ..c.policy
+        };
+        let p = plan(&c.cron, c.tz, &policy, st.last_slot, s.created_at, now);
+        nexts.push((s.id.clone(), p.next));
+        for m in &p.missed {
+            let reason = match m.reason {
+                MissedReason::PastDeadline => format!(
+                    "the node was not running it within its starting deadline ({})",
+                    s.starting_deadline
+                ),
+                MissedReason::CatchUpNone => "missed while the node was down; catch_up is none".to_owned(),
+                MissedReason::Superseded => {
+                    "missed while the node was down; catch_up latest runs only the newest missed slot".to_owned()
+                }
+            };
+            records.push(slot_record(
+                state,
+                s,
+                m.slot,
+                SlotOutcome::Missed,
+                None,
+                Some(reason),
+            ));
+        }
+        if p.missed_more > 0 {
+            warn!(schedule = %s.id, more = p.missed_more, "more missed slots than recorded");
+        }
+        let mut handled = p
+            .due
+            .iter()
+            .chain(p.missed.iter().map(|m| &m.slot))
+            .max()
+            .copied();
+        if p.missed_more > 0 {
+            // Slots past the listed ones were missed too: every slot up to now is handled.
+            handled = Some(now);
+        }
+        if let Some(last) = handled {
+            if st.last_slot.is_none_or(|l| last > l) {
+                st.last_slot = Some(last);
+                saves.push((s.id.clone(), st.clone()));
+            }
+        }
+        if !p.due.is_empty() {
+            to_fire.push((c.clone(), p.due));
+        }
+    }
+    // Saved before any run starts: a restart never fires these slots again.
+    if let Err(e) = state.local.save_slots(&saves, &records).await {
+        warn!(error = %e, "cannot save the scheduler's state; not firing this round");
+        return nexts
+            .into_iter()
+            .map(|(id, _)| (id, Some(now + chrono::Duration::seconds(1))))
+            .collect();
+    }
+    let mut tasks = Vec::new();
+    for (c, slots) in to_fire {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for slot in slots {
+                out.push(fire(&state, &c, slot).await);
+            }
+            (c.schedule.id.clone(), out)
+        }));
+    }
+    let mut saves = Vec::new();
+    let mut records = Vec::new();
+    for t in tasks {
+        let Ok((id, out)) = t.await else { continue };
+        let st = states.entry(id.clone()).or_default();
+        for r in out {
+            if r.run_id.is_some() {
+                st.last_run_id = r.run_id.clone();
+            }
+            records.push(r);
+        }
+        saves.push((id, st.clone()));
+    }
+    if let Err(e) = state.local.save_slots(&saves, &records).await {
+        warn!(error = %e, "cannot save slot records");
+    }
+    for (id, _) in &saves {
+        let _ = state.local.prune_slots(id, SLOT_HISTORY).await;
+    }
+    nexts
+}
+
+pub(super) fn slot_record(
+    state: &Scheduler,
+    s: &Schedule,
+    slot: DateTime<Utc>,
+    outcome: SlotOutcome,
+    run_id: Option<String>,
+    reason: Option<String>,
+) -> SlotRecord {
+    SlotRecord {
+        schedule: s.id.clone(),
+        slot,
+        outcome,
+        run_id,
+        reason,
+        node: state.node.clone(),
+        at: Utc::now(),
+    }
+}
