@@ -1,0 +1,41 @@
+//! The members of the federation and the daemon's own health and readiness.
+
+use mao_api::{NodeInfo, Readiness};
+
+use crate::{api_error, decode, read_body, Client, Error};
+
+impl Client {
+    /// The live members of the federation, following `next` across pages.
+    pub fn list_nodes(&self) -> Result<Vec<NodeInfo>, Error> {
+        self.list_all("/api/v1/nodes")
+    }
+
+    /// `Ok` when the daemon answers `GET /healthz` with `{"status":"ok"}`.
+    pub fn health(&self) -> Result<(), Error> {
+        let url = self.url("/healthz");
+        let doc: serde_json::Value = self.call(self.agent.get(&url), None::<&()>)?;
+        match doc.get("status").and_then(|s| s.as_str()) {
+            Some("ok") => Ok(()),
+            _ => Err(Error::Decode {
+                url,
+                source: format!("expected {{\"status\":\"ok\"}}, got {doc}").into(),
+            }),
+        }
+    }
+
+    /// The daemon's readiness; a 503 carrying a [`Readiness`] is `Ok` with `ready: false`.
+    pub fn ready(&self) -> Result<Readiness, Error> {
+        let url = self.url("/readyz");
+        match self.agent.get(&url).call() {
+            Ok(response) => decode(&self.endpoint, &url, response),
+            Err(ureq::Error::Status(503, response)) => {
+                let body = read_body(&self.endpoint, response)?;
+                match serde_json::from_slice::<Readiness>(&body) {
+                    Ok(readiness) => Ok(readiness),
+                    Err(_) => Err(api_error(&url, 503, &body)),
+                }
+            }
+            Err(e) => Err(self.map_error(e)?),
+        }
+    }
+}

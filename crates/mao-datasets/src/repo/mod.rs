@@ -1,0 +1,173 @@
+//! A dataset clone with a worktree, and the operations a node performs on it.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, Index, Oid, Repository};
+
+use crate::error::{Error, GitContext, Result};
+use crate::REMOTE;
+
+// The operations by concern, each adding its methods to `Repo`; the helpers they share
+// stay here.
+mod branch;
+mod clone;
+mod commit;
+mod ground_truth;
+mod publish;
+
+pub use clone::{clone_dataset, init_bare_with_initial_commit};
+
+/// A clone of a dataset with a worktree: what a step's output is mounted from.
+///
+/// Every method blocks on disk and network IO; call them from a blocking thread
+/// (`tokio::task::spawn_blocking`), never on an async runtime's worker.
+pub struct Repo {
+    git: Repository,
+    workdir: PathBuf,
+}
+
+impl fmt::Debug for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repo")
+            .field("workdir", &self.workdir)
+            .finish()
+    }
+}
+
+impl Repo {
+    /// Opens an existing clone (a repository with a worktree, not a bare one).
+    pub fn open(path: &Path) -> Result<Repo> {
+        let git = Repository::open(path).map_err(|e| match e.code() {
+            ErrorCode::NotFound => {
+                Error::not_found(format!("git repository at {}", path.display()))
+            }
+            _ => Error::git("open", e),
+        })?;
+        Repo::from_git(git)
+    }
+
+    fn from_git(git: Repository) -> Result<Repo> {
+        let workdir = git
+            .workdir()
+            .ok_or_else(|| {
+                Error::invalid(
+                    "dataset clone",
+                    format!(
+                        "{} is a bare repository; a worktree is needed",
+                        git.path().display()
+                    ),
+                )
+            })?
+            .to_path_buf();
+        Ok(Repo { git, workdir })
+    }
+
+    /// The worktree: what a step's output is mounted from.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// The libgit2 repository, for what this API does not cover.
+    pub fn git(&self) -> &Repository {
+        &self.git
+    }
+
+    /// The branch HEAD points at, or `None` when HEAD is detached.
+    pub fn head_branch(&self) -> Result<Option<String>> {
+        let head = self.git.find_reference("HEAD").op("read HEAD")?;
+        Ok(head
+            .symbolic_target()
+            .ok()
+            .flatten()
+            .and_then(|t| t.strip_prefix("refs/heads/"))
+            .map(str::to_owned))
+    }
+
+    /// The commit HEAD points at, or `None` on a branch without commits.
+    pub fn head_commit(&self) -> Result<Option<Oid>> {
+        match self.git.head() {
+            Ok(head) => Ok(head.target()),
+            Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(Error::git("read HEAD", e)),
+        }
+    }
+
+    /// The remote's default branch, as last seen by a clone or a fetch.
+    pub fn default_branch(&self) -> Result<String> {
+        let head = format!("refs/remotes/{REMOTE}/HEAD");
+        if let Ok(reference) = self.git.find_reference(&head) {
+            let prefix = format!("refs/remotes/{REMOTE}/");
+            if let Some(name) = reference
+                .symbolic_target()
+                .ok()
+                .flatten()
+                .and_then(|t| t.strip_prefix(prefix.as_str()))
+            {
+                return Ok(name.to_owned());
+            }
+        }
+        Err(Error::not_found(
+            "default branch of the remote (it has no commits, or the clone was never fetched)",
+        ))
+    }
+
+    fn origin(&self) -> Result<git2::Remote<'_>> {
+        self.git.find_remote(REMOTE).map_err(|e| match e.code() {
+            ErrorCode::NotFound => Error::not_found(format!("remote {REMOTE}")),
+            _ => Error::git("read remote", e),
+        })
+    }
+
+    fn ref_oid(&self, name: &str) -> Result<Option<Oid>> {
+        match self.git.refname_to_id(name) {
+            Ok(oid) => Ok(Some(oid)),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(Error::git("read reference", e)),
+        }
+    }
+
+    /// The tip of a local branch, which must exist.
+    fn tip(&self, branch: &str) -> Result<Oid> {
+        self.ref_oid(&heads(branch))?
+            .ok_or_else(|| Error::not_found(format!("local branch {branch}")))
+    }
+
+    fn ahead_behind(&self, local: Oid, upstream: Oid) -> Result<(usize, usize)> {
+        self.git
+            .graph_ahead_behind(local, upstream)
+            .op("compare branches")
+    }
+}
+
+fn heads(branch: &str) -> String {
+    format!("refs/heads/{branch}")
+}
+
+fn remotes(branch: &str) -> String {
+    format!("refs/remotes/{REMOTE}/{branch}")
+}
+
+fn remote_url(remote: &git2::Remote<'_>) -> Result<String> {
+    remote
+        .url()
+        .map(str::to_owned)
+        .map_err(|_| Error::invalid("remote url", "not valid UTF-8"))
+}
+
+fn conflict_paths(index: &Index) -> Result<Vec<PathBuf>> {
+    let mut paths = BTreeSet::new();
+    for conflict in index.conflicts().op("read conflicts")? {
+        let conflict = conflict.op("read conflicts")?;
+        for entry in [conflict.ancestor, conflict.our, conflict.their]
+            .into_iter()
+            .flatten()
+        {
+            paths.insert(PathBuf::from(OsStr::from_bytes(&entry.path)));
+        }
+    }
+    Ok(paths.into_iter().collect())
+}
