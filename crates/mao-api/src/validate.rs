@@ -265,6 +265,25 @@ pub fn git_url(field: &str, value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// Checks an endpoint: an absolute `http://` or `https://` URL with a host.
+///
+/// The message does not repeat the value, which may hold a token: each caller shows the
+/// value as it may (whole, or redacted) before the message.
+pub fn http_endpoint(field: &str, value: &str) -> Result<url::Url, ValidationError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ValidationError::new(field, format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ValidationError::new(
+            field,
+            "is not an http:// or https:// URL",
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ValidationError::new(field, "has no host"));
+    }
+    Ok(url)
+}
+
 /// A command line: at most 256 arguments, none with a NUL byte.
 pub fn command(field: &str, cmd: &[String]) -> Result<(), ValidationError> {
     if cmd.len() > 256 {
@@ -306,6 +325,43 @@ pub fn env(field: &str, env: &BTreeMap<String, String>) -> Result<(), Validation
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_endpoints() {
+        for ok in [
+            "http://x",
+            "https://hooks.example.com/mao?token=abc",
+            "http://127.0.0.1:2379",
+            "https://[::1]:2379/",
+            "https://user:pw@h:8443/p#f",
+        ] {
+            let url = http_endpoint("url", ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(url.host_str().is_some(), "{ok}");
+        }
+        for (bad, message) in [
+            ("not a url", "is not a URL (relative URL without a base)"),
+            (
+                "127.0.0.1:2379",
+                "is not a URL (relative URL without a base)",
+            ),
+            ("http://", "is not a URL (empty host)"),
+            ("http://h:99999", "is not a URL (invalid port number)"),
+            ("ftp://x/", "is not an http:// or https:// URL"),
+            ("localhost:2379", "is not an http:// or https:// URL"),
+        ] {
+            let e = http_endpoint("url", bad).unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.message.as_str()),
+                ("url", message),
+                "{bad}"
+            );
+        }
+        let e = http_endpoint("url", "ftp://u:pa55@x/?token=t0ken").unwrap_err();
+        assert!(
+            !e.to_string().contains("pa55") && !e.to_string().contains("t0ken"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn names() {

@@ -317,14 +317,9 @@ fn validate_name(name: &str) -> Result<(), String> {
 
 /// `shown` is the URL as it may appear in a message (without its secrets).
 fn validate_http_url(url: &str, shown: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{shown} is not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("{shown} is not an http:// or https:// URL"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{shown} has no host"));
-    }
-    Ok(())
+    mao_api::validate::http_endpoint("url", url)
+        .map(|_| ())
+        .map_err(|e| format!("{shown} {}", e.message))
 }
 
 fn validate_header(name: &str, value: &str) -> Result<(), String> {

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use mao_api::NodeInfo;
 use mao_node::local::LocalStore;
 use mao_node::membership;
 use mao_node::{Keys, Node, NodeSettings};
-use mao_server::config::{Args, Config, StoreKind};
+use mao_server::config::{Config, LoadError, StoreKind};
 use mao_server::router;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::etcd::EtcdStore;
@@ -19,9 +18,15 @@ use mao_store::Store;
 use tracing::{error, info, warn};
 
 fn main() -> ExitCode {
-    let config = match Config::load(Args::parse()) {
+    // Variables that are not UTF-8 cannot hold a value the configuration would accept.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let config = match Config::load(std::env::args_os(), &env, home.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(LoadError::Invalid(e)) => {
             eprintln!("mao-orchestrator: error: {e}");
             return ExitCode::from(2);
         }

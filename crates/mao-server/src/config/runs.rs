@@ -1,0 +1,94 @@
+//! The run keys (`run_*`, `max_concurrent_runs`, `allow_docker_socket`) and `[detector]`.
+
+use mao_api::units::parse_size;
+
+use super::error::{ConfigError, Origins};
+use super::layer::trimmed;
+use mao_node::executor::RunSettings;
+
+/// The defaults of runs on this node.
+#[derive(clap::Args, Debug, Default)]
+pub(super) struct RunsLayer {
+    /// Default wall-clock limit of a run [default: 1h].
+    #[arg(long, value_name = "DURATION")]
+    pub run_timeout: Option<String>,
+    /// Default memory limit of a run, e.g. 1g [default: none].
+    #[arg(long, value_name = "SIZE")]
+    pub run_memory: Option<String>,
+    /// Default CPU limit of a run, e.g. 1.5 [default: none].
+    #[arg(long, value_name = "CPUS", value_parser = |t: &str| trimmed::<f64>(t, "a number of CPUs"))]
+    pub run_cpus: Option<f64>,
+    /// Default process limit of a run [default: 1024].
+    #[arg(long, value_name = "N", value_parser = |t: &str| trimmed::<i64>(t, "a whole number"))]
+    pub run_pids: Option<i64>,
+    /// Log bytes kept per run; the rest is dropped after a marker [default: 16m].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub run_log_cap: Option<u64>,
+    /// Finished runs kept per tool, with their logs [default: 50].
+    #[arg(long, value_name = "N", value_parser = |t: &str| trimmed::<usize>(t, "a whole number"))]
+    pub run_retention: Option<usize>,
+    /// Runs executing at once; more wait queued [default: 8].
+    #[arg(long, value_name = "N", value_parser = |t: &str| trimmed::<usize>(t, "a whole number"))]
+    pub max_concurrent_runs: Option<usize>,
+    /// Let tools that ask for it have the Docker socket [default: false].
+    #[arg(long, value_name = "true|false", value_parser = |t: &str| trimmed::<bool>(t, "true or false"))]
+    pub allow_docker_socket: Option<bool>,
+}
+
+impl RunsLayer {
+    /// The run settings, judging metrics with `detector` (the file's `[detector]`) if set.
+    pub(super) fn resolve(
+        self,
+        detector: Option<mao_api::DetectorSpec>,
+        origins: &Origins,
+    ) -> Result<RunSettings, ConfigError> {
+        let defaults = RunSettings::default();
+        let limits = mao_api::RunLimits {
+            timeout: self.run_timeout.or(defaults.limits.timeout),
+            memory: self.run_memory.or(defaults.limits.memory),
+            cpus: self.run_cpus.or(defaults.limits.cpus),
+            pids: self.run_pids.or(defaults.limits.pids),
+        };
+        if let Err(e) = limits.validate() {
+            let key = match e.field.as_str() {
+                "timeout" => "run_timeout",
+                "memory" => "run_memory",
+                "cpus" => "run_cpus",
+                _ => "run_pids",
+            };
+            return Err(origins.bad(key, e.message));
+        }
+        let log_cap = self.run_log_cap.unwrap_or(defaults.log_cap);
+        if log_cap < 1024 {
+            return Err(origins.bad("run_log_cap", "must be at least 1k"));
+        }
+        let retention = self.run_retention.unwrap_or(defaults.retention);
+        if retention == 0 {
+            return Err(origins.bad("run_retention", "must keep at least 1 run"));
+        }
+        let max_concurrent = self.max_concurrent_runs.unwrap_or(defaults.max_concurrent);
+        if !(1..=1024).contains(&max_concurrent) {
+            return Err(origins.bad("max_concurrent_runs", "must be between 1 and 1024"));
+        }
+        let detector = match detector {
+            Some(detector) => {
+                detector
+                    .validate()
+                    .map_err(|m| origins.bad("detector", m))?;
+                detector
+            }
+            None => defaults.detector,
+        };
+        Ok(RunSettings {
+            limits,
+            log_cap,
+            retention,
+            max_concurrent,
+            allow_docker_socket: self
+                .allow_docker_socket
+                .unwrap_or(defaults.allow_docker_socket),
+            run_as_node_user: defaults.run_as_node_user,
+            detector,
+        })
+    }
+}
