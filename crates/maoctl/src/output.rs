@@ -1188,6 +1188,8 @@ pub fn shell_words(args: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use expect_test::expect;
+
     use super::*;
 
     fn tool(name: &str, description: &str) -> Tool {
@@ -1205,137 +1207,6 @@ mod tests {
             docker_socket: false,
             detector: None,
         }
-    }
-
-    #[test]
-    fn table_aligns_columns_without_trailing_spaces() {
-        let mut t = Table::new(&[("NAME", None), ("VALUE", None), ("LAST", None)]);
-        t.push(vec!["a".into(), "long value".into(), "".into()]);
-        t.push(vec!["longer-name".into(), "v".into(), "x".into()]);
-        assert_eq!(
-            t.render(),
-            "NAME         VALUE       LAST\n\
-             a            long value\n\
-             longer-name  v           x\n"
-        );
-    }
-
-    #[test]
-    fn empty_table_is_its_header() {
-        let t = tools_table(&[]);
-        assert!(t.is_empty());
-        assert_eq!(t.render(), "NAME  AUTHOR  IMAGE  ARTEFACT  DESCRIPTION\n");
-    }
-
-    #[test]
-    fn long_cells_are_cut_with_an_ellipsis() {
-        let mut t = Table::new(&[("A", Some(5)), ("B", None)]);
-        t.push(vec!["abcdefgh".into(), "x".into()]);
-        t.push(vec!["abcde".into(), "y".into()]);
-        assert_eq!(t.render(), "A      B\nabcd…  x\nabcde  y\n");
-    }
-
-    #[test]
-    fn truncate_counts_characters() {
-        assert_eq!(truncate("héllo", 5), "héllo");
-        assert_eq!(truncate("héllo wörld", 6), "héllo…");
-        assert_eq!(truncate("abc", 1), "…");
-        assert_eq!(truncate("abc", 0), "");
-    }
-
-    #[test]
-    fn cells_stay_on_one_line_and_escape_free() {
-        let table = tools_table(&[tool("demo", "line one\nline\ttwo\u{1b}[31m")]);
-        let text = table.render();
-        assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(!text.contains('\u{1b}'));
-        assert!(text.contains("line one line two\u{fffd}[31m"));
-    }
-
-    #[test]
-    fn tool_details_show_every_field() {
-        let mut t = tool("demo", "first\nsecond");
-        t.cmd = Some(vec!["run".into(), "--in".into(), "a file".into()]);
-        t.env.insert("A".into(), "1".into());
-        t.env.insert("B".into(), "x=y".into());
-        let text = tool_details(&t);
-        assert!(text.starts_with("Name:           demo\n"), "{text}");
-        assert!(
-            text.contains("Description:    first\n                second\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Command:        run --in 'a file'\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Environment:    A=1\n                B=x=y\n"),
-            "{text}"
-        );
-        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
-    }
-
-    #[test]
-    fn dataset_table_and_details() {
-        let d = Dataset {
-            name: "weather".into(),
-            master: "git@example.com:weather.git".into(),
-            nodes: vec!["node-a".into(), "node-b".into()],
-            description: String::new(),
-            local_only: true,
-        };
-        assert_eq!(
-            datasets_table(std::slice::from_ref(&d)).render(),
-            "NAME     MASTER                       NODES          LOCAL  DESCRIPTION\n\
-             weather  git@example.com:weather.git  node-a,node-b  yes\n"
-        );
-        let text = dataset_details(&d);
-        assert!(
-            text.contains("Nodes:        node-a\n              node-b\n"),
-            "{text}"
-        );
-        assert!(text.contains("Local only:   yes\n"), "{text}");
-    }
-
-    #[test]
-    fn nodes_table_shows_age_and_process() {
-        let node: NodeInfo = serde_json::from_value(serde_json::json!({
-            "name": "node-a",
-            "api_url": "http://10.0.0.1:8080",
-            "version": "0.1.0",
-            "started_at": "2024-05-01T12:00:00Z",
-            "host": "alpha",
-            "pid": 4242,
-        }))
-        .unwrap();
-        let now = node.started_at.timestamp() + 3 * 3600 + 59;
-        assert_eq!(
-            nodes_table(&[node], now).render(),
-            "NAME    API URL               VERSION  STARTED                        HOST/PID\n\
-             node-a  http://10.0.0.1:8080  0.1.0    2024-05-01T12:00:00Z (3h ago)  alpha/4242\n"
-        );
-    }
-
-    #[test]
-    fn ages() {
-        assert_eq!(age(-5), "just now");
-        assert_eq!(age(0), "just now");
-        assert_eq!(age(59), "59s ago");
-        assert_eq!(age(60), "1m ago");
-        assert_eq!(age(7200), "2h ago");
-        assert_eq!(age(3 * 86_400 + 5), "3d ago");
-    }
-
-    #[test]
-    fn shell_words_quote_what_needs_it() {
-        let args: Vec<String> = ["python", "run.py", "--name=x", "two words", "it's", ""]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        assert_eq!(
-            shell_words(&args),
-            r#"python run.py --name=x 'two words' 'it'\''s' ''"#
-        );
     }
 
     /// A run that failed after 3 min 4.5 s, as the daemon would send it.
@@ -1384,188 +1255,6 @@ mod tests {
     /// 2024-05-01T12:10:01Z in Unix milliseconds.
     const TEN_PAST: i64 = 1_714_565_401_000;
 
-    #[test]
-    fn runs_table_shows_age_duration_and_dashes() {
-        let mut running = failed_run();
-        running.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKM".into();
-        running.status = mao_api::RunStatus::Running;
-        running.exit_code = None;
-        running.finished_at = None;
-        assert_eq!(
-            runs_table(&[running, failed_run(), queued_run()], TEN_PAST).render(),
-            "ID                          TOOL       STATUS   EXIT  STARTED  DURATION  TRIGGER\n\
-             01J9Z8X7W6V5T4S3R2Q1P0NMKM  demo-tool  running  -     10m ago  10m00s    manual\n\
-             01J9Z8X7W6V5T4S3R2Q1P0NMKH  demo-tool  failed   3     10m ago  3m04s     manual\n\
-             01J9Z8X7W6V5T4S3R2Q1P0NMKJ  other      queued   -     -        -         schedule:nightly@2024-05-01T12:00:00Z\n"
-        );
-    }
-
-    #[test]
-    fn run_report_says_how_it_went() {
-        assert_eq!(
-            run_report(&failed_run()),
-            "Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH\n\
-             Tool:          demo-tool\n\
-             Image:         mao/demo-tool:latest\n\
-             Image digest:  sha256:5a16\n\
-             Data folder:   /var/lib/mao/tools/demo-tool/data\n\
-             Trigger:       manual\n\
-             Status:        failed\n\
-             Exit code:     3\n\
-             Duration:      3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)\n\
-             Error:         the tool exited with code 3\n\
-             Log:           1.3 KiB, truncated (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH)\n"
-        );
-    }
-
-    #[test]
-    fn run_report_shows_the_detectors_work() {
-        let mut run = failed_run();
-        run.detector = Some(mao_api::DetectorSpec {
-            method: Some(mao_api::notification::Method::Percent),
-            ..Default::default()
-        });
-        let judged = |metric: &str, verdict, value: f64, baseline: Option<f64>, n| {
-            mao_api::MetricJudgement {
-                metric: metric.into(),
-                method: mao_api::notification::Method::Percent,
-                judgement: mao_api::notification::Judgement {
-                    verdict,
-                    score: 0.84,
-                    baseline,
-                    value,
-                    history_len: n,
-                    difference: baseline.map(|b| value - b),
-                    change_pct: baseline.map(|b| 100.0 * (value - b) / b),
-                },
-            }
-        };
-        run.detection = vec![
-            judged("control", mao_api::Verdict::SpikeUp, 131.0, Some(100.0), 2),
-            judged("rows", mao_api::Verdict::NotEnoughHistory, 3.0, None, 1),
-        ];
-        run.metrics_error = Some("metrics.json: \"x\" is not a finite number".into());
-        let report = run_report(&run);
-        let tail: Vec<&str> = report.lines().skip(11).collect();
-        assert_eq!(
-            tail,
-            [
-                "Detector:       percent (threshold=6, window=2)",
-                "Metrics:        control: 131 against baseline 100 (2 snapshots), difference +31, change +31.0 %, score 0.84: SPIKE UP",
-                "                rows: 3 (not enough history yet: 1 snapshots)",
-                "Metrics error:  metrics.json: \"x\" is not a finite number",
-            ],
-            "{report}"
-        );
-    }
-
-    #[test]
-    fn run_report_of_a_run_that_never_started() {
-        let mut run = queued_run();
-        run.status = mao_api::RunStatus::Failed;
-        run.error = Some("no such image".into());
-        run.finished_at = run.queued_at.into();
-        let text = run_report(&run);
-        assert!(
-            text.contains("Duration:     (it never started)\n"),
-            "{text}"
-        );
-        assert!(!text.contains("Exit code"), "{text}");
-        assert!(!text.contains("Image digest"), "{text}");
-        assert!(
-            text.contains("Log:          0 B (maoctl run logs "),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn run_details_show_every_field() {
-        let text = run_details(&failed_run(), TEN_PAST);
-        for line in [
-            "ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKH\n",
-            "Pipeline:\n",
-            "Exit code:     3\n",
-            "Command:       run --in 'a file'\n",
-            "Environment:   A\n               B\n",
-            "Limits:        timeout=10m memory=512m cpus=1.5 pids=100\n",
-            "Started:       2024-05-01T12:00:01Z\n",
-            "Finished:      2024-05-01T12:03:05Z\n",
-            "Duration:      3m04s\n",
-            "Log size:      1.3 KiB, truncated\n",
-            "Container:     629cbc7c8ade\n",
-        ] {
-            assert!(text.contains(line), "{line:?} in\n{text}");
-        }
-        // Every field but the git outcome, which only a pipeline step's record has.
-        assert_eq!(text.lines().count(), 27, "{text}");
-        assert!(!text.contains("Push:"), "{text}");
-        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
-
-        let mut running = failed_run();
-        running.status = mao_api::RunStatus::Running;
-        running.finished_at = None;
-        running.log_bytes = 0;
-        let text = run_details(&running, TEN_PAST);
-        assert!(text.contains("Duration:      10m00s so far\n"), "{text}");
-        assert!(
-            text.contains("Log size:      (known when the run has ended)\n"),
-            "{text}"
-        );
-        let text = run_details(&queued_run(), TEN_PAST);
-        assert!(
-            text.contains("Command:       (the image's default)\n"),
-            "{text}"
-        );
-        assert!(text.contains("Duration:\n"), "{text}");
-    }
-
-    #[test]
-    fn human_durations() {
-        for (ms, text) in [
-            (-5, "0ms"),
-            (0, "0ms"),
-            (350, "350ms"),
-            (1_000, "1.0s"),
-            (1_290, "1.2s"),
-            (9_999, "9.9s"),
-            (42_000, "42s"),
-            (184_500, "3m04s"),
-            (3_600_000, "1h00m"),
-            (7_500_000, "2h05m"),
-            (273_600_000, "3d04h"),
-        ] {
-            assert_eq!(human_duration(ms), text, "{ms}");
-        }
-    }
-
-    #[test]
-    fn clocks_and_sizes() {
-        assert_eq!(clock(7), "0:07");
-        assert_eq!(clock(184), "3:04");
-        assert_eq!(clock(3723), "1:02:03");
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1024), "1.0 KiB");
-        assert_eq!(human_size(1300), "1.3 KiB");
-        assert_eq!(human_size(34 << 20), "34 MiB");
-        assert_eq!(human_size(3 << 30), "3.0 GiB");
-    }
-
-    #[test]
-    fn tool_details_show_limits() {
-        let mut t = tool("demo", "");
-        assert!(tool_details(&t).contains("Limits:         (the node's defaults)\n"));
-        t.limits.timeout = Some("1h".into());
-        t.limits.cpus = Some(2.0);
-        t.docker_socket = true;
-        let text = tool_details(&t);
-        assert!(
-            text.contains("Limits:         timeout=1h cpus=2\n"),
-            "{text}"
-        );
-        assert!(text.contains("Docker socket:  yes\n"), "{text}");
-    }
-
     /// A schedule as the daemon would send it: Zurich time, last run failed.
     fn schedule_view() -> ScheduleView {
         serde_json::from_value(serde_json::json!({
@@ -1606,138 +1295,6 @@ mod tests {
             "created_at": "2024-05-01T10:00:00Z",
         }))
         .unwrap()
-    }
-
-    #[test]
-    fn schedules_table_shows_next_fire_and_last_run() {
-        assert_eq!(
-            schedules_table(&[schedule_view(), paused_view()]).render(),
-            "ID                  TARGET          CRON         TZ             MODE        NEXT (local)               NEXT (UTC)            LAST RUN          PAUSED\n\
-             demo-tool-1a2b3c4d  tool/demo-tool  0 3 * * *    Europe/Zurich  every-node  2024-05-02T03:00:00+02:00  2024-05-02T01:00:00Z  …Q1P0NMKH failed  no\n\
-             nightly             tool/scraper    */5 * * * *  UTC            once        -                          -                     -                 yes\n"
-        );
-        let empty = schedules_table(&[]);
-        assert!(empty.is_empty());
-    }
-
-    #[test]
-    fn schedule_details_show_every_field() {
-        let text = schedule_details(&schedule_view());
-        assert_eq!(
-            text,
-            "ID:                 demo-tool-1a2b3c4d\n\
-             Target:             tool/demo-tool\n\
-             Cron:               0 3 * * *\n\
-             Time zone:          Europe/Zurich\n\
-             Mode:               every-node\n\
-             Concurrency:        forbid\n\
-             Catch-up:           latest\n\
-             Starting deadline:  18h\n\
-             Command:            run --fast\n\
-             Environment:        CITY=Zurich\n\
-             Limits:             timeout=10m\n\
-             Paused:             no\n\
-             Next fire:          2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)\n\
-             Last slot:          2024-05-01T01:00:00Z\n\
-             Last run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH failed\n\
-             Created:            2024-05-01T10:00:00Z by node-a\n"
-        );
-        let text = schedule_details(&paused_view());
-        for line in [
-            "Mode:               once\n",
-            "Concurrency:        replace\n",
-            "Catch-up:           none\n",
-            "Command:            (the tool's)\n",
-            "Limits:             (the tool's)\n",
-            "Paused:             yes\n",
-            "Next fire:          none while paused (maoctl schedule resume nightly)\n",
-            "Last slot:\n",
-            "Last run:\n",
-        ] {
-            assert!(text.contains(line), "{line:?} in\n{text}");
-        }
-        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
-    }
-
-    #[test]
-    fn created_message_gives_id_and_next_fire_in_both_zones() {
-        assert_eq!(
-            schedule_created(&schedule_view()),
-            "created schedule demo-tool-1a2b3c4d of tool/demo-tool: '0 3 * * *' in Europe/Zurich\n\
-             next fire: 2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)"
-        );
-        let mut never = schedule_view();
-        never.next_fire = None;
-        never.next_fire_local = None;
-        assert_eq!(
-            next_fire(&never),
-            "never (the expression names no future time)"
-        );
-        assert!(schedule_created(&paused_view())
-            .ends_with("next fire: none while paused (maoctl schedule resume nightly)"));
-    }
-
-    #[test]
-    fn last_run_shows_the_end_of_the_id() {
-        let mut view = schedule_view();
-        view.last_run_status = None;
-        assert_eq!(last_run_short(&view), "…Q1P0NMKH");
-        view.last_run_id = Some("ABC".into());
-        assert_eq!(last_run_short(&view), "ABC");
-        view.last_run_id = None;
-        assert_eq!(last_run_short(&view), "-");
-    }
-
-    #[test]
-    fn fire_times_table_shows_both_zones_and_the_wait() {
-        let times: Vec<FireTime> = serde_json::from_value(serde_json::json!([
-            {"utc": "2024-05-01T12:30:00Z", "local": "2024-05-01T14:30:00+02:00"},
-            {"utc": "2024-05-02T12:30:00Z", "local": "2024-05-02T14:30:00+02:00"},
-        ]))
-        .unwrap();
-        assert_eq!(
-            fire_times_table(&times, TEN_PAST).render(),
-            "LOCAL                      UTC                   IN\n\
-             2024-05-01T14:30:00+02:00  2024-05-01T12:30:00Z  19m59s\n\
-             2024-05-02T14:30:00+02:00  2024-05-02T12:30:00Z  1d00h\n"
-        );
-    }
-
-    #[test]
-    fn slots_table_shows_outcome_run_and_reason() {
-        let slots: Vec<SlotRecord> = serde_json::from_value(serde_json::json!([
-            {"schedule": "s", "slot": "2024-05-01T12:10:00Z", "outcome": "skipped",
-             "reason": "the previous run\n01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running",
-             "node": "node-a", "at": "2024-05-01T12:10:00Z"},
-            {"schedule": "s", "slot": "2024-05-01T12:05:00Z", "outcome": "fired",
-             "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH", "node": "node-a", "at": "2024-05-01T12:05:00Z"},
-            {"schedule": "s", "slot": "2024-05-01T12:00:00Z", "outcome": "missed",
-             "reason": "the node was down", "node": "node-a", "at": "2024-05-01T12:07:00Z"},
-        ]))
-        .unwrap();
-        assert_eq!(
-            slots_table(&slots).render(),
-            "SLOT                  OUTCOME  RUN                         REASON\n\
-             2024-05-01T12:10:00Z  skipped  -                           the previous run 01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running\n\
-             2024-05-01T12:05:00Z  fired    01J9Z8X7W6V5T4S3R2Q1P0NMKH\n\
-             2024-05-01T12:00:00Z  missed   -                           the node was down\n"
-        );
-    }
-
-    #[test]
-    fn scheduled_runs_show_their_slot_and_lag() {
-        let mut run = failed_run();
-        run.trigger = "schedule:nightly@2024-05-01T12:00:00Z".into();
-        run.schedule = Some("nightly".into());
-        run.scheduled_at = Some("2024-05-01T11:59:59.500Z".parse().unwrap());
-        let text = run_details(&run, TEN_PAST);
-        assert!(text.contains("Schedule:      nightly\n"), "{text}");
-        assert!(
-            text.contains("Slot:          2024-05-01T11:59:59Z (started 1.5s later)\n"),
-            "{text}"
-        );
-        let text = run_details(&queued_run(), TEN_PAST);
-        assert!(text.contains("Schedule:\nSlot:\n"), "{text}");
     }
 
     /// A pipeline run on node-a that failed at its second step: the first step's commit
@@ -1792,62 +1349,708 @@ mod tests {
         (run, vec![Some(Ok(collect)), Some(Ok(clean)), None])
     }
 
+    fn init_report_of(changed: bool) -> InitReport {
+        serde_json::from_value(serde_json::json!({
+            "pipeline": "weather",
+            "node": "node-a",
+            "datasets": [
+                {"dataset": "weather-raw", "role": "output", "cloned": changed, "branch": "node-a",
+                 "head": "1a2b3c4d5e6f", "created_branch": changed, "pushed": changed,
+                 "added_to_nodes": changed, "changed": changed},
+                {"dataset": "stations", "role": "input", "cloned": false, "changed": false},
+            ],
+            "changed": changed,
+            "message": "",
+        }))
+        .unwrap()
+    }
+
+    fn pipeline() -> Pipeline {
+        serde_json::from_value(serde_json::json!({
+            "name": "weather",
+            "description": "hourly readings",
+            "ground_truth": "merge",
+            "steps": [
+                {"name": "collect", "tool": "scraper", "output_dataset": "weather-raw",
+                 "env": {"CITY": "Zurich"}},
+                {"name": "clean", "tool": "cleaner", "input_dataset": "weather-raw",
+                 "output_dataset": "weather-clean", "cmd": ["python", "clean.py"]},
+            ],
+        }))
+        .unwrap()
+    }
+
+    /// The text of a table, for snapshots.
+    fn rendered(table: Table) -> String {
+        table.render()
+    }
+
+    /// No line ends in a space: a snapshot would not show it.
+    fn assert_no_trailing_spaces(text: &str) {
+        assert!(!text.lines().any(|l| l.ends_with(' ')), "{text}");
+    }
+
+    #[test]
+    fn table_aligns_columns_without_trailing_spaces() {
+        let mut t = Table::new(&[("NAME", None), ("VALUE", None), ("LAST", None)]);
+        t.push(vec!["a".into(), "long value".into(), "".into()]);
+        t.push(vec!["longer-name".into(), "v".into(), "x".into()]);
+        let text = rendered(t);
+        assert_no_trailing_spaces(&text);
+        expect![[r#"
+            NAME         VALUE       LAST
+            a            long value
+            longer-name  v           x
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn empty_table_is_its_header() {
+        let t = tools_table(&[]);
+        assert!(t.is_empty());
+        expect![[r#"
+            NAME  AUTHOR  IMAGE  ARTEFACT  DESCRIPTION
+        "#]]
+        .assert_eq(&rendered(t));
+    }
+
+    #[test]
+    fn long_cells_are_cut_with_an_ellipsis() {
+        let mut t = Table::new(&[("A", Some(5)), ("B", None)]);
+        t.push(vec!["abcdefgh".into(), "x".into()]);
+        t.push(vec!["abcde".into(), "y".into()]);
+        expect![[r#"
+            A      B
+            abcd…  x
+            abcde  y
+        "#]]
+        .assert_eq(&rendered(t));
+    }
+
+    #[test]
+    fn truncate_counts_characters() {
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("héllo wörld", 6), "héllo…");
+        assert_eq!(truncate("abc", 1), "…");
+        assert_eq!(truncate("abc", 0), "");
+    }
+
+    #[test]
+    fn cells_stay_on_one_line_and_escape_free() {
+        let text = rendered(tools_table(&[tool(
+            "demo",
+            "line one\nline\ttwo\u{1b}[31m",
+        )]));
+        // The escape character would be invisible in the snapshot.
+        assert!(!text.contains('\u{1b}'));
+        expect![[r#"
+            NAME  AUTHOR  IMAGE       ARTEFACT  DESCRIPTION
+            demo  ada     mao/demo:1  out.csv   line one line two�[31m
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn tool_details_show_every_field() {
+        let mut t = tool("demo", "first\nsecond");
+        t.cmd = Some(vec!["run".into(), "--in".into(), "a file".into()]);
+        t.env.insert("A".into(), "1".into());
+        t.env.insert("B".into(), "x=y".into());
+        let text = tool_details(&t);
+        assert_no_trailing_spaces(&text);
+        expect![[r#"
+            Name:           demo
+            Author:         ada
+            Image:          mao/demo:1
+            Data repo:      https://git.example.com/data.git
+            Code repo:      https://git.example.com/code.git
+            Artefact:       out.csv
+            Description:    first
+                            second
+            Command:        run --in 'a file'
+            Environment:    A=1
+                            B=x=y
+            Limits:         (the node's defaults)
+            Docker socket:  no
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn tool_details_show_limits() {
+        let mut t = tool("demo", "");
+        expect![[r#"
+            Name:           demo
+            Author:         ada
+            Image:          mao/demo:1
+            Data repo:      https://git.example.com/data.git
+            Code repo:      https://git.example.com/code.git
+            Artefact:       out.csv
+            Description:
+            Command:        (the image's default)
+            Environment:
+            Limits:         (the node's defaults)
+            Docker socket:  no
+        "#]]
+        .assert_eq(&tool_details(&t));
+        t.limits.timeout = Some("1h".into());
+        t.limits.cpus = Some(2.0);
+        t.docker_socket = true;
+        expect![[r#"
+            Name:           demo
+            Author:         ada
+            Image:          mao/demo:1
+            Data repo:      https://git.example.com/data.git
+            Code repo:      https://git.example.com/code.git
+            Artefact:       out.csv
+            Description:
+            Command:        (the image's default)
+            Environment:
+            Limits:         timeout=1h cpus=2
+            Docker socket:  yes
+        "#]]
+        .assert_eq(&tool_details(&t));
+    }
+
+    #[test]
+    fn dataset_table_and_details() {
+        let d = Dataset {
+            name: "weather".into(),
+            master: "git@example.com:weather.git".into(),
+            nodes: vec!["node-a".into(), "node-b".into()],
+            description: String::new(),
+            local_only: true,
+        };
+        expect![[r#"
+            NAME     MASTER                       NODES          LOCAL  DESCRIPTION
+            weather  git@example.com:weather.git  node-a,node-b  yes
+        "#]]
+        .assert_eq(&rendered(datasets_table(std::slice::from_ref(&d))));
+        expect![[r#"
+            Name:         weather
+            Master:       git@example.com:weather.git
+            Nodes:        node-a
+                          node-b
+            Local only:   yes
+            Description:
+        "#]]
+        .assert_eq(&dataset_details(&d));
+    }
+
+    #[test]
+    fn nodes_table_shows_age_and_process() {
+        let node: NodeInfo = serde_json::from_value(serde_json::json!({
+            "name": "node-a",
+            "api_url": "http://10.0.0.1:8080",
+            "version": "0.1.0",
+            "started_at": "2024-05-01T12:00:00Z",
+            "host": "alpha",
+            "pid": 4242,
+        }))
+        .unwrap();
+        let now = node.started_at.timestamp() + 3 * 3600 + 59;
+        expect![[r#"
+            NAME    API URL               VERSION  STARTED                        HOST/PID
+            node-a  http://10.0.0.1:8080  0.1.0    2024-05-01T12:00:00Z (3h ago)  alpha/4242
+        "#]]
+        .assert_eq(&rendered(nodes_table(&[node], now)));
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(age(-5), "just now");
+        assert_eq!(age(0), "just now");
+        assert_eq!(age(59), "59s ago");
+        assert_eq!(age(60), "1m ago");
+        assert_eq!(age(7200), "2h ago");
+        assert_eq!(age(3 * 86_400 + 5), "3d ago");
+    }
+
+    #[test]
+    fn shell_words_quote_what_needs_it() {
+        let args: Vec<String> = ["python", "run.py", "--name=x", "two words", "it's", ""]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            shell_words(&args),
+            r#"python run.py --name=x 'two words' 'it'\''s' ''"#
+        );
+    }
+
+    #[test]
+    fn runs_table_shows_age_duration_and_dashes() {
+        let mut running = failed_run();
+        running.id = "01J9Z8X7W6V5T4S3R2Q1P0NMKM".into();
+        running.status = mao_api::RunStatus::Running;
+        running.exit_code = None;
+        running.finished_at = None;
+        expect![[r#"
+            ID                          TOOL       STATUS   EXIT  STARTED  DURATION  TRIGGER
+            01J9Z8X7W6V5T4S3R2Q1P0NMKM  demo-tool  running  -     10m ago  10m00s    manual
+            01J9Z8X7W6V5T4S3R2Q1P0NMKH  demo-tool  failed   3     10m ago  3m04s     manual
+            01J9Z8X7W6V5T4S3R2Q1P0NMKJ  other      queued   -     -        -         schedule:nightly@2024-05-01T12:00:00Z
+        "#]].assert_eq(&rendered(runs_table(
+            &[running, failed_run(), queued_run()],
+            TEN_PAST,
+        )));
+    }
+
+    #[test]
+    fn run_report_says_how_it_went() {
+        expect![[r#"
+            Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Tool:          demo-tool
+            Image:         mao/demo-tool:latest
+            Image digest:  sha256:5a16
+            Data folder:   /var/lib/mao/tools/demo-tool/data
+            Trigger:       manual
+            Status:        failed
+            Exit code:     3
+            Duration:      3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)
+            Error:         the tool exited with code 3
+            Log:           1.3 KiB, truncated (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH)
+        "#]]
+        .assert_eq(&run_report(&failed_run()));
+    }
+
+    #[test]
+    fn run_report_shows_the_detectors_work() {
+        let mut run = failed_run();
+        run.detector = Some(mao_api::DetectorSpec {
+            method: Some(mao_api::notification::Method::Percent),
+            ..Default::default()
+        });
+        let judged = |metric: &str, verdict, value: f64, baseline: Option<f64>, n| {
+            mao_api::MetricJudgement {
+                metric: metric.into(),
+                method: mao_api::notification::Method::Percent,
+                judgement: mao_api::notification::Judgement {
+                    verdict,
+                    score: 0.84,
+                    baseline,
+                    value,
+                    history_len: n,
+                    difference: baseline.map(|b| value - b),
+                    change_pct: baseline.map(|b| 100.0 * (value - b) / b),
+                },
+            }
+        };
+        run.detection = vec![
+            judged("control", mao_api::Verdict::SpikeUp, 131.0, Some(100.0), 2),
+            judged("rows", mao_api::Verdict::NotEnoughHistory, 3.0, None, 1),
+        ];
+        run.metrics_error = Some("metrics.json: \"x\" is not a finite number".into());
+        expect![[r#"
+            Run:            01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Tool:           demo-tool
+            Image:          mao/demo-tool:latest
+            Image digest:   sha256:5a16
+            Data folder:    /var/lib/mao/tools/demo-tool/data
+            Trigger:        manual
+            Status:         failed
+            Exit code:      3
+            Duration:       3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)
+            Error:          the tool exited with code 3
+            Log:            1.3 KiB, truncated (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH)
+            Detector:       percent (threshold=6, window=2)
+            Metrics:        control: 131 against baseline 100 (2 snapshots), difference +31, change +31.0 %, score 0.84: SPIKE UP
+                            rows: 3 (not enough history yet: 1 snapshots)
+            Metrics error:  metrics.json: "x" is not a finite number
+        "#]].assert_eq(&run_report(&run));
+    }
+
+    #[test]
+    fn run_report_of_a_run_that_never_started() {
+        let mut run = queued_run();
+        run.status = mao_api::RunStatus::Failed;
+        run.error = Some("no such image".into());
+        run.finished_at = run.queued_at.into();
+        expect![[r#"
+            Run:          01J9Z8X7W6V5T4S3R2Q1P0NMKJ
+            Tool:         other
+            Image:        mao/other:1
+            Data folder:  /d
+            Trigger:      schedule:nightly@2024-05-01T12:00:00Z
+            Status:       failed
+            Duration:     (it never started)
+            Error:        no such image
+            Log:          0 B (maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKJ)
+        "#]]
+        .assert_eq(&run_report(&run));
+    }
+
+    #[test]
+    fn run_details_show_every_field() {
+        let text = run_details(&failed_run(), TEN_PAST);
+        assert_no_trailing_spaces(&text);
+        expect![[r#"
+            ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Tool:          demo-tool
+            Pipeline:
+            Pipeline run:
+            Step:
+            Node:          node-a
+            Trigger:       manual
+            Schedule:
+            Slot:
+            Status:        failed
+            Exit code:     3
+            Error:         the tool exited with code 3
+            Image:         mao/demo-tool:latest
+            Image digest:  sha256:5a16
+            Command:       run --in 'a file'
+            Environment:   A
+                           B
+            Limits:        timeout=10m memory=512m cpus=1.5 pids=100
+            Data folder:   /var/lib/mao/tools/demo-tool/data
+            Input folder:
+            Queued:        2024-05-01T12:00:00Z
+            Started:       2024-05-01T12:00:01Z
+            Finished:      2024-05-01T12:03:05Z
+            Duration:      3m04s
+            Log file:      /var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log
+            Log size:      1.3 KiB, truncated
+            Container:     629cbc7c8ade
+        "#]]
+        .assert_eq(&text);
+
+        let mut running = failed_run();
+        running.status = mao_api::RunStatus::Running;
+        running.finished_at = None;
+        running.log_bytes = 0;
+        expect![[r#"
+            ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Tool:          demo-tool
+            Pipeline:
+            Pipeline run:
+            Step:
+            Node:          node-a
+            Trigger:       manual
+            Schedule:
+            Slot:
+            Status:        running
+            Exit code:     3
+            Error:         the tool exited with code 3
+            Image:         mao/demo-tool:latest
+            Image digest:  sha256:5a16
+            Command:       run --in 'a file'
+            Environment:   A
+                           B
+            Limits:        timeout=10m memory=512m cpus=1.5 pids=100
+            Data folder:   /var/lib/mao/tools/demo-tool/data
+            Input folder:
+            Queued:        2024-05-01T12:00:00Z
+            Started:       2024-05-01T12:00:01Z
+            Finished:
+            Duration:      10m00s so far
+            Log file:      /var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log
+            Log size:      (known when the run has ended)
+            Container:     629cbc7c8ade
+        "#]]
+        .assert_eq(&run_details(&running, TEN_PAST));
+        expect![[r#"
+            ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKJ
+            Tool:          other
+            Pipeline:
+            Pipeline run:
+            Step:
+            Node:          node-a
+            Trigger:       schedule:nightly@2024-05-01T12:00:00Z
+            Schedule:
+            Slot:
+            Status:        queued
+            Exit code:
+            Error:
+            Image:         mao/other:1
+            Image digest:
+            Command:       (the image's default)
+            Environment:
+            Limits:
+            Data folder:   /d
+            Input folder:
+            Queued:        2024-05-01T12:00:00Z
+            Started:
+            Finished:
+            Duration:
+            Log file:      /l
+            Log size:      (known when the run has ended)
+            Container:
+        "#]]
+        .assert_eq(&run_details(&queued_run(), TEN_PAST));
+    }
+
+    #[test]
+    fn human_durations() {
+        for (ms, text) in [
+            (-5, "0ms"),
+            (0, "0ms"),
+            (350, "350ms"),
+            (1_000, "1.0s"),
+            (1_290, "1.2s"),
+            (9_999, "9.9s"),
+            (42_000, "42s"),
+            (184_500, "3m04s"),
+            (3_600_000, "1h00m"),
+            (7_500_000, "2h05m"),
+            (273_600_000, "3d04h"),
+        ] {
+            assert_eq!(human_duration(ms), text, "{ms}");
+        }
+    }
+
+    #[test]
+    fn clocks_and_sizes() {
+        assert_eq!(clock(7), "0:07");
+        assert_eq!(clock(184), "3:04");
+        assert_eq!(clock(3723), "1:02:03");
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(1300), "1.3 KiB");
+        assert_eq!(human_size(34 << 20), "34 MiB");
+        assert_eq!(human_size(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn schedules_table_shows_next_fire_and_last_run() {
+        expect![[r#"
+            ID                  TARGET          CRON         TZ             MODE        NEXT (local)               NEXT (UTC)            LAST RUN          PAUSED
+            demo-tool-1a2b3c4d  tool/demo-tool  0 3 * * *    Europe/Zurich  every-node  2024-05-02T03:00:00+02:00  2024-05-02T01:00:00Z  …Q1P0NMKH failed  no
+            nightly             tool/scraper    */5 * * * *  UTC            once        -                          -                     -                 yes
+        "#]].assert_eq(&rendered(schedules_table(&[schedule_view(), paused_view()])));
+        let empty = schedules_table(&[]);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn schedule_details_show_every_field() {
+        expect![[r#"
+            ID:                 demo-tool-1a2b3c4d
+            Target:             tool/demo-tool
+            Cron:               0 3 * * *
+            Time zone:          Europe/Zurich
+            Mode:               every-node
+            Concurrency:        forbid
+            Catch-up:           latest
+            Starting deadline:  18h
+            Command:            run --fast
+            Environment:        CITY=Zurich
+            Limits:             timeout=10m
+            Paused:             no
+            Next fire:          2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)
+            Last slot:          2024-05-01T01:00:00Z
+            Last run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH failed
+            Created:            2024-05-01T10:00:00Z by node-a
+        "#]]
+        .assert_eq(&schedule_details(&schedule_view()));
+        let text = schedule_details(&paused_view());
+        assert_no_trailing_spaces(&text);
+        expect![[r#"
+            ID:                 nightly
+            Target:             tool/scraper
+            Cron:               */5 * * * *
+            Time zone:          UTC
+            Mode:               once
+            Concurrency:        replace
+            Catch-up:           none
+            Starting deadline:  2h
+            Command:            (the tool's)
+            Environment:
+            Limits:             (the tool's)
+            Paused:             yes
+            Next fire:          none while paused (maoctl schedule resume nightly)
+            Last slot:
+            Last run:
+            Created:            2024-05-01T10:00:00Z by node-b
+        "#]]
+        .assert_eq(&text);
+    }
+
+    #[test]
+    fn created_message_gives_id_and_next_fire_in_both_zones() {
+        expect![[r#"
+            created schedule demo-tool-1a2b3c4d of tool/demo-tool: '0 3 * * *' in Europe/Zurich
+            next fire: 2024-05-02T03:00:00+02:00 (2024-05-02T01:00:00Z)"#]]
+        .assert_eq(&schedule_created(&schedule_view()));
+        let mut never = schedule_view();
+        never.next_fire = None;
+        never.next_fire_local = None;
+        expect!["never (the expression names no future time)"].assert_eq(&next_fire(&never));
+        expect![[r#"
+            created schedule nightly of tool/scraper: '*/5 * * * *' in UTC
+            next fire: none while paused (maoctl schedule resume nightly)"#]]
+        .assert_eq(&schedule_created(&paused_view()));
+    }
+
+    #[test]
+    fn last_run_shows_the_end_of_the_id() {
+        let mut view = schedule_view();
+        view.last_run_status = None;
+        assert_eq!(last_run_short(&view), "…Q1P0NMKH");
+        view.last_run_id = Some("ABC".into());
+        assert_eq!(last_run_short(&view), "ABC");
+        view.last_run_id = None;
+        assert_eq!(last_run_short(&view), "-");
+    }
+
+    #[test]
+    fn fire_times_table_shows_both_zones_and_the_wait() {
+        let times: Vec<FireTime> = serde_json::from_value(serde_json::json!([
+            {"utc": "2024-05-01T12:30:00Z", "local": "2024-05-01T14:30:00+02:00"},
+            {"utc": "2024-05-02T12:30:00Z", "local": "2024-05-02T14:30:00+02:00"},
+        ]))
+        .unwrap();
+        expect![[r#"
+            LOCAL                      UTC                   IN
+            2024-05-01T14:30:00+02:00  2024-05-01T12:30:00Z  19m59s
+            2024-05-02T14:30:00+02:00  2024-05-02T12:30:00Z  1d00h
+        "#]]
+        .assert_eq(&rendered(fire_times_table(&times, TEN_PAST)));
+    }
+
+    #[test]
+    fn slots_table_shows_outcome_run_and_reason() {
+        let slots: Vec<SlotRecord> = serde_json::from_value(serde_json::json!([
+            {"schedule": "s", "slot": "2024-05-01T12:10:00Z", "outcome": "skipped",
+             "reason": "the previous run\n01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running",
+             "node": "node-a", "at": "2024-05-01T12:10:00Z"},
+            {"schedule": "s", "slot": "2024-05-01T12:05:00Z", "outcome": "fired",
+             "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH", "node": "node-a", "at": "2024-05-01T12:05:00Z"},
+            {"schedule": "s", "slot": "2024-05-01T12:00:00Z", "outcome": "missed",
+             "reason": "the node was down", "node": "node-a", "at": "2024-05-01T12:07:00Z"},
+        ]))
+        .unwrap();
+        expect![[r#"
+            SLOT                  OUTCOME  RUN                         REASON
+            2024-05-01T12:10:00Z  skipped  -                           the previous run 01J9Z8X7W6V5T4S3R2Q1P0NMKH is still running
+            2024-05-01T12:05:00Z  fired    01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            2024-05-01T12:00:00Z  missed   -                           the node was down
+        "#]].assert_eq(&rendered(slots_table(&slots)));
+    }
+
+    #[test]
+    fn scheduled_runs_show_their_slot_and_lag() {
+        let mut run = failed_run();
+        run.trigger = "schedule:nightly@2024-05-01T12:00:00Z".into();
+        run.schedule = Some("nightly".into());
+        run.scheduled_at = Some("2024-05-01T11:59:59.500Z".parse().unwrap());
+        expect![[r#"
+            ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Tool:          demo-tool
+            Pipeline:
+            Pipeline run:
+            Step:
+            Node:          node-a
+            Trigger:       schedule:nightly@2024-05-01T12:00:00Z
+            Schedule:      nightly
+            Slot:          2024-05-01T11:59:59Z (started 1.5s later)
+            Status:        failed
+            Exit code:     3
+            Error:         the tool exited with code 3
+            Image:         mao/demo-tool:latest
+            Image digest:  sha256:5a16
+            Command:       run --in 'a file'
+            Environment:   A
+                           B
+            Limits:        timeout=10m memory=512m cpus=1.5 pids=100
+            Data folder:   /var/lib/mao/tools/demo-tool/data
+            Input folder:
+            Queued:        2024-05-01T12:00:00Z
+            Started:       2024-05-01T12:00:01Z
+            Finished:      2024-05-01T12:03:05Z
+            Duration:      3m04s
+            Log file:      /var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log
+            Log size:      1.3 KiB, truncated
+            Container:     629cbc7c8ade
+        "#]]
+        .assert_eq(&run_details(&run, TEN_PAST));
+        // Queued and never started: the schedule fields are there, empty.
+        let text = run_details(&queued_run(), TEN_PAST);
+        assert!(text.contains("Schedule:\nSlot:\n"), "{text}");
+    }
+
     #[test]
     fn pipeline_report_shows_each_step_in_git() {
         let (run, records) = failed_pipeline_run();
-        assert_eq!(
-            pipeline_report(&run, &records),
-            "Pipeline:  weather\n\
-             Run:       01J9Z8X7W6V5T4S3R2Q1P0NMKP\n\
-             Node:      node-a\n\
-             Trigger:   manual\n\
-             Status:    failed\n\
-             Duration:  3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)\n\
-             Error:     step clean failed\n\
-             \n\
-             Step 1/3: collect\n  \
-               Tool:          scraper\n  \
-               Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKA\n  \
-               Status:        succeeded\n  \
-               Exit code:     0\n  \
-               Dataset:       weather-raw\n  \
-               Branch:        node-a\n  \
-               Commit:        1a2b3c4d\n  \
-               Push:          pending (the daemon retries)\n  \
-               Push error:    remote https://git.example.com/weather-raw.git is unreachable: connection refused\n  \
-               Input:         stations@5e6f7a8b (ground-truth)\n  \
-               Ground truth:  merged 9abcdef0\n\
-             \n\
-             Step 2/3: clean\n  \
-               Tool:        cleaner\n  \
-               Run:         01J9Z8X7W6V5T4S3R2Q1P0NMKB\n  \
-               Status:      failed\n  \
-               Exit code:   3\n  \
-               Error:       the tool exited with code 3\n  \
-               Dataset:     weather-clean\n  \
-               Branch:      node-a\n  \
-               Push:        none\n  \
-               Failed ref:  refs/mao/failed/01J9Z8X7W6V5T4S3R2Q1P0NMKB\n\
-             \n\
-             Step 3/3: publish\n  \
-               Tool:    publisher\n  \
-               Run:     -\n  \
-               Status:  not started\n"
-        );
+        expect![[r#"
+            Pipeline:  weather
+            Run:       01J9Z8X7W6V5T4S3R2Q1P0NMKP
+            Node:      node-a
+            Trigger:   manual
+            Status:    failed
+            Duration:  3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)
+            Error:     step clean failed
+
+            Step 1/3: collect
+              Tool:          scraper
+              Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKA
+              Status:        succeeded
+              Exit code:     0
+              Dataset:       weather-raw
+              Branch:        node-a
+              Commit:        1a2b3c4d
+              Push:          pending (the daemon retries)
+              Push error:    remote https://git.example.com/weather-raw.git is unreachable: connection refused
+              Input:         stations@5e6f7a8b (ground-truth)
+              Ground truth:  merged 9abcdef0
+
+            Step 2/3: clean
+              Tool:        cleaner
+              Run:         01J9Z8X7W6V5T4S3R2Q1P0NMKB
+              Status:      failed
+              Exit code:   3
+              Error:       the tool exited with code 3
+              Dataset:     weather-clean
+              Branch:      node-a
+              Push:        none
+              Failed ref:  refs/mao/failed/01J9Z8X7W6V5T4S3R2Q1P0NMKB
+
+            Step 3/3: publish
+              Tool:    publisher
+              Run:     -
+              Status:  not started
+        "#]].assert_eq(&pipeline_report(&run, &records));
     }
 
     #[test]
     fn pipeline_report_says_when_a_record_cannot_be_read() {
         let (run, mut records) = failed_pipeline_run();
         records[1] = Some(Err("run 01J9Z8X7W6V5T4S3R2Q1P0NMKB does not exist".into()));
-        let text = pipeline_report(&run, &records);
-        assert!(
-            text.contains(
-                "  Record:  cannot be read: run 01J9Z8X7W6V5T4S3R2Q1P0NMKB does not exist\n"
-            ),
-            "{text}"
-        );
-        assert!(!text.contains("Failed ref"), "{text}");
+        expect![[r#"
+            Pipeline:  weather
+            Run:       01J9Z8X7W6V5T4S3R2Q1P0NMKP
+            Node:      node-a
+            Trigger:   manual
+            Status:    failed
+            Duration:  3m04s (2024-05-01T12:00:01Z → 2024-05-01T12:03:05Z)
+            Error:     step clean failed
+
+            Step 1/3: collect
+              Tool:          scraper
+              Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKA
+              Status:        succeeded
+              Exit code:     0
+              Dataset:       weather-raw
+              Branch:        node-a
+              Commit:        1a2b3c4d
+              Push:          pending (the daemon retries)
+              Push error:    remote https://git.example.com/weather-raw.git is unreachable: connection refused
+              Input:         stations@5e6f7a8b (ground-truth)
+              Ground truth:  merged 9abcdef0
+
+            Step 2/3: clean
+              Tool:    cleaner
+              Run:     01J9Z8X7W6V5T4S3R2Q1P0NMKB
+              Status:  failed
+              Record:  cannot be read: run 01J9Z8X7W6V5T4S3R2Q1P0NMKB does not exist
+
+            Step 3/3: publish
+              Tool:    publisher
+              Run:     -
+              Status:  not started
+        "#]].assert_eq(&pipeline_report(&run, &records));
     }
 
     #[test]
@@ -1865,26 +2068,45 @@ mod tests {
             git.pushed_at = Some("2024-05-01T12:03:06Z".parse().unwrap());
             git.failed_ref = Some("refs/mao/failed/X".into());
         }
-        let text = run_details(&collect, TEN_PAST);
-        assert!(
-            text.ends_with(
-                "Container:     629cbc7c8ade\n\
-                 Dataset:       weather-raw\n\
-                 Branch:        node-a\n\
-                 Base:          0000000000000000000000000000000000000000\n\
-                 Commit:        1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d\n\
-                 Push:          pushed\n\
-                 Pushed at:     2024-05-01T12:03:06Z\n\
-                 Failed ref:    refs/mao/failed/X\n\
-                 Input:         stations@5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f (ground-truth)\n\
-                 Ground truth:  merged 9abcdef0123456789abcdef0123456789abcdef0\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("Pipeline:      weather\nPipeline run:  01J9Z8X7W6V5T4S3R2Q1P0NMKP\nStep:          collect\n"),
-            "{text}"
-        );
+        expect![[r#"
+            ID:            01J9Z8X7W6V5T4S3R2Q1P0NMKA
+            Tool:          demo-tool
+            Pipeline:      weather
+            Pipeline run:  01J9Z8X7W6V5T4S3R2Q1P0NMKP
+            Step:          collect
+            Node:          node-a
+            Trigger:       manual
+            Schedule:
+            Slot:
+            Status:        succeeded
+            Exit code:     0
+            Error:
+            Image:         mao/demo-tool:latest
+            Image digest:  sha256:5a16
+            Command:       run --in 'a file'
+            Environment:   A
+                           B
+            Limits:        timeout=10m memory=512m cpus=1.5 pids=100
+            Data folder:   /var/lib/mao/tools/demo-tool/data
+            Input folder:
+            Queued:        2024-05-01T12:00:00Z
+            Started:       2024-05-01T12:00:01Z
+            Finished:      2024-05-01T12:03:05Z
+            Duration:      3m04s
+            Log file:      /var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log
+            Log size:      1.3 KiB, truncated
+            Container:     629cbc7c8ade
+            Dataset:       weather-raw
+            Branch:        node-a
+            Base:          0000000000000000000000000000000000000000
+            Commit:        1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d
+            Push:          pushed
+            Pushed at:     2024-05-01T12:03:06Z
+            Failed ref:    refs/mao/failed/X
+            Input:         stations@5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f (ground-truth)
+            Ground truth:  merged 9abcdef0123456789abcdef0123456789abcdef0
+        "#]]
+        .assert_eq(&run_details(&collect, TEN_PAST));
     }
 
     #[test]
@@ -1916,85 +2138,48 @@ mod tests {
         running.status = mao_api::RunStatus::Running;
         running.finished_at = None;
         running.trigger = "schedule:nightly@2024-05-01T12:00:00Z".into();
-        assert_eq!(
-            pipeline_runs_table(&[running, finished], TEN_PAST).render(),
-            "ID                          PIPELINE  STATUS   STEPS OK  STARTED  DURATION  TRIGGER\n\
-             01J9Z8X7W6V5T4S3R2Q1P0NMKQ  weather   running  1/3       10m ago  10m00s    schedule:nightly@2024-05-01T12:00:00Z\n\
-             01J9Z8X7W6V5T4S3R2Q1P0NMKP  weather   failed   1/3       10m ago  3m04s     manual\n"
-        );
-    }
-
-    fn init_report_of(changed: bool) -> InitReport {
-        serde_json::from_value(serde_json::json!({
-            "pipeline": "weather",
-            "node": "node-a",
-            "datasets": [
-                {"dataset": "weather-raw", "role": "output", "cloned": changed, "branch": "node-a",
-                 "head": "1a2b3c4d5e6f", "created_branch": changed, "pushed": changed,
-                 "added_to_nodes": changed, "changed": changed},
-                {"dataset": "stations", "role": "input", "cloned": false, "changed": false},
-            ],
-            "changed": changed,
-            "message": "",
-        }))
-        .unwrap()
+        expect![[r#"
+            ID                          PIPELINE  STATUS   STEPS OK  STARTED  DURATION  TRIGGER
+            01J9Z8X7W6V5T4S3R2Q1P0NMKQ  weather   running  1/3       10m ago  10m00s    schedule:nightly@2024-05-01T12:00:00Z
+            01J9Z8X7W6V5T4S3R2Q1P0NMKP  weather   failed   1/3       10m ago  3m04s     manual
+        "#]].assert_eq(&rendered(pipeline_runs_table(&[running, finished], TEN_PAST)));
     }
 
     #[test]
     fn init_report_says_what_was_done_and_when_nothing_was() {
-        assert_eq!(
-            init_report(&init_report_of(true)),
-            "DATASET      ROLE    BRANCH  HEAD      DONE\n\
-             weather-raw  output  node-a  1a2b3c4d  cloned, branch created from the remote's default branch, pushed, added to the dataset's nodes\n\
-             stations     input   -       -         nothing: already in place\n\
-             initialised pipeline weather on node node-a\n"
-        );
-        let text = init_report(&init_report_of(false));
-        assert!(
-            text.ends_with(
-                "nothing changed: pipeline weather was already initialised on node node-a\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("weather-raw  output  node-a  1a2b3c4d  nothing: already in place\n"),
-            "{text}"
-        );
-    }
-
-    fn pipeline() -> Pipeline {
-        serde_json::from_value(serde_json::json!({
-            "name": "weather",
-            "description": "hourly readings",
-            "ground_truth": "merge",
-            "steps": [
-                {"name": "collect", "tool": "scraper", "output_dataset": "weather-raw",
-                 "env": {"CITY": "Zurich"}},
-                {"name": "clean", "tool": "cleaner", "input_dataset": "weather-raw",
-                 "output_dataset": "weather-clean", "cmd": ["python", "clean.py"]},
-            ],
-        }))
-        .unwrap()
+        expect![[r#"
+            DATASET      ROLE    BRANCH  HEAD      DONE
+            weather-raw  output  node-a  1a2b3c4d  cloned, branch created from the remote's default branch, pushed, added to the dataset's nodes
+            stations     input   -       -         nothing: already in place
+            initialised pipeline weather on node node-a
+        "#]].assert_eq(&init_report(&init_report_of(true)));
+        expect![[r#"
+            DATASET      ROLE    BRANCH  HEAD      DONE
+            weather-raw  output  node-a  1a2b3c4d  nothing: already in place
+            stations     input   -       -         nothing: already in place
+            nothing changed: pipeline weather was already initialised on node node-a
+        "#]]
+        .assert_eq(&init_report(&init_report_of(false)));
     }
 
     #[test]
     fn pipelines_table_and_details() {
-        assert_eq!(
-            pipelines_table(&[pipeline()]).render(),
-            "NAME     STEPS            GROUND TRUTH  DESCRIPTION\n\
-             weather  collect → clean  merge         hourly readings\n"
-        );
-        assert_eq!(
-            pipeline_details(&pipeline()),
-            "Name:          weather\n\
-             Description:   hourly readings\n\
-             Ground truth:  merge (each step's branch, after its push)\n\
-             Steps:         2\n\
-             \n\
-             STEP     TOOL     INPUT        OUTPUT         COMMAND          ENV\n\
-             collect  scraper  -            weather-raw    (the tool's)     CITY=Zurich\n\
-             clean    cleaner  weather-raw  weather-clean  python clean.py\n"
-        );
+        expect![[r#"
+            NAME     STEPS            GROUND TRUTH  DESCRIPTION
+            weather  collect → clean  merge         hourly readings
+        "#]]
+        .assert_eq(&rendered(pipelines_table(&[pipeline()])));
+        expect![[r#"
+            Name:          weather
+            Description:   hourly readings
+            Ground truth:  merge (each step's branch, after its push)
+            Steps:         2
+
+            STEP     TOOL     INPUT        OUTPUT         COMMAND          ENV
+            collect  scraper  -            weather-raw    (the tool's)     CITY=Zurich
+            clean    cleaner  weather-raw  weather-clean  python clean.py
+        "#]]
+        .assert_eq(&pipeline_details(&pipeline()));
     }
 
     #[test]
@@ -2007,44 +2192,112 @@ mod tests {
              "clean": true, "unpushed": 0, "registered": false},
         ]))
         .unwrap();
-        assert_eq!(
-            local_datasets_table(&clones).render(),
-            "NAME         BRANCH  HEAD      CLEAN  UNPUSHED  REGISTERED  PATH\n\
-             weather-raw  node-a  1a2b3c4d  no     2         yes         /var/lib/mao/datasets/weather-raw\n\
-             old          -       -         yes    0         no          /var/lib/mao/datasets/old\n"
-        );
-        assert_eq!(
-            clone_place(&clones[0]),
-            "/var/lib/mao/datasets/weather-raw (branch node-a at 1a2b3c4d)"
-        );
-        assert_eq!(
-            clone_place(&clones[1]),
-            "/var/lib/mao/datasets/old (detached HEAD, no commits yet)"
-        );
+        expect![[r#"
+            NAME         BRANCH  HEAD      CLEAN  UNPUSHED  REGISTERED  PATH
+            weather-raw  node-a  1a2b3c4d  no     2         yes         /var/lib/mao/datasets/weather-raw
+            old          -       -         yes    0         no          /var/lib/mao/datasets/old
+        "#]].assert_eq(&rendered(local_datasets_table(&clones)));
+        expect!["/var/lib/mao/datasets/weather-raw (branch node-a at 1a2b3c4d)"]
+            .assert_eq(&clone_place(&clones[0]));
+        expect!["/var/lib/mao/datasets/old (detached HEAD, no commits yet)"]
+            .assert_eq(&clone_place(&clones[1]));
     }
 
     #[test]
     fn pipeline_schedules_show_their_target_and_the_steps_settings() {
         let mut view = paused_view();
         view.schedule.target = Target::Pipeline("weather".into());
-        let table = schedules_table(std::slice::from_ref(&view)).render();
-        assert!(
-            table.contains("nightly  pipeline/weather  */5 * * * *"),
-            "{table}"
-        );
-        let text = schedule_details(&view);
-        assert!(
-            text.contains("Target:             pipeline/weather\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Command:            (the steps')\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Limits:             (the steps')\n"),
-            "{text}"
-        );
+        expect![[r#"
+            ID       TARGET            CRON         TZ   MODE  NEXT (local)  NEXT (UTC)  LAST RUN  PAUSED
+            nightly  pipeline/weather  */5 * * * *  UTC  once  -             -           -         yes
+        "#]].assert_eq(&rendered(schedules_table(std::slice::from_ref(&view))));
+        expect![[r#"
+            ID:                 nightly
+            Target:             pipeline/weather
+            Cron:               */5 * * * *
+            Time zone:          UTC
+            Mode:               once
+            Concurrency:        replace
+            Catch-up:           none
+            Starting deadline:  2h
+            Command:            (the steps')
+            Environment:
+            Limits:             (the steps')
+            Paused:             yes
+            Next fire:          none while paused (maoctl schedule resume nightly)
+            Last slot:
+            Last run:
+            Created:            2024-05-01T10:00:00Z by node-b
+        "#]]
+        .assert_eq(&schedule_details(&view));
+    }
+
+    /// A spike notification acknowledged by alice, and a failed run nobody acknowledged.
+    fn notifications() -> Vec<mao_api::Notification> {
+        serde_json::from_value(serde_json::json!([
+            {"id": "01J9Z8K3YQ7M2E4V6T8W0X1Y2Z", "kind": "spike", "severity": "warning",
+             "node": "node-a", "tool": "demo-tool", "run_id": "01J9Z8X7W6V5T4S3R2Q1P0NMKH",
+             "metric": "control", "value": 131.0, "baseline": 100.0, "score": 0.8421,
+             "message": "control jumped\nfrom 100 to 131", "created_at": "2024-05-01T12:00:00Z",
+             "acknowledged_by": "alice", "acknowledged_at": "2024-05-01T13:00:00Z"},
+            {"id": "01J9Z8K3YQ7M2E4V6T8W0X1Y30", "kind": "run_failed", "severity": "critical",
+             "node": "node-b", "pipeline": "weather", "step": "clean", "dataset": "weather-raw",
+             "message": "run failed", "created_at": "2024-05-01T12:05:00Z"},
+            {"id": "01J9Z8K3YQ7M2E4V6T8W0X1Y31", "kind": "push_failing", "severity": "info",
+             "node": "node-c", "message": "push keeps failing", "created_at": "2024-05-01T12:06:00Z"},
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn notifications_table_and_details() {
+        let items = notifications();
+        expect![[r#"
+            ID                          CREATED               KIND          SEVERITY  NODE    TARGET         ACK    MESSAGE
+            01J9Z8K3YQ7M2E4V6T8W0X1Y2Z  2024-05-01T12:00:00Z  spike         warning   node-a  demo-tool      alice  control jumped from 100 to 131
+            01J9Z8K3YQ7M2E4V6T8W0X1Y30  2024-05-01T12:05:00Z  run_failed    critical  node-b  weather/clean  -      run failed
+            01J9Z8K3YQ7M2E4V6T8W0X1Y31  2024-05-01T12:06:00Z  push_failing  info      node-c                 -      push keeps failing
+        "#]].assert_eq(&rendered(notifications_table(&items)));
+        expect![[r#"
+            ID:            01J9Z8K3YQ7M2E4V6T8W0X1Y2Z
+            Kind:          spike
+            Severity:      warning
+            Node:          node-a
+            Tool:          demo-tool
+            Run:           01J9Z8X7W6V5T4S3R2Q1P0NMKH
+            Metric:        control
+            Value:         131
+            Baseline:      100
+            Score:         0.84
+            Message:       control jumped
+                           from 100 to 131
+            Created:       2024-05-01T12:00:00Z
+            Acknowledged:  by alice at 2024-05-01T13:00:00Z
+        "#]]
+        .assert_eq(&notification_details(&items[0]));
+        expect![[r#"
+            ID:            01J9Z8K3YQ7M2E4V6T8W0X1Y30
+            Kind:          run_failed
+            Severity:      critical
+            Node:          node-b
+            Pipeline:      weather
+            Step:          clean
+            Dataset:       weather-raw
+            Message:       run failed
+            Created:       2024-05-01T12:05:00Z
+            Acknowledged:  no
+        "#]]
+        .assert_eq(&notification_details(&items[1]));
+        expect![[r#"
+            ID:            01J9Z8K3YQ7M2E4V6T8W0X1Y31
+            Kind:          push_failing
+            Severity:      info
+            Node:          node-c
+            Message:       push keeps failing
+            Created:       2024-05-01T12:06:00Z
+            Acknowledged:  no
+        "#]]
+        .assert_eq(&notification_details(&items[2]));
     }
 
     #[test]
