@@ -134,6 +134,12 @@ pub fn hint(
     }
 }
 
+/// What to do about a resource the daemon does not have, as a `map_err` function: the
+/// command that lists what there is.
+pub fn not_found(advice: &'static str) -> impl Fn(mao_client::Error) -> anyhow::Error {
+    move |error| hint(error, mao_client::Error::is_not_found, advice)
+}
+
 /// Creates a resource, or with `replace` replaces the one of that name; returns what the
 /// daemon saved and the verb that says which it was. The daemon's refusal comes with
 /// what to do instead.

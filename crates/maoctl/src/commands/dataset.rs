@@ -12,7 +12,7 @@ use mao_api::{Dataset, InitLocalRequest, LocalDataset};
 use mao_client::Client;
 use mao_datasets::Credentials;
 
-use crate::app::{hint, read_document, register, Printer, UsageError};
+use crate::app::{hint, not_found, read_document, register, Printer, UsageError};
 use crate::args::validate_name;
 use crate::render;
 
@@ -266,13 +266,7 @@ pub fn check_destination(dir: &Path) -> Result<(), UsageError> {
 
 /// `maoctl dataset clone`.
 fn clone(client: &Client, out: &Printer, args: DatasetClone) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl dataset list shows the registered datasets",
-        )
-    };
+    let not_found_hint = not_found("maoctl dataset list shows the registered datasets");
     let Some(dir) = &args.dir else {
         let clone = client.clone_dataset(&args.name).map_err(not_found_hint)?;
         let place = render::dataset::clone_place(&clone.dataset);
@@ -385,11 +379,7 @@ fn remove_local(client: &Client, out: &Printer, name: &str, force: bool) -> anyh
                 "{e} (with --force, the clone's unpushed commits and uncommitted changes are lost)"
             )
         } else {
-            hint(
-                e,
-                mao_client::Error::is_not_found,
-                "maoctl dataset list-local shows the node's clones",
-            )
+            not_found("maoctl dataset list-local shows the node's clones")(e)
         }
     })?;
     out.removed(&format!(

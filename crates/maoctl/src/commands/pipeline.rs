@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use mao_api::{Pipeline, PipelineRun, RunRecord, RunRequest, ScheduleRequest, Target};
 use mao_client::Client;
 
-use crate::app::{hint, note, now_ms, read_text, register, Printer, UsageError};
+use crate::app::{hint, not_found, note, now_ms, read_text, register, Printer, UsageError};
 use crate::args::{validate_name, validate_ulid, SchedulePolicy};
 use crate::progress::Spinner;
 use crate::render;
@@ -202,13 +202,7 @@ pub fn validate_pipeline_run_id(id: &str) -> Result<(), String> {
 
 /// Runs `maoctl pipeline ...`.
 pub fn run(client: &Client, out: &Printer, command: PipelineCommand) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl pipeline list shows the pipelines",
-        )
-    };
+    let not_found_hint = not_found("maoctl pipeline list shows the pipelines");
     match command {
         PipelineCommand::List => {
             let pipelines = client.list_pipelines()?;
@@ -275,11 +269,7 @@ pub fn run(client: &Client, out: &Printer, command: PipelineCommand) -> anyhow::
 
 /// An unknown pipeline run id, with where to find the right one.
 fn unknown_run(e: mao_client::Error) -> anyhow::Error {
-    hint(
-        e,
-        mao_client::Error::is_not_found,
-        "maoctl pipeline runs shows this node's pipeline runs",
-    )
+    not_found("maoctl pipeline runs shows this node's pipeline runs")(e)
 }
 
 /// The pipeline in the JSON or YAML document at `path` (`-`: standard input), checked as
@@ -343,13 +333,9 @@ fn pipeline_run(client: &Client, out: &Printer, args: PipelineRunArgs) -> anyhow
     if let Some(request) = pipeline_schedule_request(&args)? {
         return super::schedule::create_schedule(client, out, &request);
     }
-    let queued = client.start_pipeline_run(&args.name).map_err(|e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl pipeline list shows the pipelines",
-        )
-    })?;
+    let queued = client
+        .start_pipeline_run(&args.name)
+        .map_err(not_found("maoctl pipeline list shows the pipelines"))?;
     if !args.follow {
         // The bare id, so that `id=$(maoctl pipeline run x)` works.
         return out.done(&queued, &queued.id);

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use mao_api::{RunRecord, RunRequest, RunStatus};
 use mao_client::Client;
 
-use crate::app::{hint, note, now_ms, write_stdout, OutputFormat, Printer, UsageError};
+use crate::app::{hint, not_found, note, now_ms, write_stdout, OutputFormat, Printer, UsageError};
 use crate::args::{parse_status, validate_name, validate_ulid, RunOverrides};
 use crate::progress::Spinner;
 use crate::render;
@@ -139,13 +139,9 @@ pub fn run_request(run: &ToolRun) -> anyhow::Result<RunRequest> {
 /// `maoctl tool run`.
 pub fn tool_run(client: &Client, out: &Printer, run: ToolRun) -> anyhow::Result<()> {
     let request = run_request(&run)?;
-    let queued = client.start_run(&run.name, &request).map_err(|e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl tool list shows the registered tools",
-        )
-    })?;
+    let queued = client
+        .start_run(&run.name, &request)
+        .map_err(not_found("maoctl tool list shows the registered tools"))?;
     if run.detach {
         // The bare id, so that `id=$(maoctl tool run x -d)` works.
         return out.done(&queued, &queued.id);
@@ -257,13 +253,7 @@ pub fn failure(record: &RunRecord) -> Option<String> {
 
 /// Runs `maoctl run ...`.
 pub fn run(client: &Client, out: &Printer, command: RunCommand) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl run list shows this node's runs",
-        )
-    };
+    let not_found_hint = not_found("maoctl run list shows this node's runs");
     match command {
         RunCommand::List {
             tool,

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use mao_api::{RunRequest, ScheduleRequest, ScheduleView, Target};
 use mao_client::Client;
 
-use crate::app::{hint, now_ms, Printer, UsageError};
+use crate::app::{hint, not_found, now_ms, Printer, UsageError};
 use crate::args::{validate_name, RunOverrides, SchedulePolicy};
 use crate::render;
 use crate::render::table::shell_words;
@@ -254,13 +254,7 @@ pub fn create_schedule(
 
 /// Runs `maoctl schedule ...`.
 pub fn run(client: &Client, out: &Printer, command: ScheduleCommand) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl schedule list shows the schedules",
-        )
-    };
+    let not_found_hint = not_found("maoctl schedule list shows the schedules");
     match command {
         ScheduleCommand::List => {
             let views = client.list_schedules()?;

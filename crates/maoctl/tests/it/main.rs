@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 
 mod cli_offline;
+mod layers;
 mod spike;
 
 /// The maoctl binary, with the caller's environment kept from picking the endpoint or
