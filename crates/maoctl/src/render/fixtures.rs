@@ -142,6 +142,7 @@ pub fn failed_pipeline_run() -> (PipelineRun, Vec<Option<Result<RunRecord, Strin
     (run, vec![Some(Ok(collect)), Some(Ok(clean)), None])
 }
 
+/// The report of `maoctl pipeline init weather`, on a node where it changed things or not.
 pub fn init_report_of(changed: bool) -> InitReport {
     serde_json::from_value(serde_json::json!({
         "pipeline": "weather",
@@ -158,6 +159,7 @@ pub fn init_report_of(changed: bool) -> InitReport {
     .unwrap()
 }
 
+/// The pipeline `weather`: collect, then clean.
 pub fn pipeline() -> Pipeline {
     serde_json::from_value(serde_json::json!({
         "name": "weather",
