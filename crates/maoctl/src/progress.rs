@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::output;
+use crate::render::table::clock;
 
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const TICK: Duration = Duration::from_millis(100);
@@ -83,7 +83,7 @@ fn draw(shared: &(Mutex<State>, Condvar)) {
             "{CLEAR_LINE}{} {} {}",
             FRAMES[frame % FRAMES.len()],
             guard.label,
-            output::clock(started.elapsed().as_secs())
+            clock(started.elapsed().as_secs())
         );
         // A closed stderr is no reason to stop waiting for the run.
         let _ = io::stderr().write_all(line.as_bytes());

@@ -1,16 +1,120 @@
 //! Running tools and following their runs: `maoctl tool run` and `maoctl run ...`.
 
 use std::io::{self, IsTerminal, Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
+use clap::{Args, Subcommand};
 use mao_api::{RunRecord, RunRequest, RunStatus};
 use mao_client::Client;
 
-use crate::cli::{OutputFormat, RunCommand, ToolRun};
-use crate::commands::{env_map, hint, note, write_stdout, Printer, UsageError};
-use crate::output;
+use crate::app::{hint, not_found, note, now_ms, write_stdout, OutputFormat, Printer, UsageError};
+use crate::args::{parse_status, validate_name, validate_ulid, RunOverrides};
 use crate::progress::Spinner;
+use crate::render;
+use crate::render::run::unsuccessful;
+use crate::render::table::{one_line, truncate};
+
+/// Examples of `maoctl run`, shown by its help.
+pub const RUN_EXAMPLES: &str = "\
+Examples:
+  maoctl run list
+  maoctl run list --tool demo-tool --status failed --limit 5
+  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH
+  maoctl run logs -f 01J9Z8X7W6V5T4S3R2Q1P0NMKH
+  maoctl run cancel 01J9Z8X7W6V5T4S3R2Q1P0NMKH";
+
+/// `maoctl run ...`
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// List the node's runs, newest first
+    #[command(
+        after_help = "Examples:\n  maoctl run list\n  maoctl run list --tool demo-tool --status failed --limit 5\n  maoctl run list -o json | jq -r '.items[].id'"
+    )]
+    List {
+        /// Only the runs of this tool
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
+        /// Only the runs in this status (queued, running, succeeded, failed, timed_out, cancelled, lost)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        status: Option<RunStatus>,
+        /// At most this many runs (1 to 1000; the daemon's default is 50)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: Option<u64>,
+    },
+    /// Show every field of one run
+    #[command(
+        after_help = "Examples:\n  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH\n  maoctl run get 01J9Z8X7W6V5T4S3R2Q1P0NMKH -o json | jq .status"
+    )]
+    Get {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+    },
+    /// Print a run's output (stdout and stderr of its container)
+    #[command(
+        after_help = "Examples:\n  maoctl run logs 01J9Z8X7W6V5T4S3R2Q1P0NMKH\n  maoctl run logs -f 01J9Z8X7W6V5T4S3R2Q1P0NMKH | grep -i error"
+    )]
+    Logs {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+        /// Keep printing while the run is active; return when it has ended
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Stop a queued or running run (its container is killed)
+    #[command(after_help = "Example:\n  maoctl run cancel 01J9Z8X7W6V5T4S3R2Q1P0NMKH")]
+    Cancel {
+        /// Id of the run, as `maoctl run list` shows it
+        id: String,
+    },
+}
+
+impl RunCommand {
+    /// Checks names and run ids before connecting.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        match self {
+            RunCommand::List {
+                tool: Some(tool), ..
+            } => validate_name("--tool", tool),
+            RunCommand::List { tool: None, .. } => Ok(()),
+            RunCommand::Get { id } | RunCommand::Logs { id, .. } | RunCommand::Cancel { id } => {
+                validate_run_id(id).map_err(UsageError)
+            }
+        }
+    }
+}
+
+/// The help of `maoctl tool run` after its options.
+pub const TOOL_RUN_HELP: &str = "\
+Examples:
+  maoctl tool run demo-tool
+  maoctl tool run demo-tool --follow --env DEMO_VALUE=42 --timeout 5m --memory 256m
+  maoctl tool run weather-scraper -- python scrape.py --city Zurich
+  id=$(maoctl tool run demo-tool --detach) && maoctl run logs -f \"$id\"
+  maoctl tool run demo-tool -o json | jq .exit_code
+
+Without --detach, maoctl waits for the run to end and prints a report; the exit status is
+0 if the run succeeded and 1 otherwise. Ctrl-C stops waiting, not the run: it keeps
+going on the node; `maoctl run get ID` shows it, `maoctl run cancel ID` stops it.
+With -o json and --follow, the log goes to standard error and the final record to
+standard output.";
+
+/// Arguments of `maoctl tool run`.
+#[derive(Debug, Args)]
+pub struct ToolRun {
+    /// Name of the tool
+    pub name: String,
+
+    #[command(flatten)]
+    pub overrides: RunOverrides,
+
+    /// Print the run's id (its queued record with -o json) and return at once
+    #[arg(short = 'd', long, conflicts_with = "follow")]
+    pub detach: bool,
+    /// Copy the run's log to standard output while it runs
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
 
 /// How long each long poll of `GET /api/v1/runs/{id}/wait` asks to wait.
 const WAIT_POLL: Duration = Duration::from_secs(30);
@@ -24,44 +128,10 @@ pub fn validate_run_id(id: &str) -> Result<(), String> {
     validate_ulid(id, "a run id", "maoctl run list")
 }
 
-/// Checks that `id` looks like a pipeline run id (a ULID, as a run id).
-pub fn validate_pipeline_run_id(id: &str) -> Result<(), String> {
-    validate_ulid(id, "a pipeline run id", "maoctl pipeline runs")
-}
-
-/// Checks that `id` is a ULID; the message calls it `what`, printed by `listed_by`.
-fn validate_ulid(id: &str, what: &str, listed_by: &str) -> Result<(), String> {
-    let valid = id.len() == 26
-        && id.bytes().all(|b| {
-            let b = b.to_ascii_uppercase();
-            b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b))
-        })
-        // 26 base-32 digits hold 130 bits; a ULID has 128, so the first digit is at most 7.
-        && id.as_bytes()[0] <= b'7';
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not {what} (26 characters, as printed by {listed_by})"
-        ))
-    }
-}
-
 /// The body of `POST /api/v1/tools/{name}/runs` from `maoctl tool run`'s arguments,
 /// validated as the server would.
 pub fn run_request(run: &ToolRun) -> anyhow::Result<RunRequest> {
-    let cmd = if !run.cmd.is_empty() {
-        Some(run.cmd.clone())
-    } else if !run.args.is_empty() {
-        Some(run.args.clone())
-    } else {
-        None
-    };
-    let request = RunRequest {
-        env: env_map(run.env.clone())?,
-        cmd,
-        limits: run.limits.to_limits(),
-    };
+    let request = run.overrides.request()?;
     request.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(request)
 }
@@ -69,13 +139,9 @@ pub fn run_request(run: &ToolRun) -> anyhow::Result<RunRequest> {
 /// `maoctl tool run`.
 pub fn tool_run(client: &Client, out: &Printer, run: ToolRun) -> anyhow::Result<()> {
     let request = run_request(&run)?;
-    let queued = client.start_run(&run.name, &request).map_err(|e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl tool list shows the registered tools",
-        )
-    })?;
+    let queued = client
+        .start_run(&run.name, &request)
+        .map_err(not_found("maoctl tool list shows the registered tools"))?;
     if run.detach {
         // The bare id, so that `id=$(maoctl tool run x -d)` works.
         return out.done(&queued, &queued.id);
@@ -94,7 +160,7 @@ pub fn tool_run(client: &Client, out: &Printer, run: ToolRun) -> anyhow::Result<
         let spinner = Spinner::start(spinner_label(&queued));
         wait_until_finished(client, queued, spinner.as_ref())?
     };
-    out.item(&record, output::run_report)?;
+    out.item(&record, render::run::run_report)?;
     match failure(&record) {
         None => Ok(()),
         Some(message) => Err(anyhow::anyhow!(message)),
@@ -129,7 +195,7 @@ fn spinner_label(record: &RunRecord) -> String {
     format!(
         "run {} of {}: {}",
         record.id,
-        output::truncate(&output::one_line(&record.tool), 24),
+        truncate(&one_line(&record.tool), 24),
         record.status.as_str()
     )
 }
@@ -174,21 +240,6 @@ fn copy_stream(
     }
 }
 
-/// How a run (or a pipeline run) that did not succeed ended, as words that follow its
-/// name: `failed`, `timed out`; `None` when it succeeded.
-pub(crate) fn unsuccessful(status: RunStatus) -> Option<&'static str> {
-    Some(match status {
-        RunStatus::Succeeded => return None,
-        RunStatus::Failed => "failed",
-        RunStatus::TimedOut => "timed out",
-        RunStatus::Cancelled => "was cancelled",
-        RunStatus::Lost => "was lost",
-        // Not reached after waiting; said plainly should it ever be.
-        RunStatus::Queued => "is still queued",
-        RunStatus::Running => "is still running",
-    })
-}
-
 /// Why the run counts as a failure, for stderr; `None` when it succeeded.
 pub fn failure(record: &RunRecord) -> Option<String> {
     let what = unsuccessful(record.status)?;
@@ -200,15 +251,9 @@ pub fn failure(record: &RunRecord) -> Option<String> {
     })
 }
 
-/// `maoctl run ...`.
-pub fn run_command(client: &Client, out: &Printer, command: RunCommand) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl run list shows this node's runs",
-        )
-    };
+/// Runs `maoctl run ...`.
+pub fn run(client: &Client, out: &Printer, command: RunCommand) -> anyhow::Result<()> {
+    let not_found_hint = not_found("maoctl run list shows this node's runs");
     match command {
         RunCommand::List {
             tool,
@@ -222,11 +267,11 @@ pub fn run_command(client: &Client, out: &Printer, command: RunCommand) -> anyho
                 "no runs on this node"
             };
             let now = now_ms();
-            out.list(runs, empty, |runs| output::runs_table(runs, now))
+            out.list(runs, empty, |runs| render::run::runs_table(runs, now))
         }
         RunCommand::Get { id } => {
             let record = client.get_run(&id).map_err(not_found_hint)?;
-            out.item(&record, |r| output::run_details(r, now_ms()))
+            out.item(&record, |r| render::run::run_details(r, now_ms()))
         }
         RunCommand::Logs { id, follow } => {
             let reader = client.run_logs(&id, follow).map_err(not_found_hint)?;
@@ -254,26 +299,13 @@ fn cancel_message(record: &RunRecord) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch, for ages and durations in tables.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::{Cli, Command, ToolCommand};
+    use crate::commands::testing;
 
     fn tool_run_args(args: &[&str]) -> ToolRun {
-        let argv = ["maoctl", "tool", "run"].iter().chain(args).copied();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Tool(ToolCommand::Run(run)) => *run,
-            other => panic!("{other:?}"),
-        }
+        testing::args(args).unwrap()
     }
 
     fn record(status: RunStatus, exit_code: Option<i64>, error: Option<&str>) -> RunRecord {

@@ -4,33 +4,165 @@
 //! Cron expressions and time zones are not checked here: the daemon is the one place that
 //! reads them, and its 422 names the field it could not read.
 
+use clap::{Args, Subcommand};
 use mao_api::{RunRequest, ScheduleRequest, ScheduleView, Target};
 use mao_client::Client;
 
-use crate::cli::{PipelineRun, ScheduleCommand, SchedulePolicy, ToolSchedule};
-use crate::commands::{env_map, hint, Printer, UsageError};
-use crate::output;
+use crate::app::{hint, not_found, now_ms, Printer, UsageError};
+use crate::args::{validate_name, RunOverrides, SchedulePolicy};
+use crate::render;
+use crate::render::table::shell_words;
 
-/// Checks a schedule id as the daemon would; `field` names it in the message.
-pub fn validate_id(field: &str, id: &str) -> Result<(), UsageError> {
-    mao_api::validate::name(field, id).map_err(|e| UsageError(e.to_string()))
+/// Examples of `maoctl schedule`, shown by its help.
+pub const SCHEDULE_EXAMPLES: &str = "\
+Examples:
+  maoctl tool schedule demo-tool daily --tz Europe/Zurich
+  maoctl schedule list
+  maoctl schedule get demo-tool-1a2b3c4d
+  maoctl schedule next demo-tool-1a2b3c4d -n 10
+  maoctl schedule history demo-tool-1a2b3c4d --limit 20
+  maoctl schedule pause demo-tool-1a2b3c4d
+  maoctl schedule resume demo-tool-1a2b3c4d
+  maoctl schedule remove demo-tool-1a2b3c4d
+
+Schedules are created with `maoctl tool schedule` and `maoctl pipeline run --cron`.";
+
+/// `maoctl schedule ...`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// List the schedules with their next fire time and last run
+    #[command(
+        after_help = "Examples:\n  maoctl schedule list\n  maoctl schedule list -o json | jq -r '.items[] | [.id, .next_fire] | @tsv'"
+    )]
+    List,
+    /// Show every field of one schedule
+    #[command(
+        after_help = "Examples:\n  maoctl schedule get demo-tool-1a2b3c4d\n  maoctl schedule get demo-tool-1a2b3c4d -o json | jq .next_fire"
+    )]
+    Get {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Stop a schedule from firing until it is resumed (runs already started go on)
+    #[command(after_help = "Example:\n  maoctl schedule pause demo-tool-1a2b3c4d")]
+    Pause {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Let a paused schedule fire again
+    #[command(after_help = "Example:\n  maoctl schedule resume demo-tool-1a2b3c4d")]
+    Resume {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Remove a schedule (runs already started go on)
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl schedule remove demo-tool-1a2b3c4d"
+    )]
+    Remove {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+    },
+    /// Show the next fire times, in the schedule's zone and in UTC (to check a cron expression)
+    #[command(
+        after_help = "Examples:\n  maoctl schedule next demo-tool-1a2b3c4d\n  maoctl schedule next demo-tool-1a2b3c4d -n 20\n\nPaused schedules are shown too: create one with --paused to try an expression out:\n  maoctl tool schedule demo-tool '0 9 * * Mon-Fri' --tz Europe/Zurich --paused --id try\n  maoctl schedule next try && maoctl schedule remove try"
+    )]
+    Next {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+        /// How many fire times (1 to 1000)
+        #[arg(
+            short = 'n',
+            long = "count",
+            value_name = "N",
+            default_value_t = 5,
+            value_parser = clap::value_parser!(u64).range(1..=1000)
+        )]
+        count: u64,
+    },
+    /// Show what became of the schedule's slots on this node, newest first
+    #[command(
+        after_help = "Examples:\n  maoctl schedule history demo-tool-1a2b3c4d\n  maoctl schedule history demo-tool-1a2b3c4d --limit 10 -o json | jq -r '.items[].outcome'\n\nA slot was fired (a run started; RUN is its id), skipped (on purpose: another node\nclaimed it, the previous run was still going, ...) or missed (the node could not run it\nin time); REASON says why."
+    )]
+    History {
+        /// Id of the schedule, as `maoctl schedule list` shows it
+        id: String,
+        /// At most this many slots (1 to 1000; the daemon's default is 50)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: Option<u64>,
+    },
+}
+
+impl ScheduleCommand {
+    /// Checks the schedule's id before connecting.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        match self {
+            ScheduleCommand::Get { id }
+            | ScheduleCommand::Pause { id }
+            | ScheduleCommand::Resume { id }
+            | ScheduleCommand::Remove { id }
+            | ScheduleCommand::Next { id, .. }
+            | ScheduleCommand::History { id, .. } => validate_name("id", id),
+            ScheduleCommand::List => Ok(()),
+        }
+    }
+}
+
+/// The help of `maoctl tool schedule` after its options.
+pub const TOOL_SCHEDULE_HELP: &str = "\
+Examples:
+  maoctl tool schedule demo-tool daily
+  maoctl tool schedule demo-tool weekly --tz Europe/Zurich --id demo-weekly
+  maoctl tool schedule demo-tool '*/5 * * * *' --concurrency replace --catch-up none
+  maoctl tool schedule demo-tool '0 30 6 * * Mon-Fri' --tz America/New_York --mode once
+  maoctl tool schedule weather-scraper '@hourly' --env CITY=Zurich --timeout 10m -- python scrape.py
+  maoctl tool schedule demo-tool '0 3 1 * *' --paused --id check && maoctl schedule next check -n 10
+
+WHEN is hourly, daily, weekly, an @-nickname (@hourly, @daily, @weekly, @monthly,
+@yearly) or a cron expression of 5 fields (minute hour day-of-month month day-of-week),
+6 (seconds first) or 7 (and a year last). It is one argument: quote it, or the shell
+splits it and expands its stars. The daemon checks it and names the field it cannot read.
+
+Times are read in --tz (an IANA zone name; UTC by default). On a daylight-saving change a
+time that does not exist is skipped and a time that exists twice runs once.
+With --mode every-node (the default) every node runs each slot; with --mode once exactly
+one node of the federation does. A slot that comes while the previous run is going is
+skipped (--concurrency forbid, the default), run alongside (allow) or run after
+cancelling the previous one (replace). Slots missed while the node was down run when it
+is back if they are at most --deadline late: the newest only (--catch-up latest, the
+default), all of them (all) or none.";
+
+/// Arguments of `maoctl tool schedule`.
+#[derive(Debug, Args)]
+#[command(
+    mut_arg("env", |arg| arg.help("Environment variable of each run, added to the tool's (repeatable)")),
+    mut_arg("cmd", |arg| arg.help(
+        "Argument of the command each run executes instead of the tool's (repeatable)"
+    )),
+    mut_arg("args", |arg| arg.help("The command each run executes instead of the tool's, after `--`"))
+)]
+pub struct ToolSchedule {
+    /// Name of the tool
+    pub name: String,
+    /// hourly, daily, weekly, an @-nickname or a cron expression (one argument: quote it)
+    #[arg(value_name = "WHEN")]
+    pub cron: String,
+    /// Words after WHEN: an unquoted cron expression, refused with advice
+    #[arg(hide = true)]
+    pub stray: Vec<String>,
+
+    #[command(flatten)]
+    pub policy: SchedulePolicy,
+
+    #[command(flatten)]
+    pub overrides: RunOverrides,
 }
 
 /// The body of `POST /api/v1/schedules` from `maoctl tool schedule`'s arguments, with
 /// everything but the cron expression and the time zone checked as the daemon would.
 pub fn tool_schedule_request(args: &ToolSchedule) -> anyhow::Result<ScheduleRequest> {
-    let cmd = if !args.cmd.is_empty() {
-        Some(args.cmd.clone())
-    } else if !args.args.is_empty() {
-        Some(args.args.clone())
-    } else {
-        None
-    };
-    let overrides = RunRequest {
-        env: env_map(args.env.clone())?,
-        cmd,
-        limits: args.limits.to_limits(),
-    };
+    let overrides = args.overrides.request()?;
     schedule_request(
         Target::Tool(args.name.clone()),
         ("WHEN", &args.cron, &args.stray),
@@ -39,32 +171,10 @@ pub fn tool_schedule_request(args: &ToolSchedule) -> anyhow::Result<ScheduleRequ
     )
 }
 
-/// The body of `POST /api/v1/schedules` from `maoctl pipeline run --cron`'s arguments;
-/// `None` without `--cron`.
-pub fn pipeline_schedule_request(args: &PipelineRun) -> anyhow::Result<Option<ScheduleRequest>> {
-    let Some(cron) = &args.cron else {
-        if let Some(word) = args.stray.first() {
-            return Err(UsageError(format!(
-                "unexpected argument {word:?}: maoctl pipeline run takes one NAME"
-            ))
-            .into());
-        }
-        return Ok(None);
-    };
-    // A pipeline's steps carry their own commands and environments.
-    schedule_request(
-        Target::Pipeline(args.name.clone()),
-        ("--cron WHEN", cron, &args.stray),
-        &args.policy,
-        RunRequest::default(),
-    )
-    .map(Some)
-}
-
 /// The request of a schedule of `target` firing at `cron`, checked as the daemon would but
 /// for the expression and the zone. `cron` is `(label, expression, stray)`: the argument
 /// as the help names it, and the words that followed it if the shell split it.
-fn schedule_request(
+pub(super) fn schedule_request(
     target: Target,
     (label, cron, stray): (&str, &str, &[String]),
     policy: &SchedulePolicy,
@@ -78,13 +188,13 @@ fn schedule_request(
             "{label} is one argument, got {} ({}): quote the cron expression, e.g. '*/5 * * * *' \
              (unquoted, the shell splits it and expands its stars)",
             words.len(),
-            output::shell_words(&words)
+            shell_words(&words)
         ))
         .into());
     }
-    validate_id("name", target.name())?;
+    validate_name("name", target.name())?;
     if let Some(id) = &policy.id {
-        validate_id("--id", id)?;
+        validate_name("--id", id)?;
     }
     overrides
         .validate()
@@ -139,30 +249,20 @@ pub fn create_schedule(
             }
             _ => hint(e, mao_client::Error::is_conflict, &taken),
         })?;
-    out.done(&view, &output::schedule_created(&view))
+    out.done(&view, &render::schedule::schedule_created(&view))
 }
 
-/// `maoctl schedule ...`.
-pub fn schedule_command(
-    client: &Client,
-    out: &Printer,
-    command: ScheduleCommand,
-) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl schedule list shows the schedules",
-        )
-    };
+/// Runs `maoctl schedule ...`.
+pub fn run(client: &Client, out: &Printer, command: ScheduleCommand) -> anyhow::Result<()> {
+    let not_found_hint = not_found("maoctl schedule list shows the schedules");
     match command {
         ScheduleCommand::List => {
             let views = client.list_schedules()?;
-            out.list(views, "no schedules", output::schedules_table)
+            out.list(views, "no schedules", render::schedule::schedules_table)
         }
         ScheduleCommand::Get { id } => {
             let view = client.get_schedule(&id).map_err(not_found_hint)?;
-            out.item(&view, output::schedule_details)
+            out.item(&view, render::schedule::schedule_details)
         }
         ScheduleCommand::Pause { id } => {
             let view = client.pause_schedule(&id).map_err(not_found_hint)?;
@@ -185,9 +285,9 @@ pub fn schedule_command(
             let times = client
                 .next_fire_times(&id, count as usize)
                 .map_err(not_found_hint)?;
-            let now = crate::runs::now_ms();
+            let now = now_ms();
             out.list(times, "it never fires again", |times| {
-                output::fire_times_table(times, now)
+                render::schedule::fire_times_table(times, now)
             })
         }
         ScheduleCommand::History { id, limit } => {
@@ -197,7 +297,7 @@ pub fn schedule_command(
             out.list(
                 slots,
                 &format!("no slot of schedule {id} has come on this node yet"),
-                output::slots_table,
+                render::schedule::slots_table,
             )
         }
     }
@@ -207,24 +307,19 @@ fn resumed_message(view: &ScheduleView) -> String {
     format!(
         "resumed schedule {}; next fire: {}",
         view.schedule.id,
-        output::next_fire(view)
+        render::schedule::next_fire(view)
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use mao_api::{CatchUp, Concurrency, ScheduleMode};
 
     use super::*;
-    use crate::cli::{Cli, Command, PipelineCommand, ToolCommand};
+    use crate::commands::testing;
 
     fn args(argv: &[&str]) -> ToolSchedule {
-        let argv = ["maoctl", "tool", "schedule"].iter().chain(argv).copied();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Tool(ToolCommand::Schedule(schedule)) => *schedule,
-            other => panic!("{other:?}"),
-        }
+        testing::args(argv).unwrap()
     }
 
     #[test]
@@ -349,69 +444,6 @@ mod tests {
             e.to_string(),
             "WHEN is one argument, got 5 (0 3 '*' '*' '*'): quote the cron expression, \
              e.g. '*/5 * * * *' (unquoted, the shell splits it and expands its stars)"
-        );
-    }
-
-    fn pipeline_args(argv: &[&str]) -> PipelineRun {
-        let argv = ["maoctl", "pipeline", "run"].iter().chain(argv).copied();
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Pipeline(PipelineCommand::Run(run)) => *run,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_pipeline_schedule_names_the_pipeline_and_no_tool() {
-        assert_eq!(
-            pipeline_schedule_request(&pipeline_args(&["weather"])).unwrap(),
-            None
-        );
-        let request = pipeline_schedule_request(&pipeline_args(&[
-            "weather",
-            "--cron",
-            "0 3 * * *",
-            "--tz",
-            "Europe/Zurich",
-            "--mode",
-            "once",
-            "--concurrency",
-            "replace",
-            "--catch-up",
-            "all",
-            "--deadline",
-            "2h",
-            "--id",
-            "weather-nightly",
-            "--paused",
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            serde_json::to_value(&request).unwrap(),
-            serde_json::json!({
-                "id": "weather-nightly",
-                "pipeline": "weather",
-                "cron": "0 3 * * *",
-                "tz": "Europe/Zurich",
-                "mode": "once",
-                "concurrency": "replace",
-                "catch_up": "all",
-                "starting_deadline": "2h",
-                "suspended": true,
-            })
-        );
-        let e = pipeline_schedule_request(&pipeline_args(&["weather", "--cron", "0", "3"]))
-            .unwrap_err();
-        assert!(e.downcast_ref::<UsageError>().is_some());
-        assert!(
-            e.to_string()
-                .starts_with("--cron WHEN is one argument, got 2 (0 3): quote"),
-            "{e}"
-        );
-        let e = pipeline_schedule_request(&pipeline_args(&["weather", "now"])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "unexpected argument \"now\": maoctl pipeline run takes one NAME"
         );
     }
 

@@ -1,19 +1,245 @@
-//! Clones of datasets: the node's (`maoctl dataset clone`, `list-local`, `remove-local`,
-//! `init-local`) and one made here for someone who only wants the data
-//! (`maoctl dataset clone --dir`).
+//! `maoctl dataset ...`: register, inspect and remove datasets, and their clones: the
+//! node's (`clone`, `list-local`, `remove-local`, `init-local`) and one made here for
+//! someone who only wants the data (`clone --dir`).
 //!
 //! The local clone is the one place maoctl does git itself, through mao-datasets, so that
 //! it goes wrong in the same words as it does on a node.
 
 use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use mao_api::{Dataset, InitLocalRequest, LocalDataset};
 use mao_client::Client;
 use mao_datasets::Credentials;
 
-use crate::cli::DatasetClone;
-use crate::commands::{hint, Printer, UsageError};
-use crate::output;
+use crate::app::{hint, not_found, read_document, register, Printer, UsageError};
+use crate::args::validate_name;
+use crate::render;
+
+/// Examples of `maoctl dataset`, shown by its help.
+pub const DATASET_EXAMPLES: &str = "\
+Examples:
+  maoctl dataset list
+  maoctl dataset add weather https://git.example.com/weather.git --node node-a --node node-b
+  maoctl dataset clone weather
+  maoctl dataset clone weather --dir ./weather
+  maoctl dataset list-local
+  maoctl dataset init-local scratch --description 'notes of node-a'
+  maoctl dataset remove-local weather
+  maoctl dataset remove weather";
+
+/// `maoctl dataset ...`
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// List the registered datasets
+    #[command(
+        after_help = "Example:\n  maoctl dataset list\n  maoctl dataset list -o json | jq -r '.items[].master'"
+    )]
+    List,
+    /// Show one dataset
+    #[command(after_help = "Example:\n  maoctl dataset get weather")]
+    Get {
+        /// Name of the dataset
+        name: String,
+    },
+    /// Register a dataset, from arguments or from a JSON document
+    #[command(after_help = DATASET_ADD_EXAMPLES)]
+    Add(DatasetAdd),
+    /// Unregister a dataset
+    #[command(
+        visible_alias = "delete",
+        after_help = "Example:\n  maoctl dataset remove weather"
+    )]
+    Remove {
+        /// Name of the dataset
+        name: String,
+    },
+    /// Clone a dataset: on the node, into its data dir, or here, into --dir
+    #[command(after_help = DATASET_CLONE_HELP)]
+    Clone(DatasetClone),
+    /// List the datasets cloned on the node, with the state of each clone
+    #[command(
+        after_help = "Examples:\n  maoctl dataset list-local\n  maoctl dataset list-local -o json | jq -r '.items[] | select(.unpushed > 0) | .name'\n\nUNPUSHED counts the commits the remote does not have yet; CLEAN is no when the\nworktree has uncommitted changes; REGISTERED is no when the dataset was unregistered\nsince it was cloned."
+    )]
+    ListLocal,
+    /// Delete the node's clone of a dataset (its registration stays)
+    #[command(
+        after_help = "Examples:\n  maoctl dataset remove-local weather\n  maoctl dataset remove-local weather --force\n\nA clone with commits the remote does not have, or with uncommitted changes, is kept\nunless --force is given: then that work is lost."
+    )]
+    RemoveLocal {
+        /// Name of the dataset
+        name: String,
+        /// Delete the clone even if it has unpushed commits or uncommitted changes
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a dataset kept on the node only: a new git repository in its data dir
+    #[command(
+        after_help = "Examples:\n  maoctl dataset init-local scratch\n  maoctl dataset init-local scratch --description 'notes of node-a'\n\nThe repository starts with a README on its branch main and is registered as a\nlocal-only dataset, so pipelines of this node can write to it."
+    )]
+    InitLocal {
+        /// Name of the dataset (lower-case letters, digits, '.', '_', '-')
+        name: String,
+        /// What the dataset holds
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+}
+
+impl DatasetCommand {
+    /// Checks the name, and that a `--dir` can take a clone, before connecting.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        match self {
+            DatasetCommand::Get { name }
+            | DatasetCommand::Remove { name }
+            | DatasetCommand::RemoveLocal { name, .. }
+            | DatasetCommand::InitLocal { name, .. } => validate_name("name", name),
+            DatasetCommand::Clone(clone) => {
+                if let Some(dir) = &clone.dir {
+                    check_destination(dir)?;
+                }
+                validate_name("name", &clone.name)
+            }
+            DatasetCommand::List | DatasetCommand::Add(_) | DatasetCommand::ListLocal => Ok(()),
+        }
+    }
+}
+
+const DATASET_CLONE_HELP: &str = "\
+Examples:
+  maoctl dataset clone weather
+  maoctl dataset clone weather --dir ./weather
+  maoctl dataset clone weather --dir /tmp/w --ssh-key ~/.ssh/id_ed25519 --known-hosts ~/.ssh/known_hosts
+  MAO_GIT_HTTPS_TOKEN=... maoctl dataset clone weather --dir ./weather
+
+Without --dir, the node clones the dataset into its data dir (if it has not yet) and
+maoctl prints where. With --dir, maoctl reads the dataset's git URL from the registry and
+clones it here, on the remote's default branch, for someone who only wants the data;
+DIR must not exist or be empty. An https:// remote gets the token in MAO_GIT_HTTPS_TOKEN
+as its password; an SSH remote uses --ssh-key (else the SSH agent) and --known-hosts
+(else ~/.ssh/known_hosts).";
+
+/// Arguments of `maoctl dataset clone`.
+#[derive(Debug, Args)]
+pub struct DatasetClone {
+    /// Name of the dataset
+    pub name: String,
+    /// Clone here, into this folder (absent or empty), instead of on the node
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Private key for an SSH remote (with --dir; default: the SSH agent)
+    #[arg(long, value_name = "PATH", env = "MAO_GIT_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+    /// known_hosts file the SSH remote's host key must be in (with --dir; default:
+    /// ~/.ssh/known_hosts)
+    #[arg(long, value_name = "PATH", env = "MAO_GIT_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+const DATASET_ADD_EXAMPLES: &str = "\
+Examples:
+  maoctl dataset add weather https://git.example.com/weather.git --node node-a --node node-b \\
+      --description 'hourly readings'
+  maoctl dataset add scratch /srv/git/scratch.git --local-only
+  maoctl dataset add -f weather.json
+
+The JSON document has the fields name and master, and optionally nodes (a list of
+branch names), description and local_only.";
+
+/// Arguments of `maoctl dataset add`.
+#[derive(Debug, Args)]
+pub struct DatasetAdd {
+    /// Name of the dataset (lower-case letters, digits, '.', '_', '-')
+    #[arg(required_unless_present = "file")]
+    pub name: Option<String>,
+    /// Git URL of the shared repository
+    #[arg(required_unless_present = "file")]
+    pub master: Option<String>,
+
+    /// Branch of a node that works on the dataset (repeatable)
+    #[arg(long = "node", value_name = "BRANCH")]
+    pub nodes: Vec<String>,
+    /// What the dataset holds
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Keep the dataset on one node only
+    #[arg(long)]
+    pub local_only: bool,
+
+    /// Read the dataset from a JSON document instead ('-' for standard input)
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["name", "master", "nodes", "description", "local_only"]
+    )]
+    pub file: Option<PathBuf>,
+
+    /// Replace the dataset of that name instead of failing when it exists
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// Runs `maoctl dataset ...`.
+pub fn run(client: &Client, out: &Printer, command: DatasetCommand) -> anyhow::Result<()> {
+    match command {
+        DatasetCommand::List => {
+            let datasets = client.list_datasets()?;
+            out.list(
+                datasets,
+                "no datasets registered",
+                render::dataset::datasets_table,
+            )
+        }
+        DatasetCommand::Get { name } => {
+            let dataset = client.get_dataset(&name)?;
+            out.item(&dataset, render::dataset::dataset_details)
+        }
+        DatasetCommand::Add(add) => {
+            let replace = add.replace;
+            let dataset = dataset_from_args(add)?;
+            let (saved, verb) = register(
+                replace,
+                || client.create_dataset(&dataset),
+                || client.replace_dataset(&dataset),
+            )?;
+            out.done(&saved, &format!("{verb} dataset {}", saved.name))
+        }
+        DatasetCommand::Remove { name } => {
+            client.delete_dataset(&name)?;
+            out.removed(&format!("removed dataset {name}"))
+        }
+        DatasetCommand::Clone(args) => clone(client, out, args),
+        DatasetCommand::ListLocal => {
+            let clones = client.list_local_datasets()?;
+            out.list(
+                clones,
+                "no dataset is cloned on the node",
+                render::dataset::local_datasets_table,
+            )
+        }
+        DatasetCommand::RemoveLocal { name, force } => remove_local(client, out, &name, force),
+        DatasetCommand::InitLocal { name, description } => {
+            init_local(client, out, name, description)
+        }
+    }
+}
+
+/// The dataset described by `maoctl dataset add`'s arguments or file, validated as the server would.
+pub fn dataset_from_args(add: DatasetAdd) -> anyhow::Result<Dataset> {
+    let dataset = match &add.file {
+        Some(path) => read_document::<Dataset>(path, "dataset")?,
+        None => Dataset {
+            name: add.name.unwrap_or_default(),
+            master: add.master.unwrap_or_default(),
+            nodes: add.nodes,
+            description: add.description.unwrap_or_default(),
+            local_only: add.local_only,
+        },
+    };
+    dataset.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(dataset)
+}
 
 /// The environment variable whose value is sent as the password to https:// remotes.
 /// Not a flag: a command line is visible to every user of the machine.
@@ -39,17 +265,11 @@ pub fn check_destination(dir: &Path) -> Result<(), UsageError> {
 }
 
 /// `maoctl dataset clone`.
-pub fn clone(client: &Client, out: &Printer, args: DatasetClone) -> anyhow::Result<()> {
-    let not_found_hint = |e| {
-        hint(
-            e,
-            mao_client::Error::is_not_found,
-            "maoctl dataset list shows the registered datasets",
-        )
-    };
+fn clone(client: &Client, out: &Printer, args: DatasetClone) -> anyhow::Result<()> {
+    let not_found_hint = not_found("maoctl dataset list shows the registered datasets");
     let Some(dir) = &args.dir else {
         let clone = client.clone_dataset(&args.name).map_err(not_found_hint)?;
-        let place = output::clone_place(&clone.dataset);
+        let place = render::dataset::clone_place(&clone.dataset);
         let message = if clone.created {
             format!("the node cloned dataset {} into {place}", args.name)
         } else {
@@ -76,7 +296,7 @@ pub fn clone(client: &Client, out: &Printer, args: DatasetClone) -> anyhow::Resu
             "cloned dataset {} from {} into {}",
             dataset.name,
             dataset.master,
-            output::clone_place(&clone)
+            render::dataset::clone_place(&clone)
         ),
     )
 }
@@ -152,18 +372,14 @@ fn clone_error(dataset: &Dataset, dir: &Path, error: mao_datasets::Error) -> any
 }
 
 /// `maoctl dataset remove-local`.
-pub fn remove(client: &Client, out: &Printer, name: &str, force: bool) -> anyhow::Result<()> {
+fn remove_local(client: &Client, out: &Printer, name: &str, force: bool) -> anyhow::Result<()> {
     client.remove_local_dataset(name, force).map_err(|e| {
         if e.is_conflict() {
             anyhow::anyhow!(
                 "{e} (with --force, the clone's unpushed commits and uncommitted changes are lost)"
             )
         } else {
-            hint(
-                e,
-                mao_client::Error::is_not_found,
-                "maoctl dataset list-local shows the node's clones",
-            )
+            not_found("maoctl dataset list-local shows the node's clones")(e)
         }
     })?;
     out.removed(&format!(
@@ -172,7 +388,7 @@ pub fn remove(client: &Client, out: &Printer, name: &str, force: bool) -> anyhow
 }
 
 /// `maoctl dataset init-local`.
-pub fn init(
+fn init_local(
     client: &Client,
     out: &Printer,
     name: String,
@@ -206,6 +422,15 @@ mod tests {
     use mao_datasets::{clone_dataset, init_bare_with_initial_commit};
 
     use super::*;
+    use crate::commands::testing;
+
+    #[test]
+    fn dataset_from_flags() {
+        let argv = ["weather", "/srv/w.git", "--node", "a", "--node", "a"];
+        let add: DatasetAdd = testing::args(&argv).unwrap();
+        let e = dataset_from_args(add).unwrap_err();
+        assert_eq!(e.to_string(), "nodes: branch \"a\" is listed twice");
+    }
 
     fn creds() -> Credentials {
         Credentials::identity("test", "test@example.org")
@@ -255,7 +480,7 @@ mod tests {
         assert!(dest.join(".git").is_dir());
         // The text people read: where, which branch, which commit.
         assert_eq!(
-            output::clone_place(&clone),
+            render::dataset::clone_place(&clone),
             format!("{} (branch main at {})", clone.path, &commit[..8])
         );
     }

@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
-use mao_detector::{Detector, Direction, Judgement, Method, Spec, Verdict};
+use mao_detector::{Detector, Direction, Judgement, Method, Spec};
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::commands::{read_text, write_stdout, Printer, UsageError};
-use crate::output::Table;
+use crate::app::{read_text, write_stdout, OutputFormat, Printer, UsageError};
+use crate::args::parse_key_value;
+use crate::render;
+use crate::render::spike::{Row, Series};
 
 /// `maoctl spike ...`
 #[derive(Debug, Subcommand)]
@@ -100,7 +101,7 @@ Methods and their parameters (default in brackets):
 
 /// `NAME=VALUE` with a number for the value.
 fn parse_param(s: &str) -> Result<(String, f64), String> {
-    let (name, value) = crate::cli::parse_key_value(s)?;
+    let (name, value) = parse_key_value(s)?;
     let number = value
         .trim()
         .parse::<f64>()
@@ -108,8 +109,8 @@ fn parse_param(s: &str) -> Result<(String, f64), String> {
     Ok((name, number))
 }
 
-/// Runs `maoctl spike ...`.
-pub fn spike_command(out: &Printer, command: SpikeCommand) -> anyhow::Result<()> {
+/// Runs `maoctl spike ...`: offline, no daemon, so the endpoint does not matter.
+pub fn run(out: &Printer, command: SpikeCommand) -> anyhow::Result<()> {
     match command {
         SpikeCommand::Check(args) => check(out, args),
     }
@@ -126,7 +127,7 @@ fn check(out: &Printer, args: SpikeCheck) -> anyhow::Result<()> {
     } else {
         match out.format {
             OutputFormat::Json => json(&series, &judgements)?,
-            OutputFormat::Table => table(&series, &judgements, &detector),
+            OutputFormat::Table => render::spike::table(&series, &judgements, &detector.spec()),
         }
     };
     write_stdout(&report)
@@ -147,25 +148,6 @@ fn detector(args: &SpikeCheck) -> Result<Detector, UsageError> {
         min_history: args.min_history,
     };
     spec.detector().map_err(UsageError)
-}
-
-/// A series read from a CSV file.
-#[derive(Debug, PartialEq)]
-struct Series {
-    /// Whether the file has a timestamp (first) column.
-    timestamps: bool,
-    rows: Vec<Row>,
-}
-
-/// One data row.
-#[derive(Debug, PartialEq)]
-struct Row {
-    /// Line in the file, from 1.
-    line: usize,
-    /// The first cell of a two-column file.
-    timestamp: Option<String>,
-    /// The value; NaN when the cell is empty or NaN.
-    value: f64,
 }
 
 /// Reads a series: one value per line (optionally under a header `value`), or two
@@ -291,105 +273,6 @@ fn json(series: &Series, judgements: &[Judgement]) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The table, then one summary line.
-fn table(series: &Series, judgements: &[Judgement], detector: &Detector) -> String {
-    let mut columns = vec![("ROW", None)];
-    if series.timestamps {
-        columns.push(("TIMESTAMP", Some(32)));
-    }
-    columns.extend([
-        ("VALUE", None),
-        ("BASELINE", None),
-        ("CHANGE", None),
-        ("SCORE", None),
-        ("VERDICT", None),
-    ]);
-    let mut table = Table::new(&columns);
-    for (i, (row, j)) in series.rows.iter().zip(judgements).enumerate() {
-        let mut cells = vec![(i + 1).to_string()];
-        if let Some(timestamp) = &row.timestamp {
-            cells.push(timestamp.clone());
-        }
-        let missing = !row.value.is_finite();
-        cells.extend([
-            if missing {
-                "-".to_owned()
-            } else {
-                number(row.value)
-            },
-            j.baseline.map_or_else(|| "-".to_owned(), number),
-            j.change_pct
-                .map_or_else(|| "-".to_owned(), |c| format!("{c:+.1}%")),
-            format!("{:.3}", j.score),
-            if missing {
-                "missing".to_owned()
-            } else {
-                verdict_text(j.verdict).to_owned()
-            },
-        ]);
-        table.push(cells);
-    }
-    let mut text = table.render();
-    text.push_str(&summary(series, judgements, detector));
-    text
-}
-
-fn verdict_text(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::SpikeUp => "SPIKE UP",
-        Verdict::SpikeDown => "SPIKE DOWN",
-        Verdict::Normal => "normal",
-        Verdict::NotEnoughHistory => "not enough history",
-    }
-}
-
-/// `1127 points, 3 spikes (1 up, 2 down); method smoothed-z (influence=0.75 lag=30
-/// threshold=10), direction both, min history 5`
-fn summary(series: &Series, judgements: &[Judgement], detector: &Detector) -> String {
-    let count = |v: Verdict| judgements.iter().filter(|j| j.verdict == v).count();
-    let (up, down) = (count(Verdict::SpikeUp), count(Verdict::SpikeDown));
-    let missing = series.rows.iter().filter(|r| !r.value.is_finite()).count();
-    let params: Vec<String> = detector
-        .params()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let missing = if missing > 0 {
-        format!(", {missing} missing")
-    } else {
-        String::new()
-    };
-    let spikes = match up + down {
-        1 => "1 spike".to_owned(),
-        n => format!("{n} spikes"),
-    };
-    format!(
-        "{} points{missing}, {spikes} ({up} up, {down} down); method {} ({}), direction {}, \
-         min history {}\n",
-        series.rows.len(),
-        detector.method(),
-        params.join(" "),
-        detector.direction(),
-        detector.min_history()
-    )
-}
-
-/// A number for a table cell: at most 3 decimals, no trailing zeros; exponent notation
-/// for very large or very small magnitudes.
-fn number(x: f64) -> String {
-    let magnitude = x.abs();
-    if magnitude != 0.0 && !(1e-3..1e9).contains(&magnitude) {
-        return format!("{x:.3e}");
-    }
-    let text = format!("{x:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_owned()
-    } else {
-        text.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,16 +373,6 @@ mod tests {
     }
 
     #[test]
-    fn numbers_for_people() {
-        assert_eq!(number(102.0), "102");
-        assert_eq!(number(10.666_666), "10.667");
-        assert_eq!(number(-0.0001), "-1.000e-4");
-        assert_eq!(number(0.0), "0");
-        assert_eq!(number(-0.0), "0");
-        assert_eq!(number(1.5e10), "1.500e10");
-    }
-
-    #[test]
     fn table_json_and_scores_say_the_same() {
         let series = parse_series("timestamp,value\nd1,100\nd2,100\nd3,\nd4,150\n").unwrap();
         let detector = Spec {
@@ -510,7 +383,7 @@ mod tests {
         .unwrap();
         let judgements = detector.series(&values(&series));
         assert_eq!(
-            table(&series, &judgements, &detector),
+            render::spike::table(&series, &judgements, &detector.spec()),
             "ROW  TIMESTAMP  VALUE  BASELINE  CHANGE  SCORE  VERDICT\n\
              1    d1         100    -         -       0.000  not enough history\n\
              2    d2         100    -         -       0.000  not enough history\n\

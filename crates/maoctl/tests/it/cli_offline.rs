@@ -4,33 +4,18 @@
 //! end-to-end tests.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use crate::{maoctl_command, run, stderr, ClosedEndpoint};
 
 fn maoctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maoctl"))
-        .args(args)
-        // The caller's environment must not pick the endpoint or the format.
-        .env_remove("MAO_ENDPOINT")
-        .env_remove("MAO_OUTPUT")
-        .output()
-        .expect("maoctl runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// An endpoint where nothing listens: a port the kernel handed out and that was closed again.
-fn closed_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    url
+    run(maoctl_command().args(args), None)
 }
 
 #[test]
 fn unreachable_daemon_is_exit_1_with_advice() {
-    let endpoint = closed_endpoint();
+    let closed = ClosedEndpoint::new();
+    let endpoint = closed.url.clone();
     for args in [
         vec!["tool", "list"],
         vec!["tool", "get", "demo"],
@@ -90,12 +75,14 @@ fn unreachable_daemon_is_exit_1_with_advice() {
 
 #[test]
 fn endpoint_comes_from_the_environment() {
-    let endpoint = closed_endpoint();
-    let out = Command::new(env!("CARGO_BIN_EXE_maoctl"))
-        .args(["tool", "list"])
-        .env("MAO_ENDPOINT", &endpoint)
-        .output()
-        .unwrap();
+    let closed = ClosedEndpoint::new();
+    let endpoint = closed.url.clone();
+    let out = run(
+        maoctl_command()
+            .args(["tool", "list"])
+            .env("MAO_ENDPOINT", &endpoint),
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&endpoint), "{}", stderr(&out));
 }
@@ -115,7 +102,8 @@ fn invalid_endpoint_is_a_usage_error() {
 #[test]
 fn invalid_names_are_refused_before_connecting() {
     // The endpoint would fail with status 1: status 2 shows the name was checked first.
-    let endpoint = closed_endpoint();
+    let closed = ClosedEndpoint::new();
+    let endpoint = closed.url.clone();
     for args in [
         vec!["tool", "get", "Bad_Name"],
         vec!["tool", "remove", "a..b"],
@@ -185,7 +173,8 @@ fn usage_errors_exit_2() {
 /// Runs maoctl with `args` against an endpoint where nothing listens: exit status 2 with
 /// `expected` in the message shows the arguments were refused before connecting.
 fn assert_refused_before_connecting(args: &[&str], expected: &str) {
-    let endpoint = closed_endpoint();
+    let closed = ClosedEndpoint::new();
+    let endpoint = closed.url.clone();
     let mut full = vec!["--endpoint", endpoint.as_str()];
     full.extend(args);
     let out = maoctl(&full);
@@ -339,12 +328,10 @@ fn tool_run_help_says_what_ctrl_c_does() {
 
 #[test]
 fn a_tool_file_that_is_not_a_tool_is_a_usage_error() {
-    let dir = std::env::temp_dir().join(format!("maoctl-offline-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("tool.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool.json");
     std::fs::write(&file, r#"{"name": "demo", "colour": "blue"}"#).unwrap();
     let out = maoctl(&["tool", "add", "-f", file.to_str().unwrap()]);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("is not a tool document"), "{err}");
@@ -420,7 +407,7 @@ fn help_works_everywhere_and_shows_examples() {
 #[test]
 fn a_closed_stdout_is_not_an_error() {
     // --help is the longest output that needs no daemon; the reader is gone before it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maoctl"))
+    let mut child = maoctl_command()
         .args(["tool", "add", "--help"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -441,7 +428,8 @@ fn a_closed_stdout_is_not_an_error() {
 
 #[test]
 fn an_invalid_pipeline_file_is_refused_before_connecting() {
-    let endpoint = closed_endpoint();
+    let closed = ClosedEndpoint::new();
+    let endpoint = closed.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("weather.yaml");
     std::fs::write(
@@ -489,20 +477,10 @@ fn an_invalid_pipeline_file_is_refused_before_connecting() {
     }
 
     // From standard input too.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maoctl"))
-        .args(["--endpoint", &endpoint, "pipeline", "add", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"name: weather\nsteps: []\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run(
+        maoctl_command().args(["--endpoint", &endpoint, "pipeline", "add", "-f", "-"]),
+        Some("name: weather\nsteps: []\n"),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out).trim_end(),

@@ -1,9 +1,10 @@
 //! `maoctl spike check`, the real binary on the fixtures of `tests/data/`: no daemon
 //! involved, so none is started.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use crate::{maoctl_command, run, stderr};
 
 fn data(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -13,29 +14,17 @@ fn data(name: &str) -> String {
         .to_string()
 }
 
+/// maoctl with `args`, and `stdin` only for a command that reads the series from it.
 fn maoctl(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maoctl"))
-        .args(args)
-        // Offline: a bad endpoint must not matter; the format is ours to choose.
-        .env("MAO_ENDPOINT", "not a url")
-        .env_remove("MAO_OUTPUT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("maoctl runs");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    // Offline: a bad endpoint must not matter.
+    run(
+        maoctl_command().args(args).env("MAO_ENDPOINT", "not a url"),
+        stdin,
+    )
 }
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `control.csv`: 30 daily values near 1000 and one of 1512 on row 21.
