@@ -416,6 +416,16 @@ pub enum ScheduleMode {
     Once,
 }
 
+impl ScheduleMode {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleMode::EveryNode => "every-node",
+            ScheduleMode::Once => "once",
+        }
+    }
+}
+
 /// What happens when a slot comes while the previous run is still going.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -429,6 +439,17 @@ pub enum Concurrency {
     Replace,
 }
 
+impl Concurrency {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Concurrency::Forbid => "forbid",
+            Concurrency::Allow => "allow",
+            Concurrency::Replace => "replace",
+        }
+    }
+}
+
 /// Which missed slots run when the node catches up (after downtime).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -440,6 +461,17 @@ pub enum CatchUp {
     Latest,
     /// Every missed slot within the starting deadline runs, oldest first.
     All,
+}
+
+impl CatchUp {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUp::None => "none",
+            CatchUp::Latest => "latest",
+            CatchUp::All => "all",
+        }
+    }
 }
 
 /// A schedule as stored in the shared store (`/mao/schedules/<id>`).
@@ -548,6 +580,17 @@ pub enum SlotOutcome {
     /// Not run because it came while the node could not run it and the catch-up policy or
     /// the starting deadline says not to run it late.
     Missed,
+}
+
+impl SlotOutcome {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotOutcome::Fired => "fired",
+            SlotOutcome::Skipped => "skipped",
+            SlotOutcome::Missed => "missed",
+        }
+    }
 }
 
 /// One fire time, in UTC and in the schedule's zone.

@@ -68,6 +68,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// One notification, as stored in the shared store and sent to sinks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {

@@ -38,6 +38,16 @@ pub enum GroundTruth {
 }
 
 impl GroundTruth {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroundTruth::None => "none",
+            GroundTruth::Merge => "merge",
+        }
+    }
+}
+
+impl GroundTruth {
     /// True for the default.
     pub fn is_none(&self) -> bool {
         *self == GroundTruth::None
@@ -184,6 +194,16 @@ pub enum DatasetRole {
     Output,
     /// Only read.
     Input,
+}
+
+impl DatasetRole {
+    /// The wire name, as in the JSON documents and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetRole::Output => "output",
+            DatasetRole::Input => "input",
+        }
+    }
 }
 
 /// Body of `POST /pipeline/init` (the original's routes): either the single-step form

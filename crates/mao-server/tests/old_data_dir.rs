@@ -33,7 +33,12 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
     let (ok, failed) = runs.trim().split_once('\n').expect("two run ids");
 
     let daemon = Daemon::start(
-        &["--data-dir", data.to_str().unwrap(), "--node", "fixture-node"],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "fixture-node",
+        ],
         &dir.path().join("daemon.log"),
     );
     let client = Client::new(&daemon.url).unwrap();
@@ -41,7 +46,11 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
     let tools = client.list_tools().unwrap();
     assert_eq!(tools.len(), 1, "{tools:?}");
     assert_eq!(
-        (tools[0].name.as_str(), tools[0].author.as_str(), tools[0].image.as_str()),
+        (
+            tools[0].name.as_str(),
+            tools[0].author.as_str(),
+            tools[0].image.as_str()
+        ),
         ("demo", "Fixture", "mao/demo-tool:latest")
     );
     let datasets = client.list_datasets().unwrap();
@@ -52,7 +61,11 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
     let pipeline = client.get_pipeline("collect").unwrap();
     assert_eq!(pipeline.steps.len(), 1);
     assert_eq!(
-        (pipeline.steps[0].name.as_str(), pipeline.steps[0].tool.as_str(), pipeline.steps[0].output_dataset.as_str()),
+        (
+            pipeline.steps[0].name.as_str(),
+            pipeline.steps[0].tool.as_str(),
+            pipeline.steps[0].output_dataset.as_str()
+        ),
         ("scrape", "demo", "notes")
     );
     let schedule = client.get_schedule("nightly").unwrap();
@@ -87,10 +100,19 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
     assert_eq!(notes[0].run_id.as_deref(), Some(failed));
 
     // The node goes on: a new run next to the old ones, judged against their history.
-    let run = client
-        .start_run("demo", &RunRequest::default())
-        .unwrap();
+    let run = client.start_run("demo", &RunRequest::default()).unwrap();
     let run = client.wait_run(&run.id, Duration::from_secs(60)).unwrap();
-    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}\n{}", daemon.log_text());
-    assert_eq!(client.list_runs(Some("demo"), None, Some(50)).unwrap().len(), 3);
+    assert_eq!(
+        run.status,
+        RunStatus::Succeeded,
+        "{run:?}\n{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        client
+            .list_runs(Some("demo"), None, Some(50))
+            .unwrap()
+            .len(),
+        3
+    );
 }

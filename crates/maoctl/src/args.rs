@@ -259,12 +259,9 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), UsageError> {
 
 /// Checks that `id` is a ULID; the message calls it `what`, printed by `listed_by`.
 pub fn validate_ulid(id: &str, what: &str, listed_by: &str) -> Result<(), String> {
-    let valid = id.len() == 26
-        && id.bytes().all(|b| {
-            let b = b.to_ascii_uppercase();
-            b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b))
-        })
-        // 26 base-32 digits hold 130 bits; a ULID has 128, so the first digit is at most 7.
+    let valid = ulid::Ulid::from_string(id).is_ok()
+        // 26 base-32 digits hold 130 bits; a ULID has 128, so the first digit is at most 7
+        // (the decoder would drop the extra bits without a word).
         && id.as_bytes()[0] <= b'7';
     if valid {
         Ok(())

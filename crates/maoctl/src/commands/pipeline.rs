@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use mao_api::{Pipeline, PipelineRun, RunRecord, RunRequest, ScheduleRequest, Target};
 use mao_client::Client;
 
-use crate::app::{hint, not_found, note, now_ms, read_text, register, Printer, UsageError};
+use crate::app::{not_found, note, now_ms, read_text, register, Printer, UsageError};
 use crate::args::{validate_name, validate_ulid, SchedulePolicy};
 use crate::progress::Spinner;
 use crate::render;

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use mao_api::{RunRecord, RunRequest, RunStatus};
 use mao_client::Client;
 
-use crate::app::{hint, not_found, note, now_ms, write_stdout, OutputFormat, Printer, UsageError};
+use crate::app::{not_found, note, now_ms, write_stdout, OutputFormat, Printer, UsageError};
 use crate::args::{parse_status, validate_name, validate_ulid, RunOverrides};
 use crate::progress::Spinner;
 use crate::render;

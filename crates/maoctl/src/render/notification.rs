@@ -1,6 +1,6 @@
 //! `maoctl notification list` and `maoctl notification get`.
 
-use mao_api::{Notification, Severity};
+use mao_api::Notification;
 
 use super::table::{details, one_line, Table, TIMESTAMP};
 
@@ -21,7 +21,7 @@ pub fn notifications_table(items: &[Notification]) -> String {
             n.id.clone(),
             n.created_at.format(TIMESTAMP).to_string(),
             n.kind.as_str().to_owned(),
-            severity_name(n.severity).to_owned(),
+            n.severity.as_str().to_owned(),
             n.node.clone(),
             n.target(),
             n.acknowledged_by.clone().unwrap_or_else(|| "-".into()),
@@ -37,7 +37,7 @@ pub fn notification_details(n: &Notification) -> String {
     let fields = [
         ("ID", n.id.clone()),
         ("Kind", n.kind.as_str().to_owned()),
-        ("Severity", severity_name(n.severity).to_owned()),
+        ("Severity", n.severity.as_str().to_owned()),
         ("Node", n.node.clone()),
         ("Tool", n.tool.clone().unwrap_or_default()),
         ("Pipeline", n.pipeline.clone().unwrap_or_default()),
@@ -63,15 +63,6 @@ pub fn notification_details(n: &Notification) -> String {
     ];
     let shown: Vec<(&str, String)> = fields.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     details(&shown)
-}
-
-/// The wire name of a severity (`warning`). mao-api has no `as_str` for it yet.
-pub fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
 }
 
 #[cfg(test)]

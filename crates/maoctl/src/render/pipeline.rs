@@ -1,7 +1,7 @@
 //! Pipelines and their runs: `maoctl pipeline list`, `get`, `init`, `runs`, `status` and
 //! the steps `maoctl pipeline run --follow` shows.
 
-use mao_api::{DatasetRole, GroundTruth, InitReport, Pipeline, PipelineRun, RunRecord, RunStatus};
+use mao_api::{GroundTruth, InitReport, Pipeline, PipelineRun, RunRecord, RunStatus};
 
 use super::run::git_fields;
 use super::table::{
@@ -22,7 +22,7 @@ pub fn pipelines_table(pipelines: &[Pipeline]) -> String {
         table.push(vec![
             pipeline.name.clone(),
             steps.join(" → "),
-            ground_truth_name(pipeline.ground_truth).to_owned(),
+            pipeline.ground_truth.as_str().to_owned(),
             pipeline.description.clone(),
         ]);
     }
@@ -103,7 +103,7 @@ pub fn init_report(report: &InitReport) -> String {
         }
         table.push(vec![
             dataset.dataset.clone(),
-            role_name(dataset.role).to_owned(),
+            dataset.role.as_str().to_owned(),
             dataset.branch.clone().unwrap_or_else(|| "-".to_owned()),
             dataset
                 .head
@@ -239,24 +239,6 @@ pub fn pipeline_report(run: &PipelineRun, records: &[Option<Result<RunRecord, St
         }
     }
     text
-}
-
-/// The wire name of a ground-truth policy (`none`, `merge`). mao-api has no `as_str`
-/// for it yet.
-pub fn ground_truth_name(ground_truth: GroundTruth) -> &'static str {
-    match ground_truth {
-        GroundTruth::None => "none",
-        GroundTruth::Merge => "merge",
-    }
-}
-
-/// The wire name of a dataset's role in a pipeline (`output`, `input`). mao-api has no
-/// `as_str` for it yet.
-pub fn role_name(role: DatasetRole) -> &'static str {
-    match role {
-        DatasetRole::Output => "output",
-        DatasetRole::Input => "input",
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! Schedules: `maoctl schedule list`, `get`, `next`, `history` and what
 //! `maoctl tool schedule` prints.
 
-use mao_api::{
-    CatchUp, Concurrency, FireTime, ScheduleMode, ScheduleView, SlotOutcome, SlotRecord, Target,
-};
+use mao_api::{FireTime, ScheduleView, SlotRecord, Target};
 
 use super::table::{
     details, human_duration, limits_text, optional, shell_words, yes_no, Table, ELLIPSIS, TIMESTAMP,
@@ -81,7 +79,7 @@ pub fn schedules_table(views: &[ScheduleView]) -> String {
             s.target.to_string(),
             s.cron.clone(),
             s.tz.clone(),
-            mode_name(s.mode).to_owned(),
+            s.mode.as_str().to_owned(),
             view.next_fire_local
                 .clone()
                 .unwrap_or_else(|| "-".to_owned()),
@@ -123,9 +121,9 @@ pub fn schedule_details(view: &ScheduleView) -> String {
         ("Target", s.target.to_string()),
         ("Cron", s.cron.clone()),
         ("Time zone", s.tz.clone()),
-        ("Mode", mode_name(s.mode).to_owned()),
-        ("Concurrency", concurrency_name(s.concurrency).to_owned()),
-        ("Catch-up", catch_up_name(s.catch_up).to_owned()),
+        ("Mode", s.mode.as_str().to_owned()),
+        ("Concurrency", s.concurrency.as_str().to_owned()),
+        ("Catch-up", s.catch_up.as_str().to_owned()),
         ("Starting deadline", s.starting_deadline.clone()),
         ("Command", cmd),
         ("Environment", env),
@@ -168,7 +166,7 @@ pub fn slots_table(slots: &[SlotRecord]) -> String {
     for slot in slots {
         table.push(vec![
             slot.slot.format(TIMESTAMP).to_string(),
-            outcome_name(slot.outcome).to_owned(),
+            slot.outcome.as_str().to_owned(),
             slot.run_id.clone().unwrap_or_else(|| "-".to_owned()),
             slot.reason.clone().unwrap_or_default(),
         ]);
@@ -178,41 +176,6 @@ pub fn slots_table(slots: &[SlotRecord]) -> String {
 
 // The wire names of the schedule enums, matched one by one: mao-api has no `as_str` for
 // them yet, and a name must not depend on how serde is configured.
-
-/// `every-node` or `once`.
-pub fn mode_name(mode: ScheduleMode) -> &'static str {
-    match mode {
-        ScheduleMode::EveryNode => "every-node",
-        ScheduleMode::Once => "once",
-    }
-}
-
-/// `forbid`, `allow` or `replace`.
-pub fn concurrency_name(concurrency: Concurrency) -> &'static str {
-    match concurrency {
-        Concurrency::Forbid => "forbid",
-        Concurrency::Allow => "allow",
-        Concurrency::Replace => "replace",
-    }
-}
-
-/// `none`, `latest` or `all`.
-pub fn catch_up_name(catch_up: CatchUp) -> &'static str {
-    match catch_up {
-        CatchUp::None => "none",
-        CatchUp::Latest => "latest",
-        CatchUp::All => "all",
-    }
-}
-
-/// `fired`, `skipped` or `missed`.
-pub fn outcome_name(outcome: SlotOutcome) -> &'static str {
-    match outcome {
-        SlotOutcome::Fired => "fired",
-        SlotOutcome::Skipped => "skipped",
-        SlotOutcome::Missed => "missed",
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ fn maoctl(args: &[&str]) -> Output {
 
 #[test]
 fn unreachable_daemon_is_exit_1_with_advice() {
-    let closed = ClosedEndpoint::new();
+    let closed = ClosedEndpoint::open();
     let endpoint = closed.url.clone();
     for args in [
         vec!["tool", "list"],
@@ -75,7 +75,7 @@ fn unreachable_daemon_is_exit_1_with_advice() {
 
 #[test]
 fn endpoint_comes_from_the_environment() {
-    let closed = ClosedEndpoint::new();
+    let closed = ClosedEndpoint::open();
     let endpoint = closed.url.clone();
     let out = run(
         maoctl_command()
@@ -102,7 +102,7 @@ fn invalid_endpoint_is_a_usage_error() {
 #[test]
 fn invalid_names_are_refused_before_connecting() {
     // The endpoint would fail with status 1: status 2 shows the name was checked first.
-    let closed = ClosedEndpoint::new();
+    let closed = ClosedEndpoint::open();
     let endpoint = closed.url.clone();
     for args in [
         vec!["tool", "get", "Bad_Name"],
@@ -173,7 +173,7 @@ fn usage_errors_exit_2() {
 /// Runs maoctl with `args` against an endpoint where nothing listens: exit status 2 with
 /// `expected` in the message shows the arguments were refused before connecting.
 fn assert_refused_before_connecting(args: &[&str], expected: &str) {
-    let closed = ClosedEndpoint::new();
+    let closed = ClosedEndpoint::open();
     let endpoint = closed.url.clone();
     let mut full = vec!["--endpoint", endpoint.as_str()];
     full.extend(args);
@@ -428,7 +428,7 @@ fn a_closed_stdout_is_not_an_error() {
 
 #[test]
 fn an_invalid_pipeline_file_is_refused_before_connecting() {
-    let closed = ClosedEndpoint::new();
+    let closed = ClosedEndpoint::open();
     let endpoint = closed.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("weather.yaml");

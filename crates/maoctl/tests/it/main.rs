@@ -68,7 +68,7 @@ pub struct ClosedEndpoint {
 
 impl ClosedEndpoint {
     /// A new endpoint where nothing listens.
-    pub fn new() -> ClosedEndpoint {
+    pub fn open() -> ClosedEndpoint {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
