@@ -1,14 +1,12 @@
 //! Quick checks of the etcd backend against a real etcd, including an outage.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::etcd_server::EtcdServer;
 use futures::StreamExt;
 use mao_store::etcd::EtcdStore;
 use mao_store::{ListOptions, Store, StoreError, WatchEvent};
+use mao_testkit::etcd::EtcdServer;
 
 fn b(s: &str) -> Bytes {
     Bytes::from(s.to_owned())

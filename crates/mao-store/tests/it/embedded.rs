@@ -1,15 +1,12 @@
 //! The conformance suite against the embedded backend, plus what only it has to prove:
 //! durability across a reopen.
 
-#[macro_use]
-mod suite;
-
 use std::sync::Arc;
 
+use crate::suite::Fixture;
 use bytes::Bytes;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::Store;
-use suite::Fixture;
 
 async fn fixture(case: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();

@@ -1,14 +1,11 @@
 //! The conformance suite against a real etcd (Debian's etcd-server), one server per test.
 
-#[macro_use]
-mod suite;
-mod common;
-
 use std::sync::Arc;
 
-use common::etcd_server::EtcdServer;
 use mao_store::etcd::EtcdStore;
-use suite::Fixture;
+use mao_testkit::etcd::EtcdServer;
+
+use crate::suite::Fixture;
 
 async fn fixture(case: &str) -> Fixture {
     let server = EtcdServer::start_new();
