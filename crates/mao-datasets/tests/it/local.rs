@@ -1,10 +1,8 @@
 //! The dataset operations against real bare repositories on disk, reached over file://.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{creds, git, Clone, Remote};
+use crate::support::{creds, git, Clone, Remote};
 use mao_datasets::{
     clone_dataset, init_bare_with_initial_commit, Error, FastForward, MergeOutcome, PublishOutcome,
     RebaseOutcome, Repo,

@@ -1,27 +1,25 @@
-//! The email sink against a real SMTP server (aiosmtpd, tests/smtp_server.py) on a
+//! The email sink against a real SMTP server (aiosmtpd, started by mao_testkit::smtp) on a
 //! loopback port: plain, STARTTLS and implicit TLS with a self-signed certificate made
 //! at test time, login accepted and refused.
-
-mod common;
 
 use mao_api::{Notification, Severity};
 use mao_notify::{deliver_once, DeliveryError, SinkConfig};
 use serde_json::Value;
 
-use common::smtp::{SmtpServer, PASSWORD, USER};
+use mao_testkit::smtp::{SmtpServer, PASSWORD, USER};
 
 /// The notification of these tests: critical, about a dataset too.
 fn spike() -> Notification {
     Notification {
         severity: Severity::Critical,
         dataset: Some("weather-data".into()),
-        ..common::spike()
+        ..crate::support::spike()
     }
 }
 
 /// An email sink to 127.0.0.1:`port`.
 fn email_sink(port: u16, extra: &str) -> SinkConfig {
-    common::sink(&format!(
+    crate::support::sink(&format!(
         "name = \"mail\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {port}\n\
          from = \"MAO <mao@example.com>\"\nto = [\"ops@example.com\", \"oncall@example.com\"]\n\
          {extra}"
@@ -174,10 +172,9 @@ async fn implicit_tls_against_a_plain_server_is_a_tls_error() {
 
 #[tokio::test]
 async fn a_closed_port_is_unreachable_and_retryable() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Held closed: nobody else can start listening there during the test.
+    let closed = mao_testkit::ports::ClosedPort::new();
+    let port = closed.port();
     let sink = email_sink(port, "security = \"none\"");
     let e = deliver_once(&sink, &spike()).await.unwrap_err();
     assert!(matches!(e, DeliveryError::Unreachable { .. }), "{e:?}");

@@ -1,14 +1,12 @@
 //! Webhook and Slack sinks against a real HTTP server on a loopback port.
 
-mod common;
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{sink, spike};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use common::{sink, spike};
 use mao_api::Notification;
 use mao_notify::{deliver_once, deliver_with_retries, DeliveryError, SinkConfig};
 use serde_json::Value;
@@ -178,10 +176,9 @@ async fn a_receiver_that_never_answers_times_out() {
 
 #[tokio::test]
 async fn connection_refused_is_retryable_and_names_no_secret() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Held closed: nobody else can start listening there during the test.
+    let closed = mao_testkit::ports::ClosedPort::new();
+    let port = closed.port();
     let s = webhook(
         &format!("http://user:pa55@127.0.0.1:{port}/hook?token=t0ken"),
         "retries = 0",

@@ -2,14 +2,15 @@
 //! parameter set of the best method on the labelled series, with the counts recorded
 //! there. Change a default or a method and this says which figure moved.
 
-mod support;
-
 use mao_detector::{default_spec, Method, DEFAULT_METHOD};
-use support::scoring::{self, Counts};
+
+use crate::scoring::{self, Counts};
 
 #[test]
 fn the_default_is_the_measured_best() {
     let series = scoring::load_all();
+    let names: Vec<&str> = series.iter().map(|s| s.name).collect();
+    assert_eq!(names, scoring::SERIES, "every labelled series, in order");
     let bests: Vec<(Method, f64)> = Method::ALL
         .into_iter()
         .map(|m| (m, scoring::best(m, &series).1.f1()))

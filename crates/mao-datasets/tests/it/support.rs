@@ -1,10 +1,6 @@
 //! Helpers shared by the integration tests: bare remotes in temp dirs, clones, and the
 //! `git` command line to check what the library did from the outside.
 
-#![allow(dead_code)]
-
-pub mod sshd;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +9,8 @@ use tempfile::TempDir;
 
 /// A bare repository on disk standing in for the dataset's remote.
 pub struct Remote {
-    pub dir: TempDir,
+    /// Kept for its lifetime: the directory goes with the value.
+    pub _dir: TempDir,
     pub path: PathBuf,
 }
 
@@ -23,7 +20,7 @@ impl Remote {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dataset.git");
         init_bare_with_initial_commit(&path, &creds("admin")).unwrap();
-        Remote { dir, path }
+        Remote { _dir: dir, path }
     }
 
     pub fn url(&self) -> String {
@@ -62,7 +59,8 @@ pub fn creds(node: &str) -> Credentials {
 
 /// A clone in a temp dir of its own.
 pub struct Clone {
-    pub dir: TempDir,
+    /// Kept for its lifetime: the directory goes with the value.
+    pub _dir: TempDir,
     pub repo: Repo,
 }
 
@@ -70,7 +68,7 @@ impl Clone {
     pub fn of(remote: &Remote, node: &str) -> Clone {
         let dir = tempfile::tempdir().unwrap();
         let repo = clone_dataset(&remote.url(), &dir.path().join("clone"), &creds(node)).unwrap();
-        Clone { dir, repo }
+        Clone { _dir: dir, repo }
     }
 
     pub fn path(&self) -> &Path {

@@ -1,6 +1,5 @@
-//! The notification every test of mao-notify sends. Shared by the unit tests (included
-//! with `#[path]`) and the integration tests (`tests/common`).
-#![allow(dead_code)]
+//! The notification every test of mao-notify sends: the unit tests' module, which the
+//! integration tests (`tests/it/support.rs`) include as well.
 
 use chrono::TimeZone;
 use mao_api::{Notification, NotificationKind, Severity};

@@ -8,61 +8,34 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use mao_runtime::docker::DockerRuntime;
 use mao_runtime::{ContainerSpec, Limits, LogChunk, LogStream, Mount, Runtime, RuntimeError};
+use mao_testkit::docker::ContainerSweep;
 
-const IMAGE: &str = "mao/demo-tool:latest";
+const IMAGE: &str = mao_testkit::docker::DEMO_IMAGE;
 /// A guard against a hang, far above what any step here takes.
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// Builds the demo image once per test binary; the script locks against other binaries.
+/// The demo image, built once per test process.
 fn demo_image() -> &'static str {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-demo-image.sh");
-        let output = Command::new(&script)
-            .arg(IMAGE)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} failed ({}):\n{}{}",
-                script.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    });
-    if let Err(message) = built {
-        panic!("the demo image could not be built: {message}");
-    }
-    IMAGE
+    mao_testkit::docker::ensure_demo_image()
 }
 
 /// One test's containers: a unique label, and removal of all it carries on drop.
 struct TestContainers {
     id: String,
+    _sweep: ContainerSweep,
 }
 
 impl TestContainers {
     fn new() -> TestContainers {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = mao_testkit::unique_name("rt");
         TestContainers {
-            id: format!("{}-{nanos}-{n}", std::process::id()),
+            _sweep: ContainerSweep::new("mao.test", &id),
+            id,
         }
     }
 
@@ -81,28 +54,6 @@ impl TestContainers {
                 .collect(),
             labels: self.labels(),
             ..Default::default()
-        }
-    }
-}
-
-impl Drop for TestContainers {
-    fn drop(&mut self) {
-        let filter = format!("label=mao.test={}", self.id);
-        let Ok(listed) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &filter])
-            .output()
-        else {
-            return;
-        };
-        let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&ids)
-                .output();
         }
     }
 }

@@ -2,12 +2,10 @@
 //! side with `git add -A && git commit && git push` on the same data. Timings are printed
 //! (run with `--nocapture` to see them), not asserted: the figure belongs in BENCHMARKS.md.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{creds, git, git_command, Clone, Remote};
+use crate::support::{creds, git, git_command, Clone, Remote};
 
 const FILES: usize = 10_000;
 

@@ -2,19 +2,17 @@
 //! port, with keys made by `ssh-keygen`. Needs the `openssh-server` and `openssh-client`
 //! packages (scripts/test.sh installs them); without them the tests fail and say so.
 
-mod common;
-
-use common::{git, Remote};
+use crate::support::{git, Remote};
 use mao_datasets::{clone_dataset, Credentials, Error, MergeOutcome};
 
-use common::sshd::SshServer;
+use mao_testkit::sshd::SshServer;
 
 /// The node's credentials for `server`: its authorised key and the host's known key.
 fn node_creds(server: &SshServer, node: &str) -> Credentials {
     Credentials {
         ssh_key: Some(server.client_key.clone()),
         known_hosts: Some(server.known_hosts.clone()),
-        ..common::creds(node)
+        ..crate::support::creds(node)
     }
 }
 

@@ -1,9 +1,9 @@
 //! The measurement behind the default detector (docs/detector.md): labelled series
 //! from `tests/data/`, each point judged by the streaming detector, scored by events.
 //!
-//! Shared by `examples/evaluate.rs` (the full table) and `tests/evaluation.rs` (which
-//! holds the documented figures of the default to the code), each of which uses part.
-#![allow(dead_code)]
+//! Shared by `examples/evaluate.rs` (the full table) and `evaluation.rs` (which holds
+//! the documented figures of the default to the code). It builds domain values, so it
+//! stays in this crate rather than in mao-testkit.
 
 use std::path::{Path, PathBuf};
 
