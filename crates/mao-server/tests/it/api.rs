@@ -1,18 +1,17 @@
 //! The HTTP API in-process (`router(..).oneshot`) over a real embedded store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use mao_server::local::LocalStore;
-use mao_server::runs::{Executor, RunSettings};
-use mao_server::{router, AppState, Keys};
-use mao_store::embedded::EmbeddedStore;
 use mao_store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+
+use crate::node::{collect_claims, node_state, router, AppState, Keys};
 
 struct Api {
     app: Router,
@@ -23,32 +22,14 @@ struct Api {
 
 async fn api() -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
-    let runtime = Arc::new(mao_runtime::docker::DockerRuntime::connect());
-    let runs = LocalStore::open(&dir.path().join("local.redb")).unwrap();
-    let executor = Executor::new(
-        runtime,
-        runs.clone(),
-        RunSettings::default(),
-        "test-node".into(),
-        dir.path().to_owned(),
-    );
-    let state = AppState::new(
-        store.clone(),
-        Keys::new("/mao"),
-        "test-node".into(),
-        executor,
-        runs,
-        Default::default(),
-        Vec::new(),
-    );
-    state.spawn_background();
-    // Let the registry copies load, so reads exercise the cached path.
-    for _ in 0..50 {
-        if state.tools.is_live() && state.datasets.is_live() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (store, state) = node_state(dir.path());
+    // Let the registry copies load, so reads exercise the cached path. (A generous
+    // deadline: on a loaded machine the first load takes longer than a second.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(state.tools.is_live() && state.datasets.is_live())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(state.tools.is_live() && state.datasets.is_live());
     Api {
@@ -441,9 +422,7 @@ async fn old_slot_claims_are_collected() {
             .await
             .unwrap();
     }
-    let deleted = mao_server::scheduler::collect_claims(&api.state, now)
-        .await
-        .unwrap();
+    let deleted = collect_claims(&api.state, now).await.unwrap();
     assert_eq!(
         deleted, 2,
         "the 4 h old claim and the removed schedule's claim"

@@ -1,16 +1,14 @@
 //! Pipelines end to end: the real daemon, maoctl, Docker, git remotes as bare repositories
 //! on disk, and (for the ground-truth race) two daemons on a real etcd.
 
-mod common;
-#[path = "../../mao-datasets/tests/common/sshd.rs"]
-mod sshd;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::etcd_server::EtcdServer;
-use common::{ensure_demo_image, eventually, unique_node, ContainerSweep, Daemon};
+use crate::support::{
+    container_sweep, ensure_demo_image, eventually, start_daemon, unique_node, Daemon,
+};
+use mao_testkit::etcd::EtcdServer;
 use serde_json::{json, Value};
 
 /// Runs git and returns its stdout; panics with its stderr when it fails.
@@ -86,7 +84,7 @@ fn start_node(dir: &Path, node: &str, extra: &[&str]) -> Daemon {
     let data = dir.join(node);
     let mut args = vec!["--data-dir", data.to_str().unwrap(), "--node", node];
     args.extend_from_slice(extra);
-    Daemon::start(&args, &dir.join(format!("{node}.log")))
+    start_daemon(&args, &dir.join(format!("{node}.log")))
 }
 
 /// Writes a pipeline file and adds it with maoctl.
@@ -130,7 +128,7 @@ fn step_record(d: &Daemon, run: &Value, step: usize) -> Value {
 struct Site {
     dir: tempfile::TempDir,
     node: String,
-    _sweep: ContainerSweep,
+    _sweep: mao_testkit::docker::ContainerSweep,
     url: String,
     bare: PathBuf,
     d: Daemon,
@@ -143,10 +141,10 @@ impl Site {
         let node = unique_node(prefix);
         let url = bare_repo(dir.path(), "obs", &[]);
         let d = start_node(dir.path(), &node, &[]);
-        common::add_demo_tool(&d);
+        crate::support::add_demo_tool(&d);
         d.maoctl_ok(&["dataset", "add", "obs", &url]);
         Site {
-            _sweep: ContainerSweep(node.clone()),
+            _sweep: container_sweep(&node),
             bare: bare_path(&url),
             dir,
             node,
@@ -161,11 +159,11 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("pipe");
-    let _sweep = ContainerSweep(node.clone());
+    let _sweep = container_sweep(&node);
     let out_url = bare_repo(dir.path(), "weather", &[]);
     let in_url = bare_repo(dir.path(), "stations", &[("stations.csv", "id\n1\n")]);
     let mut d = start_node(dir.path(), &node, &[]);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     d.maoctl_ok(&["dataset", "add", "weather", &out_url]);
     d.maoctl_ok(&["dataset", "add", "stations", &in_url]);
     add_pipeline(
@@ -455,7 +453,19 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
     // While a step runs (after its fetch), someone pushes to this node's branch.
     let push_meanwhile = |pipeline: &str, file: &str, content: &str, subject: &str| {
         let started = d.maoctl_json(&["pipeline", "run", pipeline]);
-        std::thread::sleep(Duration::from_millis(1500));
+        // The step's container runs only after its fetch: push once it does.
+        let client = crate::support::client(&d);
+        let run_id = started["id"].as_str().unwrap();
+        assert!(
+            eventually(Duration::from_secs(60), || {
+                let run = client.get_pipeline_run(run_id).unwrap();
+                run.steps[0].run_id.as_deref().is_some_and(|id| {
+                    client.get_run(id).unwrap().status == mao_api::RunStatus::Running
+                })
+            }),
+            "the step never ran: {}",
+            d.log_text()
+        );
         git(&other, &["pull", "-q", "--ff-only", "origin", &node]);
         std::fs::write(other.join(file), content).unwrap();
         git(&other, &["add", "-A"]);
@@ -518,11 +528,11 @@ fn two_daemons_merge_into_ground_truth_concurrently_without_losing_commits() {
     ];
     let na = unique_node("gta");
     let nb = unique_node("gtb");
-    let _sa = ContainerSweep(na.clone());
-    let _sb = ContainerSweep(nb.clone());
+    let _sa = container_sweep(&na);
+    let _sb = container_sweep(&nb);
     let a = start_node(dir.path(), &na, &fed);
     let b = start_node(dir.path(), &nb, &fed);
-    common::add_demo_tool(&a);
+    crate::support::add_demo_tool(&a);
     a.maoctl_ok(&["dataset", "add", "shared", &url]);
     add_pipeline(
         &a,
@@ -618,7 +628,7 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("pbad");
     let d = start_node(dir.path(), &node, &[]);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     let url = bare_repo(dir.path(), "real", &[]);
     d.maoctl_ok(&["dataset", "add", "real", &url]);
     d.maoctl_ok(&[
@@ -660,12 +670,13 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
             "{v}"
         );
     }
-    let (s, _) = request(&d, "GET", "/api/v1/pipelines/p", None);
-    assert_eq!(s, 404, "nothing stored");
-    let (s, _) = request(&d, "POST", "/api/v1/pipelines/nope/init", None);
-    assert_eq!(s, 404);
-    let (s, _) = request(&d, "POST", "/api/v1/pipelines/nope/runs", None);
-    assert_eq!(s, 404);
+    let client = crate::support::client(&d);
+    let e = client.get_pipeline("p").unwrap_err();
+    assert!(e.is_not_found(), "nothing stored: {e:?}");
+    let e = client.init_pipeline("nope").unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    let e = client.start_pipeline_run("nope").unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
 
     // An unreachable remote: a clear 4xx at init; no clone left, not in `nodes`.
     let (s, _) = request(
@@ -675,22 +686,16 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
         Some(json!({"name": "p", "steps": [step("demo", "gone", None)]})),
     );
     assert_eq!(s, 201);
-    let (s, v) = request(&d, "POST", "/api/v1/pipelines/p/init", None);
-    assert_eq!(s, 422, "{v}");
-    assert_eq!(v["error"]["code"], "remote_unreachable", "{v}");
+    let e = client.init_pipeline("p").unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e:?}");
+    assert_eq!(e.code(), Some("remote_unreachable"), "{e:?}");
     assert!(!dir.path().join(&node).join("datasets/gone").exists());
     let ds = d.maoctl_json(&["dataset", "get", "gone"]);
     assert_eq!(ds["nodes"], json!([]), "{ds}");
     // Running a pipeline that was never initialised says what to do.
-    let (s, v) = request(&d, "POST", "/api/v1/pipelines/p/runs", None);
-    assert_eq!(s, 409, "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("pipeline init"),
-        "{v}"
-    );
+    let e = client.start_pipeline_run("p").unwrap_err();
+    assert!(e.is_conflict(), "{e:?}");
+    assert!(e.to_string().contains("pipeline init"), "{e:?}");
 
     // The original's routes.
     let calls = [
@@ -736,10 +741,10 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
 #[test]
 fn a_node_pushes_over_ssh_with_its_key_and_a_refused_key_is_a_clear_error() {
     ensure_demo_image();
-    let server = sshd::SshServer::start();
+    let server = mao_testkit::sshd::SshServer::start();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("pssh");
-    let _sweep = ContainerSweep(node.clone());
+    let _sweep = container_sweep(&node);
     bare_repo(dir.path(), "obs", &[]);
     bare_repo(dir.path(), "other", &[]);
     let bare = dir.path().join("obs.git");
@@ -754,7 +759,7 @@ fn a_node_pushes_over_ssh_with_its_key_and_a_refused_key_is_a_clear_error() {
     let args = key_args(&server.client_key);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut d = start_node(dir.path(), &node, &refs);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     d.maoctl_ok(&["dataset", "add", "obs", &server.url(&bare)]);
     d.maoctl_ok(&[
         "dataset",
@@ -872,12 +877,12 @@ fn secrets_reach_the_step_and_nowhere_else() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("psec");
-    let _sweep = ContainerSweep(node.clone());
+    let _sweep = container_sweep(&node);
     let url = bare_repo(dir.path(), "obs", &[]);
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[secrets]\nTOKEN = \"tok-4f1c9e\"\n").unwrap();
     let d = start_node(dir.path(), &node, &["--config", config.to_str().unwrap()]);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     d.maoctl_ok(&["dataset", "add", "obs", &url]);
     for (name, secret) in [("uses", "TOKEN"), ("lacks", "ABSENT")] {
         add_pipeline(
@@ -904,10 +909,12 @@ fn secrets_reach_the_step_and_nowhere_else() {
         assert!(!text.contains("tok-4f1c9e"), "{text}");
     }
     // A secret the node lacks: the run is refused before anything starts.
-    let (status, v) = request(&d, "POST", "/api/v1/pipelines/lacks/runs", None);
-    assert_eq!(status, 422, "{v}");
-    assert_eq!(v["error"]["code"], "missing_secret", "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("ABSENT"));
+    let e = crate::support::client(&d)
+        .start_pipeline_run("lacks")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e:?}");
+    assert_eq!(e.code(), Some("missing_secret"), "{e:?}");
+    assert!(e.to_string().contains("ABSENT"), "{e:?}");
 }
 
 #[test]

@@ -1,12 +1,10 @@
 //! End-to-end: the real `mao-orchestrator` binary driven by the real `maoctl`, on the
 //! embedded store and on a real etcd; crashes are SIGKILL.
 
-mod common;
-
 use std::time::Duration;
 
-use common::etcd_server::EtcdServer;
-use common::{eventually, maoctl, Daemon};
+use crate::support::{eventually, maoctl, start_daemon};
+use mao_testkit::etcd::EtcdServer;
 use serde_json::Value;
 
 fn names(list: &Value) -> Vec<String> {
@@ -21,7 +19,7 @@ fn names(list: &Value) -> Vec<String> {
 /// Registers tools and datasets with maoctl, kills the daemon, restarts it, finds them all.
 fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
     let log = dir.join("daemon.log");
-    let mut daemon = Daemon::start(args, &log);
+    let mut daemon = start_daemon(args, &log);
     for i in 0..3 {
         let name = format!("tool-{i}");
         daemon.maoctl_ok(&[
@@ -57,7 +55,7 @@ fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
     );
 
     daemon.kill();
-    let daemon = Daemon::start(args, &log);
+    let daemon = start_daemon(args, &log);
     assert_eq!(
         names(&daemon.maoctl_json(&["tool", "list"])),
         ["tool-0", "tool-1", "tool-2"],
@@ -148,7 +146,7 @@ fn two_daemons_share_membership_on_etcd() {
     let start = |node: &'static str| {
         let a = args(node);
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        Daemon::start(&refs, &dir.path().join(format!("{node}.log")))
+        start_daemon(&refs, &dir.path().join(format!("{node}.log")))
     };
     let a = start("node-a");
     let mut b = start("node-b");
@@ -173,7 +171,7 @@ fn two_daemons_share_membership_on_etcd() {
     let mut a2 = args("node-a");
     a2[1] = dir.path().join("twin").to_str().unwrap().into();
     let refs: Vec<&str> = a2.iter().map(String::as_str).collect();
-    let out = std::process::Command::new(common::daemon_bin())
+    let out = std::process::Command::new(crate::support::daemon_bin())
         .args(["--listen", "127.0.0.1:0"])
         .args(&refs)
         .output()
@@ -201,7 +199,7 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
     let mut etcd = EtcdServer::start_new();
     let dir = tempfile::tempdir().unwrap();
     let endpoint = etcd.endpoint();
-    let daemon = Daemon::start(
+    let daemon = start_daemon(
         &[
             "--data-dir",
             dir.path().join("d").to_str().unwrap(),
@@ -284,7 +282,7 @@ fn bad_config_stops_startup_with_status_2() {
         (vec!["--store", "mysql"], "store"),
         (vec!["--etcd-endpoints", "localhost"], "etcd_endpoints"),
     ] {
-        let out = std::process::Command::new(common::daemon_bin())
+        let out = std::process::Command::new(crate::support::daemon_bin())
             .args(["--data-dir", data])
             .args(&args)
             .output()
@@ -294,7 +292,7 @@ fn bad_config_stops_startup_with_status_2() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(err.contains(key), "{args:?}: {err}");
     }
-    let out = std::process::Command::new(common::daemon_bin())
+    let out = std::process::Command::new(crate::support::daemon_bin())
         .args(["--data-dir", data, "--listen", "127.0.0.1:0"])
         .env("MAO_STORE", "etcd3")
         .output()
@@ -307,8 +305,8 @@ fn one_data_dir_serves_one_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let args = ["--data-dir", data.to_str().unwrap(), "--node", "one"];
-    let _first = Daemon::start(&args, &dir.path().join("1.log"));
-    let out = std::process::Command::new(common::daemon_bin())
+    let _first = start_daemon(&args, &dir.path().join("1.log"));
+    let out = std::process::Command::new(crate::support::daemon_bin())
         .args(["--listen", "127.0.0.1:0", "--node", "two"])
         .args(&args[..2])
         .output()
@@ -323,9 +321,9 @@ fn one_data_dir_serves_one_daemon() {
 
 #[test]
 fn maoctl_reports_an_unreachable_daemon() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    // Held closed: nobody else can start listening there while maoctl tries.
+    let closed = mao_testkit::ports::ClosedPort::new();
+    let url = format!("http://127.0.0.1:{}", closed.port());
     let out = maoctl(&url, &["tool", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,15 +1,17 @@
 //! Spike detection and notifications end to end: the real daemon, maoctl, Docker and the
 //! demo tool, with a real HTTP receiver on loopback standing in for a webhook endpoint.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ensure_demo_image, eventually, unique_node, ContainerSweep, Daemon};
+use mao_testkit::ports::ClosedPort;
+
+use crate::support::{
+    container_sweep, ensure_demo_image, eventually, start_daemon, unique_node, Daemon,
+};
 use serde_json::Value;
 
 /// One request the receiver got.
@@ -103,7 +105,7 @@ fn start_with_config(dir: &Path, node: &str, config: &str) -> Daemon {
     let path = dir.join(format!("{node}.toml"));
     std::fs::write(&path, config).unwrap();
     let data = dir.join(node);
-    Daemon::start(
+    start_daemon(
         &[
             "--data-dir",
             data.to_str().unwrap(),
@@ -130,6 +132,22 @@ fn run_demo(d: &Daemon, value: &str) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// The deliveries of notification `id` (the typed client has no call for them).
+fn deliveries(d: &Daemon, id: &str) -> Vec<Value> {
+    let (status, body) = d.get(&format!("/api/v1/notifications/{id}/deliveries"));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// The state of notification `id`'s delivery to `sink`, once it has one.
+fn delivery_state(d: &Daemon, id: &str, sink: &str) -> Option<String> {
+    deliveries(d, id)
+        .iter()
+        .find(|x| x["sink"] == sink)
+        .and_then(|x| x["state"].as_str().map(str::to_owned))
+}
+
 fn notifications(d: &Daemon, args: &[&str]) -> Vec<Value> {
     let mut full = vec!["notification", "list"];
     full.extend_from_slice(args);
@@ -141,7 +159,7 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("spike");
-    let _sweep = ContainerSweep(node.clone());
+    let _sweep = container_sweep(&node);
     let hook = Receiver::start(vec![]);
     let d = start_with_config(
         dir.path(),
@@ -151,7 +169,7 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
             hook.url()
         ),
     );
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     // Snapshots from before the node ran the tool seed the history on first use.
     let data = dir.path().join(&node).join("tools/demo/data");
     std::fs::create_dir_all(&data).unwrap();
@@ -205,8 +223,20 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     // (Back to 100 is a spike down against the mean of 100 and 131; 150 a spike up.)
     run_demo(&d, "100");
     run_demo(&d, "150");
-    assert_eq!(notifications(&d, &["--kind", "spike"]).len(), 3);
-    std::thread::sleep(Duration::from_secs(2));
+    let spikes = notifications(&d, &["--kind", "spike"]);
+    assert_eq!(spikes.len(), 3);
+    // Every delivery to the hook is settled (sent or suppressed), so no message is still
+    // on its way.
+    for spike in &spikes {
+        let id = spike["id"].as_str().unwrap();
+        assert!(
+            eventually(Duration::from_secs(30), || delivery_state(&d, id, "hook")
+                .is_some_and(|state| state != "pending")),
+            "{:?}\n{}",
+            deliveries(&d, id),
+            d.log_text()
+        );
+    }
     assert_eq!(hook.received().len(), 1, "deduplicated");
 
     // A tool's own detector beats the node's default.
@@ -237,18 +267,18 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("notif");
-    let _sweep = ContainerSweep(node.clone());
-    // Nothing listens on the webhook's port yet: the delivery stays pending.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let _sweep = container_sweep(&node);
+    // Nothing listens on the webhook's port yet: the delivery stays pending. The port is
+    // held closed, so no other process can take it before the webhook is up.
+    let hook_port = ClosedPort::new();
+    let port = hook_port.port();
+    let nowhere = ClosedPort::new();
     let config = format!(
-        "[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nkinds = [\"run_failed\"]\nretries = 20\n\n[[sinks]]\nname = \"flaky\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/nowhere\"\nretries = 1\ntimeout = \"1s\"\n"
+        "[[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nkinds = [\"run_failed\"]\nretries = 20\n\n[[sinks]]\nname = \"flaky\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{}/nowhere\"\nretries = 1\ntimeout = \"1s\"\n",
+        nowhere.port()
     );
     let mut d = start_with_config(dir.path(), &node, &config);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
 
     // A broken control file: the run succeeds, says why the metric is missing.
     let r = d.maoctl_json(&[
@@ -280,9 +310,7 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
     // The sink that cannot be reached gives up after its retries, with the reason.
     assert!(
         eventually(Duration::from_secs(20), || {
-            let (_, body) = d.get(&format!("/api/v1/notifications/{id}/deliveries"));
-            let v: Value = serde_json::from_str(&body).unwrap();
-            v["items"].as_array().unwrap().iter().any(|x| {
+            deliveries(&d, &id).iter().any(|x| {
                 x["sink"] == "flaky" && x["state"] == "failed" && x["last_error"].is_string()
             })
         }),
@@ -292,7 +320,7 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
 
     // The daemon dies before the webhook is up; after the restart it is delivered once.
     d.kill();
-    let hook = Receiver::on(TcpListener::bind(("127.0.0.1", port)).unwrap(), vec![500]);
+    let hook = Receiver::on(hook_port.listen(), vec![500]);
     let d = start_with_config(dir.path(), &node, &config);
     assert!(
         eventually(Duration::from_secs(30), || hook.received().len() >= 2),
@@ -300,7 +328,15 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
         hook.received(),
         d.log_text()
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Delivered: the daemon sends nothing more for this notification.
+    assert!(
+        eventually(Duration::from_secs(30), || delivery_state(&d, &id, "hook")
+            .as_deref()
+            == Some("delivered")),
+        "{:?}\n{}",
+        deliveries(&d, &id),
+        d.log_text()
+    );
     let got = hook.received();
     assert_eq!(got.len(), 2, "one 500, one delivery: {got:?}");
     assert!(got
@@ -312,8 +348,7 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
     );
 }
 
-#[path = "../../mao-notify/tests/common/smtp.rs"]
-mod smtp;
+use mao_testkit::smtp;
 
 #[test]
 fn failures_are_mailed_and_a_refused_login_is_recorded() {
@@ -322,7 +357,7 @@ fn failures_are_mailed_and_a_refused_login_is_recorded() {
     let guarded = smtp::SmtpServer::start("starttls", true);
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("mail");
-    let _sweep = ContainerSweep(node.clone());
+    let _sweep = container_sweep(&node);
     let config = format!(
         "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"mao@example.org\"\nto = [\"ops@example.org\"]\n\n\
          [[sinks]]\nname = \"guarded\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\naccept_invalid_certs = true\nusername = \"{}\"\npassword = \"wrong-password\"\nfrom = \"mao@example.org\"\nto = [\"ops@example.org\"]\n",
@@ -331,7 +366,7 @@ fn failures_are_mailed_and_a_refused_login_is_recorded() {
         smtp::USER
     );
     let d = start_with_config(dir.path(), &node, &config);
-    common::add_demo_tool(&d);
+    crate::support::add_demo_tool(&d);
     let out = d.maoctl(&["tool", "run", "demo", "--env", "DEMO_EXIT=4"]);
     assert_eq!(out.status.code(), Some(1));
     let failed = notifications(&d, &["--kind", "run_failed"]);

@@ -1,18 +1,16 @@
 //! Running tools end to end: the real daemon, the real maoctl, the real Docker Engine and
 //! the demo tool image built from this repository.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{ensure_demo_image, eventually, unique_node, ContainerSweep, Daemon};
+use crate::support::{container_sweep, ensure_demo_image, eventually, unique_node, Daemon};
 use serde_json::Value;
 
 struct Node {
     daemon: Daemon,
     data: PathBuf,
-    sweep: ContainerSweep,
+    sweep: mao_testkit::docker::ContainerSweep,
     args: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -31,11 +29,11 @@ impl Node {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let daemon = start_daemon(&args, dir.path());
-        common::add_demo_tool(&daemon);
+        crate::support::add_demo_tool(&daemon);
         Node {
             daemon,
             data,
-            sweep: ContainerSweep(node),
+            sweep: container_sweep(&node),
             args,
             _dir: dir,
         }
@@ -86,7 +84,7 @@ impl Node {
 fn start_daemon(args: &[String], dir: &Path) -> Daemon {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-    Daemon::start(&refs, &dir.join(format!("daemon-{n}.log")))
+    crate::support::start_daemon(&refs, &dir.join(format!("daemon-{n}.log")))
 }
 
 fn control_files(dir: &Path) -> Vec<PathBuf> {
@@ -255,7 +253,7 @@ fn logs_stream_while_the_run_goes_on_and_are_capped() {
         node.daemon
             .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_TICKS=40"]);
     let id = out["id"].as_str().unwrap().to_owned();
-    let mut follower = std::process::Command::new(common::maoctl_bin())
+    let mut follower = std::process::Command::new(crate::support::maoctl_bin())
         .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -385,7 +383,21 @@ fn runs_survive_a_daemon_crash() {
         .args(["rm", "-f", &id])
         .output()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let out = std::process::Command::new("docker")
+                .args([
+                    "ps",
+                    "-aq",
+                    "--filter",
+                    &format!("label=mao.run-id={vanished}"),
+                ])
+                .output()
+                .unwrap();
+            out.stdout.trim_ascii().is_empty()
+        }),
+        "the container of {vanished} is still there"
+    );
     node.restart();
 
     let r = node.wait_status(&running, Duration::from_secs(30), "succeeded");
@@ -412,7 +424,7 @@ fn runs_survive_a_daemon_crash() {
 fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let daemon = Daemon::start_with_env(
+    let daemon = crate::support::start_daemon_with_env(
         &["--data-dir", data.to_str().unwrap(), "--node", "nodocker"],
         &dir.path().join("d.log"),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
@@ -454,7 +466,7 @@ fn sigterm_stops_promptly_and_the_next_start_finishes_the_run() {
     let id = out["id"].as_str().unwrap().to_owned();
     node.wait_status(&id, Duration::from_secs(30), "running");
     // A log follower holds a connection open until the run ends.
-    let mut follower = std::process::Command::new(common::maoctl_bin())
+    let mut follower = std::process::Command::new(crate::support::maoctl_bin())
         .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
