@@ -5,7 +5,8 @@
 //! cargo run --release -p mao-detector --example evaluate
 //! ```
 
-#[path = "../tests/support/scoring.rs"]
+// The measurement of the integration tests, so both report the same figures.
+#[path = "../tests/it/scoring.rs"]
 mod scoring;
 
 use mao_detector::Method;

@@ -49,7 +49,6 @@ pub use http::USER_AGENT;
 pub use render::WEBHOOK_SCHEMA;
 
 #[cfg(test)]
-#[path = "../tests/common/fixtures.rs"]
 mod fixtures;
 
 /// The wait before a retry: nominally 1 s after the first failed attempt, doubling, at

@@ -1,0 +1,7 @@
+//! The integration tests of mao-datasets, one binary: bare repositories on disk reached
+//! over file://, a real sshd, and a bulk commit timed against the git command line.
+
+mod bulk;
+mod local;
+mod ssh;
+mod support;

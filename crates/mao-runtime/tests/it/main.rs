@@ -1,0 +1,4 @@
+//! The integration tests of mao-runtime, one binary: the Docker backend against the real
+//! Engine.
+
+mod docker;

@@ -1,0 +1,331 @@
+//! End-to-end: the real `mao-orchestrator` binary driven by the real `maoctl`, on the
+//! embedded store and on a real etcd; crashes are SIGKILL.
+
+use std::time::Duration;
+
+use crate::support::{eventually, maoctl, start_daemon};
+use mao_testkit::etcd::EtcdServer;
+use serde_json::Value;
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a listing: {list}"))
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Registers tools and datasets with maoctl, kills the daemon, restarts it, finds them all.
+fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
+    let log = dir.join("daemon.log");
+    let mut daemon = start_daemon(args, &log);
+    for i in 0..3 {
+        let name = format!("tool-{i}");
+        daemon.maoctl_ok(&[
+            "tool",
+            "add",
+            &name,
+            "Jane Doe",
+            "mao/demo-tool:latest",
+            "https://github.com/mao/data.git",
+            "git@github.com:mao/code.git",
+            "paper",
+        ]);
+    }
+    daemon.maoctl_ok(&[
+        "dataset",
+        "add",
+        "weather",
+        "https://github.com/mao/weather.git",
+    ]);
+    daemon.maoctl_ok(&[
+        "dataset",
+        "add",
+        "prices",
+        "/srv/git/prices.git",
+        "--local-only",
+    ]);
+
+    let listed = daemon.maoctl_ok(&["tool", "list"]);
+    assert!(listed.contains("tool-1"), "table lists the tool: {listed}");
+    assert_eq!(
+        names(&daemon.maoctl_json(&["tool", "list"])),
+        ["tool-0", "tool-1", "tool-2"]
+    );
+
+    daemon.kill();
+    let daemon = start_daemon(args, &log);
+    assert_eq!(
+        names(&daemon.maoctl_json(&["tool", "list"])),
+        ["tool-0", "tool-1", "tool-2"],
+        "every tool is back after SIGKILL"
+    );
+    assert_eq!(
+        names(&daemon.maoctl_json(&["dataset", "list"])),
+        ["prices", "weather"]
+    );
+    let ds = daemon.maoctl_json(&["dataset", "get", "prices"]);
+    assert_eq!(ds["local_only"], true);
+    let tool = daemon.maoctl_json(&["tool", "get", "tool-2"]);
+    assert_eq!(tool["image"], "mao/demo-tool:latest");
+    // The restarted daemon took over its own membership entry at once.
+    let nodes = daemon.maoctl_json(&["node", "list"]);
+    assert_eq!(nodes["items"].as_array().unwrap().len(), 1, "{nodes}");
+
+    daemon.maoctl_ok(&["tool", "remove", "tool-0"]);
+    let out = daemon.maoctl(&["tool", "get", "tool-0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not registered"));
+}
+
+#[test]
+fn embedded_registry_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    registry_survives_sigkill(
+        &["--data-dir", data.to_str().unwrap(), "--node", "solo"],
+        dir.path(),
+    );
+}
+
+#[test]
+fn etcd_registry_survives_sigkill() {
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let endpoint = etcd.endpoint();
+    registry_survives_sigkill(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "site-a",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--etcd-prefix",
+            "/e2e",
+        ],
+        dir.path(),
+    );
+    // The documents are plain JSON under the prefix, readable with etcdctl.
+    let out = std::process::Command::new("etcdctl")
+        .args(["--endpoints", &endpoint, "get", "--prefix", "/e2e/tools/"])
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("etcdctl runs (apt-get install etcd-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/e2e/tools/tool-1"), "{text}");
+    assert!(
+        text.contains("\"image\":\"mao/demo-tool:latest\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_daemons_share_membership_on_etcd() {
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = etcd.endpoint();
+    let args = |node: &'static str| -> Vec<String> {
+        vec![
+            "--data-dir".into(),
+            dir.path().join(node).to_str().unwrap().into(),
+            "--node".into(),
+            node.into(),
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-endpoints".into(),
+            endpoint.clone(),
+            "--membership-ttl".into(),
+            "3".into(),
+        ]
+    };
+    let start = |node: &'static str| {
+        let a = args(node);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        start_daemon(&refs, &dir.path().join(format!("{node}.log")))
+    };
+    let a = start("node-a");
+    let mut b = start("node-b");
+    for d in [&a, &b] {
+        let nodes = d.maoctl_json(&["node", "list"]);
+        assert_eq!(names(&nodes), ["node-a", "node-b"], "each sees both");
+        let table = d.maoctl_ok(&["node", "list"]);
+        assert!(table.contains(&a.url) && table.contains(&b.url), "{table}");
+    }
+    // What one node registers, the other sees.
+    a.maoctl_ok(&[
+        "dataset",
+        "add",
+        "shared",
+        "https://github.com/mao/shared.git",
+    ]);
+    assert!(eventually(Duration::from_secs(5), || {
+        names(&b.maoctl_json(&["dataset", "list"])) == ["shared"]
+    }));
+
+    // A second daemon with a live node's name (on a data dir of its own) is refused.
+    let mut a2 = args("node-a");
+    a2[1] = dir.path().join("twin").to_str().unwrap().into();
+    let refs: Vec<&str> = a2.iter().map(String::as_str).collect();
+    let out = std::process::Command::new(crate::support::daemon_bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(&refs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already in use by a live daemon"), "{err}");
+    assert_eq!(
+        names(&a.maoctl_json(&["node", "list"])),
+        ["node-a", "node-b"]
+    );
+
+    // A killed daemon disappears within its TTL (3 s here).
+    b.kill();
+    assert!(
+        eventually(Duration::from_secs(6), || names(
+            &a.maoctl_json(&["node", "list"])
+        ) == ["node-a"]),
+        "node-b is gone from the list after its lease expired"
+    );
+}
+
+#[test]
+fn etcd_outage_is_503_and_the_daemon_recovers() {
+    let mut etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = etcd.endpoint();
+    let daemon = start_daemon(
+        &[
+            "--data-dir",
+            dir.path().join("d").to_str().unwrap(),
+            "--node",
+            "site-x",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--membership-ttl",
+            "5",
+        ],
+        &dir.path().join("d.log"),
+    );
+    daemon.maoctl_ok(&[
+        "tool",
+        "add",
+        "before",
+        "A",
+        "alpine",
+        "https://h/d.git",
+        "https://h/c.git",
+        "x",
+    ]);
+    etcd.stop();
+    assert!(
+        eventually(Duration::from_secs(10), || daemon.get("/readyz").0 == 503),
+        "readyz turns 503 while etcd is down"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || daemon.get("/api/v1/tools").0
+            == 503),
+        "reads fail with 503, not stale data or 500"
+    );
+    let (status, body) = daemon.get("/api/v1/tools");
+    assert_eq!(status, 503);
+    assert!(body.contains("store_unavailable"), "{body}");
+    let out = daemon.maoctl(&["tool", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    assert_eq!(daemon.get("/healthz").0, 200, "the process itself stays up");
+
+    etcd.start();
+    assert!(
+        eventually(Duration::from_secs(20), || daemon.get("/readyz").0 == 200),
+        "readyz recovers by itself"
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        daemon.maoctl(&["tool", "get", "before"]).status.success()
+    }));
+    daemon.maoctl_ok(&[
+        "tool",
+        "add",
+        "after",
+        "A",
+        "alpine",
+        "https://h/d.git",
+        "https://h/c.git",
+        "x",
+    ]);
+    assert_eq!(
+        names(&daemon.maoctl_json(&["tool", "list"])),
+        ["after", "before"]
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || names(
+            &daemon.maoctl_json(&["node", "list"])
+        ) == ["site-x"]),
+        "membership is published again"
+    );
+}
+
+#[test]
+fn bad_config_stops_startup_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for (args, key) in [
+        (vec!["--listen", "nowhere"], "listen"),
+        (vec!["--node", "Bad_Name!"], "node"),
+        (vec!["--store", "mysql"], "store"),
+        (vec!["--etcd-endpoints", "localhost"], "etcd_endpoints"),
+    ] {
+        let out = std::process::Command::new(crate::support::daemon_bin())
+            .args(["--data-dir", data])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(key), "{args:?}: {err}");
+    }
+    let out = std::process::Command::new(crate::support::daemon_bin())
+        .args(["--data-dir", data, "--listen", "127.0.0.1:0"])
+        .env("MAO_STORE", "etcd3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "env values are checked too");
+}
+
+#[test]
+fn one_data_dir_serves_one_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--data-dir", data.to_str().unwrap(), "--node", "one"];
+    let _first = start_daemon(&args, &dir.path().join("1.log"));
+    let out = std::process::Command::new(crate::support::daemon_bin())
+        .args(["--listen", "127.0.0.1:0", "--node", "two"])
+        .args(&args[..2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another process"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn maoctl_reports_an_unreachable_daemon() {
+    // Held closed: nobody else can start listening there while maoctl tries.
+    let closed = mao_testkit::ports::ClosedPort::new();
+    let url = format!("http://127.0.0.1:{}", closed.port());
+    let out = maoctl(&url, &["tool", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is mao-orchestrator running?"), "{err}");
+}

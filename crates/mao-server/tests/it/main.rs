@@ -1,0 +1,12 @@
+//! The integration tests of mao-server, one binary: the HTTP API in-process, and the real
+//! daemon binary with the real maoctl, etcd, sshd, SMTP and Docker Engine.
+
+mod api;
+mod e2e;
+mod node;
+mod notifications;
+mod old_data_dir;
+mod pipelines;
+mod runs;
+mod schedules;
+mod support;

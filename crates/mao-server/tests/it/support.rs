@@ -1,0 +1,52 @@
+//! Helpers of the end-to-end tests: the real daemon binary (through mao-testkit), the
+//! demo tool registered on it, and its containers swept.
+
+use std::path::{Path, PathBuf};
+
+pub use mao_testkit::daemon::{maoctl, maoctl_bin, Daemon};
+pub use mao_testkit::docker::ensure_demo_image;
+pub use mao_testkit::wait_until as eventually;
+
+/// The `mao-orchestrator` binary under test.
+pub fn daemon_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mao-orchestrator"))
+}
+
+/// Starts the daemon under test with `args`; see [`Daemon::start`].
+pub fn start_daemon(args: &[&str], log: &Path) -> Daemon {
+    Daemon::start(&daemon_bin(), args, log)
+}
+
+/// [`start_daemon`] with extra environment variables.
+pub fn start_daemon_with_env(args: &[&str], log: &Path, env: &[(&str, &str)]) -> Daemon {
+    Daemon::start_with_env(&daemon_bin(), args, log, env)
+}
+
+/// Removes every container labelled with node `node` when dropped, even if a test fails.
+pub fn container_sweep(node: &str) -> mao_testkit::docker::ContainerSweep {
+    mao_testkit::docker::ContainerSweep::new("mao.node", node)
+}
+
+/// A unique node name for a test, so its containers are its own.
+pub fn unique_node(prefix: &str) -> String {
+    mao_testkit::unique_name(prefix)
+}
+
+/// A typed client of a daemon.
+pub fn client(d: &Daemon) -> mao_client::Client {
+    mao_client::Client::new(&d.url).expect("a valid endpoint")
+}
+
+/// Registers the demo tool (`mao/demo-tool:latest`) as `demo` on a daemon.
+pub fn add_demo_tool(d: &Daemon) {
+    d.maoctl_ok(&[
+        "tool",
+        "add",
+        "demo",
+        "MAO",
+        "mao/demo-tool:latest",
+        "https://github.com/mao/data.git",
+        "https://github.com/mao/code.git",
+        "demo",
+    ]);
+}

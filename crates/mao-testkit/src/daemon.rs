@@ -1,0 +1,171 @@
+//! The real `mao-orchestrator` and `maoctl` as processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a daemon may take to say where it listens, on a loaded machine.
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `mao-orchestrator`, killed (SIGKILL) on drop.
+pub struct Daemon {
+    child: Child,
+    /// Where it listens, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// The file its stderr (the log) goes to.
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts the daemon binary `bin` with `args` (plus `--listen 127.0.0.1:0` unless
+    /// given) and waits for the line that says where it listens; panics with its log if it
+    /// does not start.
+    pub fn start(bin: &Path, args: &[&str], log: &Path) -> Daemon {
+        Self::start_with_env(bin, args, log, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with_env(bin: &Path, args: &[&str], log: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(bin);
+        cmd.envs(env.iter().copied());
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let stderr = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let mut child = cmd
+            .args(args)
+            .env("MAO_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            // Keep reading, so the daemon never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(STARTUP_LIMIT) {
+            Ok(Some(Ok(line))) => line,
+            outcome => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let why = match outcome {
+                    Err(_) => format!("no line within {}s", STARTUP_LIMIT.as_secs()),
+                    _ => "its stdout closed".to_owned(),
+                };
+                panic!(
+                    "the daemon did not start ({why}); its log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+        };
+        let url = line
+            .strip_prefix("mao-orchestrator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        Daemon {
+            child,
+            url,
+            log: log.to_owned(),
+        }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the daemon with SIGTERM and returns its exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().expect("the daemon's exit status")
+    }
+
+    /// Runs maoctl against this daemon.
+    pub fn maoctl(&self, args: &[&str]) -> Output {
+        maoctl(&self.url, args)
+    }
+
+    /// Runs maoctl and returns its stdout, panicking with its stderr and the daemon's log
+    /// if it fails.
+    pub fn maoctl_ok(&self, args: &[&str]) -> String {
+        let out = self.maoctl(args);
+        assert!(
+            out.status.success(),
+            "maoctl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        String::from_utf8(out.stdout).expect("maoctl prints UTF-8")
+    }
+
+    /// maoctl `-o json` output, parsed.
+    pub fn maoctl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["-o", "json"];
+        full.extend_from_slice(args);
+        let out = self.maoctl_ok(&full);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("maoctl {args:?}: {e}: {out}"))
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET a path; returns the status and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&format!("{}{}", self.url, path))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `maoctl` binary of the target dir the running test was built into.
+pub fn maoctl_bin() -> PathBuf {
+    crate::workspace_bin("maoctl", "maoctl")
+}
+
+/// Runs maoctl against `endpoint` (`MAO_ENDPOINT` of the environment is ignored).
+pub fn maoctl(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(maoctl_bin())
+        .arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .env_remove("MAO_ENDPOINT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("maoctl runs")
+}
+
+/// GET `url` without following anything; any status is returned, not an error.
+pub fn http_get(url: &str) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .redirects(0)
+        .build();
+    match agent.get(url).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}

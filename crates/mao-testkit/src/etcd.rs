@@ -1,0 +1,215 @@
+//! A throwaway single-member etcd: `/usr/bin/etcd` on free loopback ports.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ports::ClosedPort;
+use crate::{log_tail, PORT_ATTEMPTS};
+
+/// The etcd binary; `ETCD_BIN` overrides it.
+const DEFAULT_BIN: &str = "/usr/bin/etcd";
+/// How long etcd may take to elect itself and answer, on a loaded machine.
+const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+const NAME: &str = "mao-test";
+
+/// A running (or stopped) etcd process with its own data dir, killed on drop.
+pub struct EtcdServer {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+    /// While stopped, its ports are held closed, so that no other process takes them
+    /// before the restart.
+    held: Vec<ClosedPort>,
+}
+
+/// Why a start failed.
+enum StartError {
+    /// Another process took one of the ports between the probe and etcd's bind.
+    PortTaken(String),
+    Other(String),
+}
+
+impl EtcdServer {
+    /// Starts etcd in a fresh temp dir and waits until it answers; panics with the reason if not.
+    pub fn start_new() -> EtcdServer {
+        let bin = std::env::var_os("ETCD_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
+        if !bin.is_file() {
+            panic!(
+                "etcd binary {} not found: install etcd (Debian: apt-get install etcd-server) or set ETCD_BIN",
+                bin.display()
+            );
+        }
+        let dir = tempfile::tempdir().expect("cannot create a temp dir for etcd");
+        let mut server = EtcdServer {
+            bin,
+            dir,
+            client_port: 0,
+            peer_port: 0,
+            child: None,
+            held: Vec::new(),
+        };
+        let mut taken = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            // etcd binds its ports itself, so a port can only be probed, not handed over:
+            // when another process takes one in between, etcd exits and we try others.
+            let client = TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
+            let peer = TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
+            server.client_port = client.local_addr().expect("local addr").port();
+            server.peer_port = peer.local_addr().expect("local addr").port();
+            drop((client, peer));
+            let _ = std::fs::remove_dir_all(server.dir.path().join("data"));
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(StartError::PortTaken(why)) => taken.push(why),
+                Err(StartError::Other(why)) => panic!("{why}"),
+            }
+        }
+        panic!("etcd found its ports taken {PORT_ATTEMPTS} times: {taken:?}");
+    }
+
+    /// The client URL, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The file etcd logs to (appended across restarts).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// Kills etcd with SIGKILL; the data dir stays, so [`EtcdServer::start`] resumes it.
+    /// Until then its ports refuse connections and are taken by nobody else.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.held = [self.client_port, self.peer_port]
+                .into_iter()
+                .filter_map(|port| ClosedPort::hold(port).ok())
+                .collect();
+        }
+    }
+
+    /// Starts etcd again on the same ports and data dir and waits until it answers.
+    pub fn start(&mut self) {
+        match self.try_start() {
+            Ok(()) => {}
+            Err(StartError::PortTaken(why) | StartError::Other(why)) => panic!("{why}"),
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), StartError> {
+        assert!(self.child.is_none(), "etcd is already running");
+        self.held.clear();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("cannot open the etcd log file");
+        let log_err = log.try_clone().expect("cannot clone the etcd log file");
+        let client_url = self.endpoint();
+        let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = Command::new(&self.bin)
+            .arg("--name")
+            .arg(NAME)
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--listen-client-urls")
+            .arg(&client_url)
+            .arg("--advertise-client-urls")
+            .arg(&client_url)
+            .arg("--listen-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer_url)
+            .arg("--initial-cluster")
+            .arg(format!("{NAME}={peer_url}"))
+            .arg("--initial-cluster-state")
+            .arg("new")
+            .arg("--initial-cluster-token")
+            .arg(format!("mao-test-{}", self.client_port))
+            .arg("--logger")
+            .arg("zap")
+            .arg("--log-outputs")
+            .arg("stderr")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Polls `/health` until etcd has a leader.
+    fn wait_ready(&mut self) -> Result<(), StartError> {
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        let mut last = String::from("not polled yet");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    let tail = log_tail(&self.log_path(), 30);
+                    let why = format!("etcd exited at startup ({status}); log tail:\n{tail}");
+                    return Err(if tail.contains("address already in use") {
+                        StartError::PortTaken(why)
+                    } else {
+                        StartError::Other(why)
+                    });
+                }
+            }
+            match request(self.client_port, "GET", "/health", "") {
+                Ok(body) if body.contains("\"health\":\"true\"") => {
+                    // The port may have been taken by another test's etcd, which would
+                    // answer just as well: ours is the one with our peer URL.
+                    let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+                    match request(self.client_port, "POST", "/v3/cluster/member/list", "{}") {
+                        Ok(members) if members.contains(&peer_url) => return Ok(()),
+                        Ok(members) => last = format!("not our etcd: {members}"),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                Ok(body) => last = format!("unhealthy: {body}"),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stop();
+        Err(StartError::Other(format!(
+            "etcd did not become healthy within {}s (last: {last}); log tail:\n{}",
+            STARTUP_LIMIT.as_secs(),
+            log_tail(&self.log_path(), 30)
+        )))
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One plain HTTP/1.0 request on the client port (etcd serves HTTP and gRPC there).
+fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let timeout = Duration::from_secs(1);
+    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
