@@ -504,3 +504,77 @@ async fn schedules_are_validated_before_they_are_stored() {
     let (s, _) = api.get("/api/v1/schedules/w").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// A `Write` into a shared buffer, so a test can read what was logged.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_answers_a_generic_body_and_is_logged_once_with_its_detail() {
+    let api = api().await;
+    api.json(Method::POST, "/api/v1/tools", tool("demo")).await;
+    let (s, v) = api
+        .json(
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"id": "broken", "tool": "demo", "cron": "@daily", "suspended": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // The document edited by hand (etcdctl, say) into one that can no longer be planned.
+    let key = Keys::new("/mao").collection("schedules") + "broken";
+    let stored = api.store.get(&key).await.unwrap().unwrap();
+    let mut doc: Value = serde_json::from_slice(&stored.value).unwrap();
+    doc["cron"] = json!("every full moon");
+    api.store
+        .put(&key, bytes::Bytes::from(doc.to_string()), None)
+        .await
+        .unwrap();
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (s, v) = loop {
+        let (s, v) = api.get("/api/v1/schedules/broken").await;
+        if s != StatusCode::OK || tokio::time::Instant::now() > deadline {
+            break (s, v);
+        }
+        // The registry copy has not seen the edit yet.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_eq!(v["error"]["code"], "internal", "{v}");
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one log line per failed request: {logged}");
+    assert!(
+        lines[0].contains("/api/v1/schedules/broken")
+            && lines[0].contains("status=500")
+            && lines[0].contains("stored schedule is unusable"),
+        "{}",
+        lines[0]
+    );
+    // A client mistake is not logged as a server error.
+    logs.0.lock().unwrap().clear();
+    let (s, _) = api.get("/api/v1/schedules/missing").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(!logged.contains("request failed"), "{logged}");
+}
