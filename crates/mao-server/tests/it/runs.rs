@@ -368,34 +368,18 @@ fn runs_survive_a_daemon_crash() {
     node.wait_status(&vanished, Duration::from_secs(30), "running");
 
     node.daemon.kill();
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=mao.run-id={vanished}"),
-        ])
-        .output()
-        .unwrap();
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(!id.is_empty(), "the container outlived the daemon");
+    let of_vanished = mao_testkit::docker::ContainerSweep::new("mao.run-id", &vanished);
+    let ids = of_vanished.containers();
+    assert!(!ids.is_empty(), "the container outlived the daemon");
     std::process::Command::new("docker")
-        .args(["rm", "-f", &id])
+        .args(["rm", "-f"])
+        .args(&ids)
         .output()
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(30), || {
-            let out = std::process::Command::new("docker")
-                .args([
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=mao.run-id={vanished}"),
-                ])
-                .output()
-                .unwrap();
-            out.stdout.trim_ascii().is_empty()
-        }),
+        eventually(Duration::from_secs(30), || of_vanished
+            .containers()
+            .is_empty()),
         "the container of {vanished} is still there"
     );
     node.restart();
@@ -429,16 +413,7 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
         &dir.path().join("d.log"),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
-    daemon.maoctl_ok(&[
-        "tool",
-        "add",
-        "demo",
-        "MAO",
-        "mao/demo-tool:latest",
-        "https://github.com/mao/data.git",
-        "https://github.com/mao/code.git",
-        "demo",
-    ]);
+    crate::support::add_demo_tool(&daemon);
     let out = daemon.maoctl(&["tool", "run", "demo"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
