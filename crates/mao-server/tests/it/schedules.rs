@@ -5,11 +5,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    container_sweep, ensure_demo_image, eventually, start_daemon, unique_node, Daemon,
+    container_sweep, ensure_demo_image, eventually, maoctl_items, start_daemon, unique_node, Daemon,
 };
 use chrono::{DateTime, Utc};
+use mao_api::{FireTime, RunRecord, RunStatus, ScheduleView, SlotOutcome, SlotRecord};
 use mao_testkit::etcd::EtcdServer;
-use serde_json::Value;
 
 fn start(args: &[String], log: &Path) -> Daemon {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -20,27 +20,28 @@ fn add_demo(d: &Daemon) {
     crate::support::add_demo_tool(d);
 }
 
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a time: {v}"))
-        .parse()
-        .unwrap()
+/// The slot a run of a schedule was started for.
+fn slot_of(r: &RunRecord) -> DateTime<Utc> {
+    r.scheduled_at
+        .unwrap_or_else(|| panic!("a run of a schedule without its slot: {r:?}"))
+}
+
+/// A claim of a slot in etcd: the node that runs it.
+#[derive(serde::Deserialize)]
+struct Claim {
+    node: String,
 }
 
 /// Runs of a schedule on a node: scheduled slot -> run record.
-fn runs_of(d: &Daemon, schedule: &str) -> Vec<Value> {
-    let list = d.maoctl_json(&["run", "list", "--limit", "1000"]);
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["schedule"] == schedule)
-        .cloned()
+fn runs_of(d: &Daemon, schedule: &str) -> Vec<RunRecord> {
+    maoctl_items::<RunRecord>(d, &["run", "list", "--limit", "1000"])
+        .into_iter()
+        .filter(|r| r.schedule.as_deref() == Some(schedule))
         .collect()
 }
 
-fn slots(runs: &[Value]) -> Vec<DateTime<Utc>> {
-    let mut s: Vec<_> = runs.iter().map(|r| time(&r["scheduled_at"])).collect();
+fn slots(runs: &[RunRecord]) -> Vec<DateTime<Utc>> {
+    let mut s: Vec<_> = runs.iter().map(slot_of).collect();
     s.sort();
     s
 }
@@ -90,8 +91,8 @@ fn schedules_fire_on_time_and_survive_sigkill() {
         "--concurrency",
         "allow",
     ]);
-    let listed = d.maoctl_json(&["schedule", "list"]);
-    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let listed: Vec<ScheduleView> = maoctl_items(&d, &["schedule", "list"]);
+    assert_eq!(listed.len(), 2);
 
     std::thread::sleep(Duration::from_secs(7));
     let before = runs_of(&d, "latest2");
@@ -101,29 +102,22 @@ fn schedules_fire_on_time_and_survive_sigkill() {
         before.len()
     );
     for r in &before {
-        let slot = time(&r["scheduled_at"]);
+        let slot = slot_of(r);
         assert_eq!(slot.timestamp() % 2, 0, "slots are the cron's instants");
-        assert!(
-            r["trigger"]
-                .as_str()
-                .unwrap()
-                .starts_with("schedule:latest2@"),
-            "{r}"
-        );
+        assert!(r.trigger.starts_with("schedule:latest2@"), "{r:?}");
     }
     // The scheduler's own lag (slot to run queued) is what this test holds to a bound; the
     // container start on an idle node is measured in BENCHMARKS.md (a loaded CI machine
     // would make a bound on it flaky).
-    let lag = |from: &str| {
+    let lag = |from: fn(&RunRecord) -> Option<DateTime<Utc>>| {
         let mut l: Vec<f64> = before
             .iter()
-            .filter(|r| r[from].is_string())
-            .map(|r| (time(&r[from]) - time(&r["scheduled_at"])).num_milliseconds() as f64 / 1e3)
+            .filter_map(|r| Some((from(r)? - slot_of(r)).num_milliseconds() as f64 / 1e3))
             .collect();
         l.sort_by(f64::total_cmp);
         l
     };
-    let queued = lag("queued_at");
+    let queued = lag(|r| Some(r.queued_at));
     assert!(
         queued[queued.len() / 2] < 1.0,
         "median lag from slot to run queued: {queued:?}"
@@ -132,7 +126,7 @@ fn schedules_fire_on_time_and_survive_sigkill() {
         queued.iter().all(|l| *l >= 0.0),
         "no run starts before its slot: {queued:?}"
     );
-    let started = lag("started_at");
+    let started = lag(|r| r.started_at);
     assert!(
         started.is_empty() || started[started.len() / 2] < 5.0,
         "median lag from slot to container start: {started:?}"
@@ -144,10 +138,7 @@ fn schedules_fire_on_time_and_survive_sigkill() {
     let mut d = start(&args, &dir.path().join("2.log"));
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
-        d.maoctl_json(&["schedule", "list"])["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        maoctl_items::<ScheduleView>(&d, &["schedule", "list"]).len(),
         2,
         "the schedules are still there"
     );
@@ -177,11 +168,11 @@ fn schedules_fire_on_time_and_survive_sigkill() {
         assert!(
             eventually(Duration::from_secs(60), || {
                 let runs = runs_of(&d, id);
-                runs.iter().any(|r| time(&r["scheduled_at"]) > up)
+                runs.iter().any(|r| slot_of(r) > up)
                     && runs
                         .iter()
-                        .filter(|r| time(&r["scheduled_at"]) <= up)
-                        .all(|r| r["status"] != "running" && r["status"] != "queued")
+                        .filter(|r| slot_of(r) <= up)
+                        .all(|r| r.status != RunStatus::Running && r.status != RunStatus::Queued)
             }),
             "{id}: {:?}\n{}",
             runs_of(&d, id),
@@ -201,19 +192,16 @@ fn schedules_fire_on_time_and_survive_sigkill() {
             _ => assert!(in_gap.is_empty(), "none runs no missed slot: {in_gap:?}"),
         }
     }
-    let history = d.maoctl_json(&["schedule", "history", "none2", "--limit", "100"]);
+    let history: Vec<SlotRecord> =
+        maoctl_items(&d, &["schedule", "history", "none2", "--limit", "100"]);
     assert!(
-        history["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h["outcome"] == "missed"),
-        "missed slots are recorded: {history}"
+        history.iter().any(|h| h.outcome == SlotOutcome::Missed),
+        "missed slots are recorded: {history:?}"
     );
     d.maoctl_ok(&["schedule", "pause", "latest2"]);
     d.maoctl_ok(&["schedule", "remove", "none2"]);
-    let next = d.maoctl_json(&["schedule", "next", "latest2", "-n", "5"]);
-    assert_eq!(next["items"].as_array().unwrap().len(), 5);
+    let next: Vec<FireTime> = maoctl_items(&d, &["schedule", "next", "latest2", "-n", "5"]);
+    assert_eq!(next.len(), 5);
     let _ = d.terminate();
 }
 
@@ -287,7 +275,7 @@ fn federation_runs_once_slots_exactly_once() {
     assert!(eventually(Duration::from_secs(30), || {
         runs_of(&a, "once1")
             .iter()
-            .all(|r| r["status"] == "succeeded")
+            .all(|r| r.status == RunStatus::Succeeded)
     }));
     eprintln!("federation test ran for {:?}", t0.elapsed());
 
@@ -305,7 +293,7 @@ fn federation_runs_once_slots_exactly_once() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
-    let mut claims: BTreeMap<DateTime<Utc>, Value> = BTreeMap::new();
+    let mut claims: BTreeMap<DateTime<Utc>, Claim> = BTreeMap::new();
     for pair in lines.chunks(2) {
         let slot: DateTime<Utc> = pair[0].rsplit('/').next().unwrap().parse().unwrap();
         assert!(claims
@@ -331,7 +319,7 @@ fn federation_runs_once_slots_exactly_once() {
     for (slot, claim) in &claims {
         if *slot > killed + chrono::Duration::seconds(2) {
             assert_eq!(
-                claim["node"],
+                claim.node,
                 a_args[3].as_str(),
                 "after b died, a runs slot {slot}"
             );
@@ -390,10 +378,7 @@ fn bad_schedules_are_refused_and_nothing_is_stored() {
     let out = d.maoctl(&["tool", "schedule", "demo", "daily", "--deadline", "soon"]);
     assert_ne!(out.status.code(), Some(0));
     assert_eq!(
-        d.maoctl_json(&["schedule", "list"])["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        maoctl_items::<ScheduleView>(&d, &["schedule", "list"]).len(),
         0
     );
     let (status, body) = d.get("/jobs");
@@ -409,6 +394,6 @@ fn bad_schedules_are_refused_and_nothing_is_stored() {
         "Europe/Zurich",
     ]);
     let (_, body) = d.get("/jobs");
-    let jobs: Value = serde_json::from_str(&body).unwrap();
-    assert!(jobs["w"].as_str().unwrap().contains('T'), "{jobs}");
+    let jobs: BTreeMap<String, String> = serde_json::from_str(&body).unwrap();
+    assert!(jobs["w"].contains('T'), "{jobs:?}");
 }
