@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{container_sweep, ensure_demo_image, eventually, unique_node, Daemon};
-use serde_json::Value;
+use crate::support::{
+    container_sweep, ensure_demo_image, eventually, maoctl_as, maoctl_items, unique_node, Daemon,
+};
+use mao_api::{RunRecord, RunStatus, Tool};
 
 struct Node {
     daemon: Daemon,
@@ -48,13 +50,13 @@ impl Node {
         self.data.join("tools/demo/data")
     }
 
-    fn run_json(&self, args: &[&str]) -> (i32, Value) {
+    fn run_json(&self, args: &[&str]) -> (i32, RunRecord) {
         let mut full = vec!["-o", "json", "tool", "run", "demo"];
         full.extend_from_slice(args);
         let out = self.daemon.maoctl(&full);
         let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "maoctl tool run printed no JSON ({e}): {}\n{}",
+                "maoctl tool run printed no run record ({e}): {}\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )
@@ -62,22 +64,24 @@ impl Node {
         (out.status.code().unwrap(), v)
     }
 
-    fn get_run(&self, id: &str) -> Value {
-        self.daemon.maoctl_json(&["run", "get", id])
+    fn get_run(&self, id: &str) -> RunRecord {
+        maoctl_as(&self.daemon, &["run", "get", id])
     }
 
-    fn wait_status(&self, id: &str, limit: Duration, wanted: &str) -> Value {
-        let mut last = Value::Null;
+    fn wait_status(&self, id: &str, limit: Duration, wanted: RunStatus) -> RunRecord {
+        let mut last = None;
         let ok = eventually(limit, || {
-            last = self.get_run(id);
-            last["status"] == wanted
+            let r = self.get_run(id);
+            let done = r.status == wanted;
+            last = Some(r);
+            done
         });
         assert!(
             ok,
-            "run {id} did not become {wanted}: {last}\n{}",
+            "run {id} did not become {wanted:?}: {last:?}\n{}",
             self.daemon.log_text()
         );
-        last
+        last.expect("at least one look at the run")
     }
 }
 
@@ -131,7 +135,7 @@ fn a_run_writes_into_the_tool_data_folder() {
         .parse()
         .unwrap();
     assert_eq!(first, 42.0);
-    let metrics: Value =
+    let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(node.tool_data().join("metrics.json")).unwrap())
             .unwrap();
     assert!(metrics.is_object());
@@ -142,27 +146,24 @@ fn a_run_writes_into_the_tool_data_folder() {
 
     // The same folder is reused by the next run.
     let (code, record) = node.run_json(&["--env", "DEMO_VALUE=43"]);
-    assert_eq!(code, 0, "{record}");
-    assert_eq!(record["status"], "succeeded");
-    assert_eq!(record["exit_code"], 0);
-    assert_eq!(record["trigger"], "manual");
+    assert_eq!(code, 0, "{record:?}");
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(record.exit_code, Some(0));
+    assert_eq!(record.trigger, "manual");
     assert!(
-        record["image_digest"]
-            .as_str()
-            .unwrap()
-            .starts_with("sha256:"),
-        "{record}"
+        record
+            .image_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{record:?}"
     );
-    assert!(record["started_at"].is_string() && record["finished_at"].is_string());
+    assert!(record.started_at.is_some() && record.finished_at.is_some());
     assert_eq!(control_files(&node.tool_data()).len(), 2);
 
-    let list = node.daemon.maoctl_json(&["run", "list", "--tool", "demo"]);
-    let items = list["items"].as_array().unwrap();
+    let items: Vec<RunRecord> = maoctl_items(&node.daemon, &["run", "list", "--tool", "demo"]);
     assert_eq!(items.len(), 2);
-    assert_eq!(items[0]["id"], record["id"], "newest first");
-    let logs = node
-        .daemon
-        .maoctl_ok(&["run", "logs", record["id"].as_str().unwrap()]);
+    assert_eq!(items[0].id, record.id, "newest first");
+    let logs = node.daemon.maoctl_ok(&["run", "logs", &record.id]);
     assert!(!logs.is_empty(), "the run's output is kept");
     assert!(
         node.sweep.containers().is_empty(),
@@ -175,26 +176,34 @@ fn failures_timeouts_and_cancels_are_recorded() {
     let node = Node::start("fail", &[]);
     let (code, record) = node.run_json(&["--env", "DEMO_EXIT=3"]);
     assert_eq!(code, 1);
-    assert_eq!(record["status"], "failed");
-    assert_eq!(record["exit_code"], 3);
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.exit_code, Some(3));
     assert!(
-        record["error"].as_str().unwrap().contains("code 3"),
-        "{record}"
+        record
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("code 3")),
+        "{record:?}"
     );
 
     let (code, record) = node.run_json(&["--env", "DEMO_SLEEP=60", "--timeout", "2s"]);
     assert_eq!(code, 1);
-    assert_eq!(record["status"], "timed_out", "{record}");
-    let secs = (chrono_parse(&record["finished_at"]) - chrono_parse(&record["started_at"])).abs();
+    assert_eq!(record.status, RunStatus::TimedOut, "{record:?}");
+    let (started, finished) = record
+        .started_at
+        .zip(record.finished_at)
+        .unwrap_or_else(|| panic!("a timed-out run has started and finished: {record:?}"));
+    let secs = ((finished - started).num_milliseconds() as f64 / 1e3).abs();
     assert!(secs < 15.0, "killed near its timeout, took {secs}s");
 
-    let out =
-        node.daemon
-            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=60"]);
-    let id = out["id"].as_str().unwrap().to_owned();
-    node.wait_status(&id, Duration::from_secs(30), "running");
-    let cancelled = node.daemon.maoctl_json(&["run", "cancel", &id]);
-    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let out: RunRecord = maoctl_as(
+        &node.daemon,
+        &["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=60"],
+    );
+    let id = out.id;
+    node.wait_status(&id, Duration::from_secs(30), RunStatus::Running);
+    let cancelled: RunRecord = maoctl_as(&node.daemon, &["run", "cancel", &id]);
+    assert_eq!(cancelled.status, RunStatus::Cancelled, "{cancelled:?}");
     let again = node.daemon.maoctl(&["run", "cancel", &id]);
     assert_eq!(
         again.status.code(),
@@ -210,14 +219,6 @@ fn failures_timeouts_and_cancels_are_recorded() {
         .sweep
         .containers()
         .is_empty()));
-}
-
-fn chrono_parse(v: &Value) -> f64 {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
-    // RFC 3339 with a fraction: seconds since midnight is enough for a duration in a test.
-    let t = s.split('T').nth(1).unwrap().trim_end_matches('Z');
-    let parts: Vec<f64> = t.split(':').map(|p| p.parse().unwrap()).collect();
-    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
 }
 
 #[test]
@@ -236,9 +237,9 @@ fn an_image_that_cannot_be_had_fails_the_run_quickly() {
     let started = std::time::Instant::now();
     let out = node.daemon.maoctl(&["-o", "json", "tool", "run", "ghost"]);
     assert_eq!(out.status.code(), Some(1));
-    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(record["status"], "failed");
-    let error = record["error"].as_str().unwrap();
+    let record: RunRecord = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+    let error = record.error.as_deref().unwrap();
     assert!(
         error.contains("mao/does-not-exist:never"),
         "names the image: {error}"
@@ -249,10 +250,11 @@ fn an_image_that_cannot_be_had_fails_the_run_quickly() {
 #[test]
 fn logs_stream_while_the_run_goes_on_and_are_capped() {
     let node = Node::start("logs", &["--run-log-cap", "64k"]);
-    let out =
-        node.daemon
-            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_TICKS=40"]);
-    let id = out["id"].as_str().unwrap().to_owned();
+    let out: RunRecord = maoctl_as(
+        &node.daemon,
+        &["tool", "run", "demo", "--detach", "--env", "DEMO_TICKS=40"],
+    );
+    let id = out.id;
     let mut follower = std::process::Command::new(crate::support::maoctl_bin())
         .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
         .stdout(std::process::Stdio::piped())
@@ -263,8 +265,8 @@ fn logs_stream_while_the_run_goes_on_and_are_capped() {
     std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
     assert!(!first.is_empty());
     assert_eq!(
-        node.get_run(&id)["status"],
-        "running",
+        node.get_run(&id).status,
+        RunStatus::Running,
         "the first line arrived while the run was still going"
     );
     let mut rest = String::new();
@@ -274,13 +276,13 @@ fn logs_stream_while_the_run_goes_on_and_are_capped() {
         "the follow ends with the run"
     );
     assert!(rest.lines().count() >= 30, "every tick arrives: {rest}");
-    node.wait_status(&id, Duration::from_secs(10), "succeeded");
+    node.wait_status(&id, Duration::from_secs(10), RunStatus::Succeeded);
 
     // 100 MB on stdout: the run goes on, the log stops at its cap with a marker.
     let (code, record) = node.run_json(&["--env", "DEMO_OUTPUT_BYTES=100000000"]);
-    assert_eq!(code, 0, "{record}");
-    assert_eq!(record["log_truncated"], true);
-    let log = std::fs::read(record["log_path"].as_str().unwrap()).unwrap();
+    assert_eq!(code, 0, "{record:?}");
+    assert!(record.log_truncated);
+    let log = std::fs::read(&record.log_path).unwrap();
     assert!(log.len() < 70_000, "the log is capped: {} bytes", log.len());
     assert!(String::from_utf8_lossy(&log).contains("log truncated"));
 }
@@ -292,15 +294,10 @@ fn retention_keeps_the_newest_runs() {
     for _ in 0..4 {
         let (code, record) = node.run_json(&[]);
         assert_eq!(code, 0);
-        ids.push(record["id"].as_str().unwrap().to_owned());
+        ids.push(record.id);
     }
-    let list = node.daemon.maoctl_json(&["run", "list"]);
-    let kept: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let list: Vec<RunRecord> = maoctl_items(&node.daemon, &["run", "list"]);
+    let kept: Vec<&str> = list.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(kept, [ids[3].as_str(), ids[2].as_str()]);
     let logs = std::fs::read_dir(node.data.join("runs")).unwrap().count();
     assert_eq!(logs, 2, "old logs are pruned with their records");
@@ -316,15 +313,11 @@ fn retention_keeps_the_newest_runs() {
     node.args[at + 1] = "1".into();
     node.restart();
     assert!(eventually(Duration::from_secs(10), || {
-        node.daemon.maoctl_json(&["run", "list"])["items"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
+        maoctl_items::<RunRecord>(&node.daemon, &["run", "list"]).len() == 1
     }));
     assert_eq!(
-        node.daemon.maoctl_json(&["run", "list"])["items"][0]["id"],
-        ids[3].as_str()
+        maoctl_items::<RunRecord>(&node.daemon, &["run", "list"])[0].id,
+        ids[3]
     );
 }
 
@@ -332,40 +325,47 @@ fn retention_keeps_the_newest_runs() {
 fn runs_survive_a_daemon_crash() {
     let mut node = Node::start("crash", &[]);
     // A run still going when the daemon dies is re-attached and finishes normally.
-    let running = node.daemon.maoctl_json(&[
-        "tool",
-        "run",
-        "demo",
-        "--detach",
-        "--env",
-        "DEMO_SLEEP=4",
-        "--env",
-        "DEMO_VALUE=7",
-    ]);
-    let running = running["id"].as_str().unwrap().to_owned();
-    node.wait_status(&running, Duration::from_secs(30), "running");
+    let running: RunRecord = maoctl_as(
+        &node.daemon,
+        &[
+            "tool",
+            "run",
+            "demo",
+            "--detach",
+            "--env",
+            "DEMO_SLEEP=4",
+            "--env",
+            "DEMO_VALUE=7",
+        ],
+    );
+    let running = running.id;
+    node.wait_status(&running, Duration::from_secs(30), RunStatus::Running);
     // A run that finishes while the daemon is down is collected with its exit code, even
     // though its timeout has passed by the time the daemon is back.
-    let exited = node.daemon.maoctl_json(&[
-        "tool",
-        "run",
-        "demo",
-        "--detach",
-        "--timeout",
-        "2s",
-        "--env",
-        "DEMO_SLEEP=1",
-        "--env",
-        "DEMO_EXIT=5",
-    ]);
-    let exited = exited["id"].as_str().unwrap().to_owned();
-    node.wait_status(&exited, Duration::from_secs(30), "running");
+    let exited: RunRecord = maoctl_as(
+        &node.daemon,
+        &[
+            "tool",
+            "run",
+            "demo",
+            "--detach",
+            "--timeout",
+            "2s",
+            "--env",
+            "DEMO_SLEEP=1",
+            "--env",
+            "DEMO_EXIT=5",
+        ],
+    );
+    let exited = exited.id;
+    node.wait_status(&exited, Duration::from_secs(30), RunStatus::Running);
     // A run whose container vanishes while the daemon is down is lost.
-    let vanished =
-        node.daemon
-            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=30"]);
-    let vanished = vanished["id"].as_str().unwrap().to_owned();
-    node.wait_status(&vanished, Duration::from_secs(30), "running");
+    let vanished: RunRecord = maoctl_as(
+        &node.daemon,
+        &["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=30"],
+    );
+    let vanished = vanished.id;
+    node.wait_status(&vanished, Duration::from_secs(30), RunStatus::Running);
 
     node.daemon.kill();
     let of_vanished = mao_testkit::docker::ContainerSweep::new("mao.run-id", &vanished);
@@ -384,13 +384,16 @@ fn runs_survive_a_daemon_crash() {
     );
     node.restart();
 
-    let r = node.wait_status(&running, Duration::from_secs(30), "succeeded");
-    assert_eq!(r["exit_code"], 0);
+    let r = node.wait_status(&running, Duration::from_secs(30), RunStatus::Succeeded);
+    assert_eq!(r.exit_code, Some(0));
     assert!(!node.daemon.maoctl_ok(&["run", "logs", &running]).is_empty());
-    let r = node.wait_status(&exited, Duration::from_secs(30), "failed");
-    assert_eq!(r["exit_code"], 5);
-    let r = node.wait_status(&vanished, Duration::from_secs(30), "lost");
-    assert!(r["error"].as_str().unwrap().contains("vanished"), "{r}");
+    let r = node.wait_status(&exited, Duration::from_secs(30), RunStatus::Failed);
+    assert_eq!(r.exit_code, Some(5));
+    let r = node.wait_status(&vanished, Duration::from_secs(30), RunStatus::Lost);
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("vanished")),
+        "{r:?}"
+    );
     assert!(
         eventually(Duration::from_secs(10), || node
             .sweep
@@ -419,14 +422,11 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Docker Engine is unavailable"), "{err}");
     assert_eq!(
-        daemon.maoctl_json(&["tool", "list"])["items"][0]["name"],
+        maoctl_items::<Tool>(&daemon, &["tool", "list"])[0].name,
         "demo"
     );
     assert_eq!(
-        daemon.maoctl_json(&["run", "list"])["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        maoctl_items::<RunRecord>(&daemon, &["run", "list"]).len(),
         0,
         "nothing was recorded"
     );
@@ -435,11 +435,12 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
 #[test]
 fn sigterm_stops_promptly_and_the_next_start_finishes_the_run() {
     let mut node = Node::start("term", &[]);
-    let out =
-        node.daemon
-            .maoctl_json(&["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=6"]);
-    let id = out["id"].as_str().unwrap().to_owned();
-    node.wait_status(&id, Duration::from_secs(30), "running");
+    let out: RunRecord = maoctl_as(
+        &node.daemon,
+        &["tool", "run", "demo", "--detach", "--env", "DEMO_SLEEP=6"],
+    );
+    let id = out.id;
+    node.wait_status(&id, Duration::from_secs(30), RunStatus::Running);
     // A log follower holds a connection open until the run ends.
     let mut follower = std::process::Command::new(crate::support::maoctl_bin())
         .args(["--endpoint", &node.daemon.url, "run", "logs", "-f", &id])
@@ -459,6 +460,6 @@ fn sigterm_stops_promptly_and_the_next_start_finishes_the_run() {
     let _ = follower.kill();
     let _ = follower.wait();
     node.restart();
-    let r = node.wait_status(&id, Duration::from_secs(30), "succeeded");
-    assert_eq!(r["exit_code"], 0);
+    let r = node.wait_status(&id, Duration::from_secs(30), RunStatus::Succeeded);
+    assert_eq!(r.exit_code, Some(0));
 }
