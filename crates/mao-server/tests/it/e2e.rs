@@ -3,17 +3,26 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, maoctl, start_daemon};
+use crate::support::{client, eventually, maoctl, maoctl_as, maoctl_items, start_daemon, Daemon};
+use mao_api::{Dataset, NodeInfo, Tool};
 use mao_testkit::etcd::EtcdServer;
-use serde_json::Value;
 
-fn names(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a listing: {list}"))
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_owned())
-        .collect()
+/// The names `maoctl tool list` lists.
+fn tool_names(d: &Daemon) -> Vec<String> {
+    let tools: Vec<Tool> = maoctl_items(d, &["tool", "list"]);
+    tools.into_iter().map(|t| t.name).collect()
+}
+
+/// The names `maoctl dataset list` lists.
+fn dataset_names(d: &Daemon) -> Vec<String> {
+    let datasets: Vec<Dataset> = maoctl_items(d, &["dataset", "list"]);
+    datasets.into_iter().map(|d| d.name).collect()
+}
+
+/// The names `maoctl node list` lists.
+fn node_names(d: &Daemon) -> Vec<String> {
+    let nodes: Vec<NodeInfo> = maoctl_items(d, &["node", "list"]);
+    nodes.into_iter().map(|n| n.name).collect()
 }
 
 /// Registers tools and datasets with maoctl, kills the daemon, restarts it, finds them all.
@@ -49,29 +58,23 @@ fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
 
     let listed = daemon.maoctl_ok(&["tool", "list"]);
     assert!(listed.contains("tool-1"), "table lists the tool: {listed}");
-    assert_eq!(
-        names(&daemon.maoctl_json(&["tool", "list"])),
-        ["tool-0", "tool-1", "tool-2"]
-    );
+    assert_eq!(tool_names(&daemon), ["tool-0", "tool-1", "tool-2"]);
 
     daemon.kill();
     let daemon = start_daemon(args, &log);
     assert_eq!(
-        names(&daemon.maoctl_json(&["tool", "list"])),
+        tool_names(&daemon),
         ["tool-0", "tool-1", "tool-2"],
         "every tool is back after SIGKILL"
     );
-    assert_eq!(
-        names(&daemon.maoctl_json(&["dataset", "list"])),
-        ["prices", "weather"]
-    );
-    let ds = daemon.maoctl_json(&["dataset", "get", "prices"]);
-    assert_eq!(ds["local_only"], true);
-    let tool = daemon.maoctl_json(&["tool", "get", "tool-2"]);
-    assert_eq!(tool["image"], "mao/demo-tool:latest");
+    assert_eq!(dataset_names(&daemon), ["prices", "weather"]);
+    let ds: Dataset = maoctl_as(&daemon, &["dataset", "get", "prices"]);
+    assert!(ds.local_only);
+    let tool: Tool = maoctl_as(&daemon, &["tool", "get", "tool-2"]);
+    assert_eq!(tool.image, "mao/demo-tool:latest");
     // The restarted daemon took over its own membership entry at once.
-    let nodes = daemon.maoctl_json(&["node", "list"]);
-    assert_eq!(nodes["items"].as_array().unwrap().len(), 1, "{nodes}");
+    let nodes: Vec<NodeInfo> = maoctl_items(&daemon, &["node", "list"]);
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
 
     daemon.maoctl_ok(&["tool", "remove", "tool-0"]);
     let out = daemon.maoctl(&["tool", "get", "tool-0"]);
@@ -151,8 +154,7 @@ fn two_daemons_share_membership_on_etcd() {
     let a = start("node-a");
     let mut b = start("node-b");
     for d in [&a, &b] {
-        let nodes = d.maoctl_json(&["node", "list"]);
-        assert_eq!(names(&nodes), ["node-a", "node-b"], "each sees both");
+        assert_eq!(node_names(d), ["node-a", "node-b"], "each sees both");
         let table = d.maoctl_ok(&["node", "list"]);
         assert!(table.contains(&a.url) && table.contains(&b.url), "{table}");
     }
@@ -164,7 +166,7 @@ fn two_daemons_share_membership_on_etcd() {
         "https://github.com/mao/shared.git",
     ]);
     assert!(eventually(Duration::from_secs(5), || {
-        names(&b.maoctl_json(&["dataset", "list"])) == ["shared"]
+        dataset_names(&b) == ["shared"]
     }));
 
     // A second daemon with a live node's name (on a data dir of its own) is refused.
@@ -179,17 +181,12 @@ fn two_daemons_share_membership_on_etcd() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already in use by a live daemon"), "{err}");
-    assert_eq!(
-        names(&a.maoctl_json(&["node", "list"])),
-        ["node-a", "node-b"]
-    );
+    assert_eq!(node_names(&a), ["node-a", "node-b"]);
 
     // A killed daemon disappears within its TTL (3 s here).
     b.kill();
     assert!(
-        eventually(Duration::from_secs(6), || names(
-            &a.maoctl_json(&["node", "list"])
-        ) == ["node-a"]),
+        eventually(Duration::from_secs(6), || node_names(&a) == ["node-a"]),
         "node-b is gone from the list after its lease expired"
     );
 }
@@ -229,14 +226,16 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
         eventually(Duration::from_secs(10), || daemon.get("/readyz").0 == 503),
         "readyz turns 503 while etcd is down"
     );
+    let api = client(&daemon);
     assert!(
-        eventually(Duration::from_secs(10), || daemon.get("/api/v1/tools").0
-            == 503),
+        eventually(Duration::from_secs(10), || api
+            .list_tools()
+            .is_err_and(|e| e.status() == Some(503))),
         "reads fail with 503, not stale data or 500"
     );
-    let (status, body) = daemon.get("/api/v1/tools");
-    assert_eq!(status, 503);
-    assert!(body.contains("store_unavailable"), "{body}");
+    let err = api.list_tools().expect_err("no tools while etcd is down");
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert_eq!(err.code(), Some("store_unavailable"), "{err}");
     let out = daemon.maoctl(&["tool", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
@@ -260,14 +259,10 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
         "https://h/c.git",
         "x",
     ]);
-    assert_eq!(
-        names(&daemon.maoctl_json(&["tool", "list"])),
-        ["after", "before"]
-    );
+    assert_eq!(tool_names(&daemon), ["after", "before"]);
     assert!(
-        eventually(Duration::from_secs(15), || names(
-            &daemon.maoctl_json(&["node", "list"])
-        ) == ["site-x"]),
+        eventually(Duration::from_secs(15), || node_names(&daemon)
+            == ["site-x"]),
         "membership is published again"
     );
 }
