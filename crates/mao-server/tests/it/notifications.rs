@@ -10,8 +10,12 @@ use std::time::Duration;
 use mao_testkit::ports::ClosedPort;
 
 use crate::support::{
-    container_sweep, ensure_demo_image, eventually, start_daemon, unique_node, Daemon,
+    container_sweep, ensure_demo_image, eventually, maoctl_as, maoctl_items, start_daemon,
+    unique_node, Daemon,
 };
+use mao_api::notification::Method;
+use mao_api::{List, Notification, RunRecord, RunStatus, Verdict};
+use mao_node::local::{Delivery, DeliveryState};
 use serde_json::Value;
 
 /// One request the receiver got.
@@ -118,7 +122,7 @@ fn start_with_config(dir: &Path, node: &str, config: &str) -> Daemon {
     )
 }
 
-fn run_demo(d: &Daemon, value: &str) -> Value {
+fn run_demo(d: &Daemon, value: &str) -> RunRecord {
     let out = d.maoctl(&[
         "-o",
         "json",
@@ -133,25 +137,26 @@ fn run_demo(d: &Daemon, value: &str) -> Value {
 }
 
 /// The deliveries of notification `id` (the typed client has no call for them).
-fn deliveries(d: &Daemon, id: &str) -> Vec<Value> {
+fn deliveries(d: &Daemon, id: &str) -> Vec<Delivery> {
     let (status, body) = d.get(&format!("/api/v1/notifications/{id}/deliveries"));
     assert_eq!(status, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["items"].as_array().unwrap().clone()
+    let list: List<Delivery> =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("not deliveries: {e}: {body}"));
+    list.items
 }
 
 /// The state of notification `id`'s delivery to `sink`, once it has one.
-fn delivery_state(d: &Daemon, id: &str, sink: &str) -> Option<String> {
+fn delivery_state(d: &Daemon, id: &str, sink: &str) -> Option<DeliveryState> {
     deliveries(d, id)
         .iter()
-        .find(|x| x["sink"] == sink)
-        .and_then(|x| x["state"].as_str().map(str::to_owned))
+        .find(|x| x.sink == sink)
+        .map(|x| x.state)
 }
 
-fn notifications(d: &Daemon, args: &[&str]) -> Vec<Value> {
+fn notifications(d: &Daemon, args: &[&str]) -> Vec<Notification> {
     let mut full = vec!["notification", "list"];
     full.extend_from_slice(args);
-    d.maoctl_json(&full)["items"].as_array().unwrap().clone()
+    maoctl_items(d, &full)
 }
 
 #[test]
@@ -182,18 +187,12 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     }
     for i in 0..3 {
         let r = run_demo(&d, "100");
-        assert_eq!(r["status"], "succeeded", "{r}");
-        assert_eq!(r["metrics"]["control"], 100.0, "{r}");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
+        assert_eq!(r.metrics.get("control"), Some(&100.0), "{r:?}");
         if i == 0 {
-            let control = r["detection"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["metric"] == "control")
-                .unwrap()
-                .clone();
-            assert_eq!(control["verdict"], "normal", "seeded: {r}");
-            assert_eq!(control["history_len"], 2, "{r}");
+            let control = r.detection.iter().find(|m| m.metric == "control").unwrap();
+            assert_eq!(control.judgement.verdict, Verdict::Normal, "seeded: {r:?}");
+            assert_eq!(control.judgement.history_len, 2, "{r:?}");
         }
     }
     // The report shows the detector's work the way the original did.
@@ -204,10 +203,10 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     let spikes = notifications(&d, &["--kind", "spike"]);
     assert_eq!(spikes.len(), 1, "{spikes:?}");
     let n = &spikes[0];
-    assert_eq!(n["metric"], "control");
-    assert_eq!(n["value"], 131.0);
-    assert_eq!(n["baseline"], 100.0);
-    assert_eq!(n["node"], node.as_str());
+    assert_eq!(n.metric.as_deref(), Some("control"));
+    assert_eq!(n.value, Some(131.0));
+    assert_eq!(n.baseline, Some(100.0));
+    assert_eq!(n.node, node);
     assert!(
         eventually(Duration::from_secs(10), || hook.received().len() == 1),
         "{:?}\n{}",
@@ -216,8 +215,8 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     );
     let got = &hook.received()[0];
     assert_eq!(got.body["schema"], "mao.notification/v1");
-    assert_eq!(got.body["notification"]["id"], n["id"]);
-    assert_eq!(got.header("idempotency-key"), n["id"].as_str());
+    assert_eq!(got.body["notification"]["id"], n.id.as_str());
+    assert_eq!(got.header("idempotency-key"), Some(n.id.as_str()));
 
     // The same news again within the repeat interval: notifications, not more messages.
     // (Back to 100 is a spike down against the mean of 100 and 131; 150 a spike up.)
@@ -228,10 +227,10 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     // Every delivery to the hook is settled (sent or suppressed), so no message is still
     // on its way.
     for spike in &spikes {
-        let id = spike["id"].as_str().unwrap();
+        let id = spike.id.as_str();
         assert!(
             eventually(Duration::from_secs(30), || delivery_state(&d, id, "hook")
-                .is_some_and(|state| state != "pending")),
+                .is_some_and(|state| state != DeliveryState::Pending)),
             "{:?}\n{}",
             deliveries(&d, id),
             d.log_text()
@@ -246,20 +245,22 @@ fn a_jump_raises_one_notification_delivered_once_to_the_webhook() {
     let file = dir.path().join("demo-z.json");
     std::fs::write(&file, tool.to_string()).unwrap();
     d.maoctl_ok(&["tool", "add", "-f", file.to_str().unwrap()]);
-    let r = d.maoctl_json(&["tool", "run", "demo-z"]);
-    assert_eq!(r["detector"]["method"], "robust-z", "{r}");
-    assert!(r["detection"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|m| m["method"] == "robust-z"));
+    let r: RunRecord = maoctl_as(&d, &["tool", "run", "demo-z"]);
+    assert_eq!(
+        r.detector.as_ref().and_then(|s| s.method),
+        Some(Method::RobustZ),
+        "{r:?}"
+    );
+    // (An empty `detection` is left out of the document, which the untyped test refused.)
+    assert!(!r.detection.is_empty(), "{r:?}");
+    assert!(r.detection.iter().all(|m| m.method == Method::RobustZ));
 
     // Acknowledging.
-    let id = n["id"].as_str().unwrap();
+    let id = n.id.as_str();
     d.maoctl_ok(&["notification", "ack", id]);
     let unacked = notifications(&d, &["--kind", "spike", "--unacked"]);
     assert_eq!(unacked.len(), 2);
-    assert!(unacked.iter().all(|u| u["id"] != n["id"]));
+    assert!(unacked.iter().all(|u| u.id != n.id));
 }
 
 #[test]
@@ -281,37 +282,37 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
     crate::support::add_demo_tool(&d);
 
     // A broken control file: the run succeeds, says why the metric is missing.
-    let r = d.maoctl_json(&[
-        "tool",
-        "run",
-        "demo",
-        "--env",
-        "DEMO_CONTROL_TEXT=n/a",
-        "--env",
-        "DEMO_METRICS_TEXT=[1,2]",
-    ]);
-    assert_eq!(r["status"], "succeeded", "{r}");
-    let why = r["metrics_error"].as_str().unwrap();
+    let r: RunRecord = maoctl_as(
+        &d,
+        &[
+            "tool",
+            "run",
+            "demo",
+            "--env",
+            "DEMO_CONTROL_TEXT=n/a",
+            "--env",
+            "DEMO_METRICS_TEXT=[1,2]",
+        ],
+    );
+    assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
+    let why = r.metrics_error.as_deref().unwrap();
     assert!(
         why.contains("not a number") && why.contains("not a JSON object"),
-        "{r}"
+        "{r:?}"
     );
-    assert!(
-        r["detection"].as_array().is_none_or(|a| a.is_empty()),
-        "{r}"
-    );
+    assert!(r.detection.is_empty(), "{r:?}");
 
     // A failed run raises a notification.
     let out = d.maoctl(&["tool", "run", "demo", "--env", "DEMO_EXIT=3"]);
     assert_eq!(out.status.code(), Some(1));
     let failed = notifications(&d, &["--kind", "run_failed"]);
     assert_eq!(failed.len(), 1, "{failed:?}");
-    let id = failed[0]["id"].as_str().unwrap().to_owned();
+    let id = failed[0].id.clone();
     // The sink that cannot be reached gives up after its retries, with the reason.
     assert!(
         eventually(Duration::from_secs(20), || {
             deliveries(&d, &id).iter().any(|x| {
-                x["sink"] == "flaky" && x["state"] == "failed" && x["last_error"].is_string()
+                x.sink == "flaky" && x.state == DeliveryState::Failed && x.last_error.is_some()
             })
         }),
         "{}",
@@ -331,8 +332,7 @@ fn failures_and_broken_metrics_are_told_apart_and_survive_a_restart() {
     // Delivered: the daemon sends nothing more for this notification.
     assert!(
         eventually(Duration::from_secs(30), || delivery_state(&d, &id, "hook")
-            .as_deref()
-            == Some("delivered")),
+            == Some(DeliveryState::Delivered)),
         "{:?}\n{}",
         deliveries(&d, &id),
         d.log_text()
@@ -370,7 +370,7 @@ fn failures_are_mailed_and_a_refused_login_is_recorded() {
     let out = d.maoctl(&["tool", "run", "demo", "--env", "DEMO_EXIT=4"]);
     assert_eq!(out.status.code(), Some(1));
     let failed = notifications(&d, &["--kind", "run_failed"]);
-    let id = failed[0]["id"].as_str().unwrap().to_owned();
+    let id = failed[0].id.clone();
     assert!(
         eventually(Duration::from_secs(15), || plain.messages().len() == 1),
         "{}",
@@ -381,24 +381,23 @@ fn failures_are_mailed_and_a_refused_login_is_recorded() {
     let data = mail["data"].as_str().unwrap();
     assert!(data.contains(&id) && data.contains("run_failed"), "{data}");
     // The server that refuses the login: failed for good, with the reason, no password.
-    let mut state = Value::Null;
+    let mut state: Option<Delivery> = None;
     assert!(
         eventually(Duration::from_secs(15), || {
             let (_, body) = d.get(&format!("/api/v1/notifications/{id}/deliveries"));
-            let v: Value = serde_json::from_str(&body).unwrap();
-            state = v["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|x| x["sink"] == "guarded")
-                .cloned()
-                .unwrap_or(Value::Null);
-            state["state"] == "failed"
+            let list: List<Delivery> = serde_json::from_str(&body).unwrap();
+            state = list.items.into_iter().find(|x| x.sink == "guarded");
+            state
+                .as_ref()
+                .is_some_and(|x| x.state == DeliveryState::Failed)
         }),
-        "{state}\n{}",
+        "{state:?}\n{}",
         d.log_text()
     );
-    let why = state["last_error"].as_str().unwrap();
+    let why = state
+        .as_ref()
+        .and_then(|x| x.last_error.as_deref())
+        .unwrap();
     assert!(why.contains("refused the login"), "{why}");
     assert!(!why.contains("wrong-password") && !d.log_text().contains("wrong-password"));
     assert!(guarded.messages().is_empty());
