@@ -6,8 +6,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    container_sweep, ensure_demo_image, eventually, start_daemon, unique_node, Daemon,
+    container_sweep, ensure_demo_image, eventually, maoctl_as, maoctl_items, start_daemon,
+    unique_node, Daemon,
 };
+use mao_api::pipeline::{GitOutcome, InitReport, PipelineRun, PushState};
+use mao_api::{Dataset, LocalDataset, Notification, RunRecord, RunStatus, Severity};
 use mao_testkit::etcd::EtcdServer;
 use serde_json::{json, Value};
 
@@ -100,28 +103,71 @@ fn add_and_init(d: &Daemon, dir: &Path, pipeline: &Value) {
     d.maoctl_ok(&["pipeline", "init", pipeline["name"].as_str().unwrap()]);
 }
 
-/// Runs a pipeline with maoctl and waits for it; returns the pipeline run (JSON).
-fn run_pipeline(d: &Daemon, name: &str) -> Value {
-    let run = d.maoctl_json(&["pipeline", "run", name]);
-    let id = run["id"].as_str().unwrap().to_owned();
-    let mut last = Value::Null;
-    assert!(
-        eventually(Duration::from_secs(120), || {
-            last = d.maoctl_json(&["pipeline", "status", &id]);
-            matches!(
-                last["status"].as_str(),
-                Some("succeeded" | "failed" | "timed_out" | "cancelled" | "lost")
-            )
-        }),
-        "pipeline run {id} did not end: {last}\n{}",
-        d.log_text()
-    );
-    last
+/// Starts a pipeline run with maoctl; returns its id.
+fn start_pipeline(d: &Daemon, name: &str) -> String {
+    maoctl_as::<PipelineRun>(d, &["pipeline", "run", name]).id
 }
 
-fn step_record(d: &Daemon, run: &Value, step: usize) -> Value {
-    let id = run["steps"][step]["run_id"].as_str().unwrap();
-    d.maoctl_json(&["run", "get", id])
+/// A pipeline run as `maoctl pipeline status` shows it.
+fn pipeline_status(d: &Daemon, id: &str) -> PipelineRun {
+    maoctl_as(d, &["pipeline", "status", id])
+}
+
+/// The status of step `step` of a pipeline run, `None` while it has none (or no such step).
+fn step_status(run: &PipelineRun, step: usize) -> Option<RunStatus> {
+    run.steps.get(step).and_then(|s| s.status)
+}
+
+/// Whether step `step` of a pipeline run never started a run.
+fn step_never_ran(run: &PipelineRun, step: usize) -> bool {
+    run.steps.get(step).is_none_or(|s| s.run_id.is_none())
+}
+
+/// Runs a pipeline with maoctl and waits for it; returns the pipeline run.
+fn run_pipeline(d: &Daemon, name: &str) -> PipelineRun {
+    let id = start_pipeline(d, name);
+    let mut last = None;
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            let run = pipeline_status(d, &id);
+            let ended = matches!(
+                run.status,
+                RunStatus::Succeeded
+                    | RunStatus::Failed
+                    | RunStatus::TimedOut
+                    | RunStatus::Cancelled
+                    | RunStatus::Lost
+            );
+            last = Some(run);
+            ended
+        }),
+        "pipeline run {id} did not end: {last:?}\n{}",
+        d.log_text()
+    );
+    last.expect("at least one look at the run")
+}
+
+fn step_record(d: &Daemon, run: &PipelineRun, step: usize) -> RunRecord {
+    let id = run.steps[step]
+        .run_id
+        .as_deref()
+        .unwrap_or_else(|| panic!("step {step} has no run: {run:?}"));
+    maoctl_as(d, &["run", "get", id])
+}
+
+/// The git outcome of a step's run; panics (with the record) when it has none.
+fn git_of(step: &RunRecord) -> &GitOutcome {
+    step.git
+        .as_ref()
+        .unwrap_or_else(|| panic!("no git outcome: {step:?}"))
+}
+
+/// The outcome of a step's merge into ground-truth, if it has one.
+fn ground_truth_outcome(step: &RunRecord) -> Option<&str> {
+    step.git
+        .as_ref()
+        .and_then(|g| g.ground_truth.as_ref())
+        .map(|g| g.outcome.as_str())
 }
 
 /// One node with the demo tool and a dataset `obs` on a fresh bare repository.
@@ -177,48 +223,44 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     );
 
     // Init creates the node branch from main and pushes it; the node joins `nodes`.
-    let report = d.maoctl_json(&["pipeline", "init", "collect-weather"]);
-    assert_eq!(report["changed"], true, "{report}");
+    let report: InitReport = maoctl_as(&d, &["pipeline", "init", "collect-weather"]);
+    assert!(report.changed, "{report:?}");
     let out_bare = bare_path(&out_url);
     let branches = git(&out_bare, &["branch", "--list"]);
     assert!(branches.contains(&node), "node branch pushed: {branches}");
-    let ds = d.maoctl_json(&["dataset", "get", "weather"]);
-    assert_eq!(ds["nodes"], json!([node]), "{ds}");
+    let ds: Dataset = maoctl_as(&d, &["dataset", "get", "weather"]);
+    assert_eq!(ds.nodes, std::slice::from_ref(&node), "{ds:?}");
     // A second init changes nothing and says so.
-    let again = d.maoctl_json(&["pipeline", "init", "collect-weather"]);
-    assert_eq!(again["changed"], false, "{again}");
+    let again: InitReport = maoctl_as(&d, &["pipeline", "init", "collect-weather"]);
+    assert!(!again.changed, "{again:?}");
     let text = d.maoctl_ok(&["pipeline", "init", "collect-weather"]);
     assert!(text.contains("nothing changed"), "{text}");
 
     // Three runs make three commits on the remote's node branch.
     for i in 0..3 {
         let run = run_pipeline(&d, "collect-weather");
-        assert_eq!(run["status"], "succeeded", "run {i}: {run}");
+        assert_eq!(run.status, RunStatus::Succeeded, "run {i}: {run:?}");
         let step = step_record(&d, &run, 0);
-        assert_eq!(step["git"]["push"], "pushed", "{step}");
-        assert!(step["git"]["commit"].is_string(), "{step}");
-        assert_eq!(step["pipeline_run"], run["id"]);
+        assert_eq!(git_of(&step).push, PushState::Pushed, "{step:?}");
+        assert!(git_of(&step).commit.is_some(), "{step:?}");
+        assert_eq!(step.pipeline_run.as_deref(), Some(run.id.as_str()));
         if i == 0 {
             // The step read its input, read-only.
-            let logs = d.maoctl_ok(&["run", "logs", step["id"].as_str().unwrap()]);
+            let logs = d.maoctl_ok(&["run", "logs", &step.id]);
             assert!(logs.contains("input file: stations.csv"), "{logs}");
             assert!(logs.contains("input probe write: failed"), "{logs}");
-            assert_eq!(step["git"]["input"]["dataset"], "stations");
-            assert_eq!(step["git"]["input"]["branch"], "main");
+            let input = git_of(&step).input.as_ref().unwrap();
+            assert_eq!(input.dataset, "stations");
+            assert_eq!(input.branch, "main");
         }
     }
     // Two runs at once never share the worktree: both commit, one after the other.
     let ids: Vec<String> = (0..2)
-        .map(|_| {
-            d.maoctl_json(&["pipeline", "run", "collect-weather"])["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|_| start_pipeline(&d, "collect-weather"))
         .collect();
     for id in &ids {
         assert!(eventually(Duration::from_secs(60), || {
-            d.maoctl_json(&["pipeline", "status", id])["status"] == "succeeded"
+            pipeline_status(&d, id).status == RunStatus::Succeeded
         }));
     }
     // A pipeline is a schedule target like a tool.
@@ -233,17 +275,10 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     ]);
     assert!(
         eventually(Duration::from_secs(20), || {
-            let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather"]);
-            runs["items"]
-                .as_array()
-                .unwrap()
-                .iter()
+            let runs: Vec<PipelineRun> = maoctl_items(&d, &["pipeline", "runs", "collect-weather"]);
+            runs.iter()
                 .filter(|r| {
-                    r["status"] == "succeeded"
-                        && r["trigger"]
-                            .as_str()
-                            .unwrap()
-                            .starts_with("schedule:every2s@")
+                    r.status == RunStatus::Succeeded && r.trigger.starts_with("schedule:every2s@")
                 })
                 .count()
                 >= 2
@@ -254,16 +289,15 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     d.maoctl_ok(&["schedule", "remove", "every2s"]);
     // Let a slot that fired just before the removal finish.
     assert!(eventually(Duration::from_secs(20), || {
-        let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather"]);
-        runs["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "succeeded")
+        let runs: Vec<PipelineRun> = maoctl_items(&d, &["pipeline", "runs", "collect-weather"]);
+        runs.iter().all(|r| r.status == RunStatus::Succeeded)
     }));
     let commits = log(&out_bare, &node);
-    let runs = d.maoctl_json(&["pipeline", "runs", "collect-weather", "--limit", "1000"]);
-    let total = runs["items"].as_array().unwrap().len();
+    let runs: Vec<PipelineRun> = maoctl_items(
+        &d,
+        &["pipeline", "runs", "collect-weather", "--limit", "1000"],
+    );
+    let total = runs.len();
     assert_eq!(commits.len(), 1 + total, "seed + one per run: {commits:?}");
     assert!(commits[0].starts_with("mao: collect-weather / collect (run "));
     let files = git(&out_bare, &["ls-tree", "--name-only", &node]);
@@ -279,32 +313,28 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     let mut pending_ids = Vec::new();
     for _ in 0..2 {
         let run = run_pipeline(&d, "collect-weather");
-        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
         let step = step_record(&d, &run, 0);
-        assert_eq!(step["git"]["push"], "pending", "{step}");
+        assert_eq!(git_of(&step).push, PushState::Pending, "{step:?}");
         assert!(
-            step["git"]["push_error"]
-                .as_str()
+            git_of(&step)
+                .push_error
+                .as_deref()
                 .unwrap()
                 .contains("unreachable"),
-            "{step}"
+            "{step:?}"
         );
-        pending_ids.push(step["id"].as_str().unwrap().to_owned());
+        pending_ids.push(step.id);
     }
-    let local = d.maoctl_json(&["dataset", "list-local"]);
-    let weather = local["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "weather")
-        .unwrap()
-        .clone();
-    assert_eq!(weather["unpushed"], 2, "{weather}");
+    let local: Vec<LocalDataset> = maoctl_items(&d, &["dataset", "list-local"]);
+    let weather = local.iter().find(|x| x.name == "weather").unwrap();
+    assert_eq!(weather.unpushed, 2, "{weather:?}");
     // A push that keeps failing is told to the operator (once, after three retries).
     assert!(
         eventually(Duration::from_secs(40), || {
-            let n = d.maoctl_json(&["notification", "list", "--kind", "push_failing"]);
-            n["items"].as_array().unwrap().len() == 1
+            let n: Vec<Notification> =
+                maoctl_items(&d, &["notification", "list", "--kind", "push_failing"]);
+            n.len() == 1
         }),
         "{}",
         d.log_text()
@@ -333,9 +363,11 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
         assert!(commits[i].contains(id.as_str()), "order: {commits:?}");
     }
     assert!(eventually(Duration::from_secs(10), || {
-        pending_ids
-            .iter()
-            .all(|id| d.maoctl_json(&["run", "get", id])["git"]["push"] == "pushed")
+        pending_ids.iter().all(|id| {
+            maoctl_as::<RunRecord>(&d, &["run", "get", id])
+                .git
+                .is_some_and(|g| g.push == PushState::Pushed)
+        })
     }));
 
     // Someone who only wants the data clones it where they like; the node's clone can go.
@@ -350,8 +382,8 @@ fn init_runs_commit_push_read_input_and_survive_an_unreachable_remote() {
     assert!(copy.join("README").is_file());
     d.maoctl_ok(&["dataset", "remove-local", "weather"]);
     assert!(!dir.path().join(&node).join("datasets/weather").exists());
-    let again = d.maoctl_json(&["dataset", "clone", "weather"]);
-    assert_eq!(again["name"], "weather", "{again}");
+    let again: LocalDataset = maoctl_as(&d, &["dataset", "clone", "weather"]);
+    assert_eq!(again.name, "weather", "{again:?}");
 }
 
 #[test]
@@ -375,21 +407,18 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
     let before = log(&bare, &node);
 
     let run = run_pipeline(&d, "two");
-    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run.status, RunStatus::Failed, "{run:?}");
     assert!(
-        run["error"].as_str().unwrap().contains("first"),
-        "names the step: {run}"
+        run.error.as_deref().unwrap().contains("first"),
+        "names the step: {run:?}"
     );
     assert!(
-        run["steps"][1]["run_id"].is_null(),
-        "the second step never ran: {run}"
+        step_never_ran(&run, 1),
+        "the second step never ran: {run:?}"
     );
     let step = step_record(&d, &run, 0);
-    let failed_ref = step["git"]["failed_ref"].as_str().unwrap().to_owned();
-    assert_eq!(
-        failed_ref,
-        format!("refs/mao/failed/{}", step["id"].as_str().unwrap())
-    );
+    let failed_ref = git_of(&step).failed_ref.clone().unwrap();
+    assert_eq!(failed_ref, format!("refs/mao/failed/{}", step.id));
     let clone = dir.path().join(&node).join("datasets/obs");
     let kept = git(&clone, &["ls-tree", "--name-only", &failed_ref]);
     assert!(kept.contains("control-"), "what it wrote is kept: {kept}");
@@ -400,7 +429,7 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
     );
     assert_eq!(log(&bare, &node), before, "nothing on the branch");
     // maoctl's report shows where the failed step's files are.
-    let shown = d.maoctl_ok(&["run", "get", step["id"].as_str().unwrap()]);
+    let shown = d.maoctl_ok(&["run", "get", &step.id]);
     assert!(shown.contains(&failed_ref), "{shown}");
 
     // Junk left in the worktree is set aside before the next step, not committed.
@@ -411,7 +440,7 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
         &json!({"name": "ok", "steps": [{"name": "only", "tool": "demo", "output_dataset": "obs"}]}),
     );
     let run = run_pipeline(&d, "ok");
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let files = git(&bare, &["ls-tree", "--name-only", &node]);
     assert!(!files.contains("junk.txt"), "{files}");
     let refs = git(
@@ -452,10 +481,10 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
     );
     // While a step runs (after its fetch), someone pushes to this node's branch.
     let push_meanwhile = |pipeline: &str, file: &str, content: &str, subject: &str| {
-        let started = d.maoctl_json(&["pipeline", "run", pipeline]);
+        let id = start_pipeline(&d, pipeline);
         // The step's container runs only after its fetch: push once it does.
         let client = crate::support::client(&d);
-        let run_id = started["id"].as_str().unwrap();
+        let run_id = id.as_str();
         assert!(
             eventually(Duration::from_secs(60), || {
                 let run = client.get_pipeline_run(run_id).unwrap();
@@ -471,23 +500,24 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
         git(&other, &["add", "-A"]);
         git(&other, &["commit", "-q", "-m", subject]);
         git(&other, &["push", "-q", "origin", &node]);
-        let id = started["id"].as_str().unwrap().to_owned();
-        let mut run = Value::Null;
+        let mut run = None;
         assert!(eventually(Duration::from_secs(60), || {
-            run = d.maoctl_json(&["pipeline", "status", &id]);
-            !matches!(run["status"].as_str(), Some("queued" | "running"))
+            let r = pipeline_status(&d, &id);
+            let ended = !matches!(r.status, RunStatus::Queued | RunStatus::Running);
+            run = Some(r);
+            ended
         }));
-        run
+        run.expect("at least one look at the run")
     };
 
     // An unrelated file: our commit is rebased onto theirs and pushed, never forced.
     let run = push_meanwhile("slow", "note.txt", "by hand\n", "by hand");
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let commits = log(&bare, &node);
     assert_eq!(commits[1], "by hand", "{commits:?}");
     assert!(commits[0].starts_with("mao: slow / s"), "{commits:?}");
     let step = step_record(&d, &run, 0);
-    assert_eq!(step["git"]["push"], "pushed", "{step}");
+    assert_eq!(git_of(&step).push, PushState::Pushed, "{step:?}");
 
     // The file the tool rewrites with another value, changed on the remote too: a conflict
     // stops the pipeline and leaves both histories intact.
@@ -498,13 +528,14 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
             "env": {"DEMO_SLEEP": "3", "DEMO_VALUE": "9"}}]}),
     );
     let run = push_meanwhile("slow9", "metrics.json", "{\"theirs\": 1}\n", "theirs");
-    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run.status, RunStatus::Failed, "{run:?}");
     let step = step_record(&d, &run, 0);
-    assert_eq!(step["git"]["push"], "conflict", "{step}");
+    assert_eq!(git_of(&step).push, PushState::Conflict, "{step:?}");
     assert_eq!(log(&bare, &node)[0], "theirs", "their history is intact");
-    let n = d.maoctl_json(&["notification", "list", "--kind", "push_conflict"]);
-    assert_eq!(n["items"][0]["dataset"], "obs", "{n}");
-    assert_eq!(n["items"][0]["severity"], "critical", "{n}");
+    let n: Vec<Notification> =
+        maoctl_items(&d, &["notification", "list", "--kind", "push_conflict"]);
+    assert_eq!(n[0].dataset.as_deref(), Some("obs"), "{n:?}");
+    assert_eq!(n[0].severity, Severity::Critical, "{n:?}");
     let clone = dir.path().join(&node).join("datasets/obs");
     let ours = git(&clone, &["log", "--format=%s", "-1", &node]);
     assert!(ours.starts_with("mao: slow9 / s"), "ours is intact: {ours}");
@@ -546,13 +577,8 @@ fn two_daemons_merge_into_ground_truth_concurrently_without_losing_commits() {
         s.spawn(|| a.maoctl_ok(&["pipeline", "init", "gt"]));
         s.spawn(|| b.maoctl_ok(&["pipeline", "init", "gt"]));
     });
-    let ds = a.maoctl_json(&["dataset", "get", "shared"]);
-    let mut nodes: Vec<String> = ds["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
+    let ds: Dataset = maoctl_as(&a, &["dataset", "get", "shared"]);
+    let mut nodes: Vec<String> = ds.nodes;
     nodes.sort();
     let mut want = vec![na.clone(), nb.clone()];
     want.sort();
@@ -565,15 +591,15 @@ fn two_daemons_merge_into_ground_truth_concurrently_without_losing_commits() {
         let hb = s.spawn(|| (0..3).map(|_| run_pipeline(&b, "gt")).collect::<Vec<_>>());
         for (d, runs) in [(&a, ha.join().unwrap()), (&b, hb.join().unwrap())] {
             for run in runs {
-                assert_eq!(run["status"], "succeeded", "{run}");
+                assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
                 let step = step_record(d, &run, 0);
-                let gt = &step["git"]["ground_truth"]["outcome"];
+                let gt = ground_truth_outcome(&step);
                 assert!(
                     ["created", "merged", "fast_forwarded", "up_to_date"]
-                        .contains(&gt.as_str().unwrap_or("")),
-                    "{step}"
+                        .contains(&gt.unwrap_or("")),
+                    "{step:?}"
                 );
-                step_commits.push(step["git"]["commit"].as_str().unwrap().to_owned());
+                step_commits.push(git_of(&step).commit.clone().unwrap());
             }
         }
     });
@@ -690,8 +716,8 @@ fn bad_pipelines_and_unreachable_remotes_are_refused_with_nothing_half_made() {
     assert_eq!(e.status(), Some(422), "{e:?}");
     assert_eq!(e.code(), Some("remote_unreachable"), "{e:?}");
     assert!(!dir.path().join(&node).join("datasets/gone").exists());
-    let ds = d.maoctl_json(&["dataset", "get", "gone"]);
-    assert_eq!(ds["nodes"], json!([]), "{ds}");
+    let ds: Dataset = maoctl_as(&d, &["dataset", "get", "gone"]);
+    assert!(ds.nodes.is_empty(), "{ds:?}");
     // Running a pipeline that was never initialised says what to do.
     let e = client.start_pipeline_run("p").unwrap_err();
     assert!(e.is_conflict(), "{e:?}");
@@ -827,7 +853,7 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
     d.maoctl_ok(&["pipeline", "init", "gt1"]);
     let run = run_pipeline(&d, "gt1");
     let step = step_record(&d, &run, 0);
-    assert_eq!(step["git"]["ground_truth"]["outcome"], "created", "{step}");
+    assert_eq!(ground_truth_outcome(&step), Some("created"), "{step:?}");
 
     // Someone changes metrics.json on ground-truth; the node's next value conflicts.
     let other = dir.path().join("other");
@@ -849,26 +875,24 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
 
     let run = run_pipeline(&d, "gt2");
     assert_eq!(
-        run["status"], "succeeded",
-        "the step's own push worked: {run}"
+        run.status,
+        RunStatus::Succeeded,
+        "the step's own push worked: {run:?}"
     );
     let step = step_record(&d, &run, 0);
-    let gt = &step["git"]["ground_truth"];
-    assert_eq!(gt["outcome"], "conflict", "{step}");
+    let gt = git_of(&step).ground_truth.as_ref().unwrap();
+    assert_eq!(gt.outcome, "conflict", "{step:?}");
     assert!(
-        gt["message"].as_str().unwrap().contains("metrics.json"),
-        "{gt}"
+        gt.message.as_deref().unwrap().contains("metrics.json"),
+        "{gt:?}"
     );
     assert_eq!(git(&bare, &["rev-parse", "ground-truth"]), gt_before);
-    let n = d.maoctl_json(&["notification", "list", "--kind", "ground_truth_conflict"]);
-    assert!(
-        n["items"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("metrics.json"),
-        "{n}"
+    let n: Vec<Notification> = maoctl_items(
+        &d,
+        &["notification", "list", "--kind", "ground_truth_conflict"],
     );
-    assert_eq!(step["git"]["push"], "pushed");
+    assert!(n[0].message.contains("metrics.json"), "{n:?}");
+    assert_eq!(git_of(&step).push, PushState::Pushed);
     assert!(log(&bare, &node)[0].starts_with("mao: gt2 / s"));
 }
 
@@ -894,15 +918,15 @@ fn secrets_reach_the_step_and_nowhere_else() {
     }
     d.maoctl_ok(&["pipeline", "init", "uses"]);
     let run = run_pipeline(&d, "uses");
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let step = step_record(&d, &run, 0);
     // The tool printed the variable it got: the secret's value.
-    let logs = d.maoctl_ok(&["run", "logs", step["id"].as_str().unwrap()]);
+    let logs = d.maoctl_ok(&["run", "logs", &step.id]);
     assert!(logs.contains("tok-4f1c9e"), "{logs}");
     // Not in the record, the pipeline, the shared store or the daemon's log.
-    assert_eq!(step["env_keys"], json!(["DEMO_STDERR"]));
+    assert_eq!(step.env_keys, ["DEMO_STDERR"]);
     for text in [
-        step.to_string(),
+        d.maoctl_ok(&["-o", "json", "run", "get", &step.id]),
         d.maoctl_ok(&["-o", "json", "pipeline", "get", "uses"]),
         d.log_text(),
     ] {
@@ -937,34 +961,34 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
         ]}),
     );
     let before = log(&bare, &node).len();
-    let id = d.maoctl_json(&["pipeline", "run", "slow"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_pipeline(&d, "slow");
     assert!(eventually(Duration::from_secs(20), || {
-        d.maoctl_json(&["pipeline", "status", &id])["steps"][0]["status"] == "running"
+        step_status(&pipeline_status(&d, &id), 0) == Some(RunStatus::Running)
     }));
     d.kill();
     // A lock file as a crash in the middle of a commit leaves it: cleared at the start.
     let index_lock = dir.path().join(&node).join("datasets/obs/.git/index.lock");
     std::fs::write(&index_lock, "").unwrap();
     let d = start_node(dir.path(), &node, &[]);
-    let mut run = Value::Null;
+    let mut last = None;
     assert!(
         eventually(Duration::from_secs(30), || {
-            run = d.maoctl_json(&["pipeline", "status", &id]);
-            run["status"] == "lost"
+            let r = pipeline_status(&d, &id);
+            let lost = r.status == RunStatus::Lost;
+            last = Some(r);
+            lost
         }),
-        "{run}\n{}",
+        "{last:?}\n{}",
         d.log_text()
     );
-    let error = run["error"].as_str().unwrap();
+    let run = last.expect("at least one look at the run");
+    let error = run.error.as_deref().unwrap();
     assert!(
         error.contains("\"collect\"") && error.contains("committed"),
-        "{run}"
+        "{run:?}"
     );
-    assert_eq!(run["steps"][0]["status"], "succeeded", "{run}");
-    assert!(run["steps"][1]["run_id"].is_null(), "{run}");
+    assert_eq!(step_status(&run, 0), Some(RunStatus::Succeeded), "{run:?}");
+    assert!(step_never_ran(&run, 1), "{run:?}");
     let commits = log(&bare, &node);
     assert_eq!(commits.len(), before + 1, "{commits:?}");
     assert!(commits[0].starts_with("mao: slow / collect"), "{commits:?}");
@@ -983,21 +1007,24 @@ fn a_commit_pushed_late_still_reaches_ground_truth() {
     std::fs::rename(&bare, &moved).unwrap();
     let run = run_pipeline(&d, "gt");
     let step = step_record(&d, &run, 0);
-    assert_eq!(step["git"]["push"], "pending", "{step}");
-    assert!(step["git"]["ground_truth"].is_null(), "{step}");
+    assert_eq!(git_of(&step).push, PushState::Pending, "{step:?}");
+    assert!(git_of(&step).ground_truth.is_none(), "{step:?}");
     std::fs::rename(&moved, &bare).unwrap();
-    let id = step["id"].as_str().unwrap().to_owned();
-    let mut late = Value::Null;
+    let id = step.id.clone();
+    let mut last = None;
     assert!(
         eventually(Duration::from_secs(30), || {
-            late = d.maoctl_json(&["run", "get", &id]);
-            late["git"]["ground_truth"]["outcome"] == "created"
+            let r: RunRecord = maoctl_as(&d, &["run", "get", &id]);
+            let created = ground_truth_outcome(&r) == Some("created");
+            last = Some(r);
+            created
         }),
-        "{late}\n{}",
+        "{last:?}\n{}",
         d.log_text()
     );
-    assert_eq!(late["git"]["push"], "pushed");
-    let commit = late["git"]["commit"].as_str().unwrap();
+    let late = last.expect("at least one look at the run");
+    assert_eq!(git_of(&late).push, PushState::Pushed);
+    let commit = git_of(&late).commit.as_deref().unwrap();
     assert_eq!(git(&bare, &["rev-parse", "ground-truth"]).trim(), commit);
 }
 
@@ -1012,19 +1039,16 @@ fn a_cancelled_pipeline_run_stops_its_step_and_runs_no_more() {
             {"name": "after", "tool": "demo", "output_dataset": "obs"}
         ]}),
     );
-    let id = d.maoctl_json(&["pipeline", "run", "long"])["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start_pipeline(&d, "long");
     assert!(eventually(Duration::from_secs(20), || {
-        d.maoctl_json(&["pipeline", "status", &id])["steps"][0]["status"] == "running"
+        step_status(&pipeline_status(&d, &id), 0) == Some(RunStatus::Running)
     }));
     let out = d.maoctl_ok(&["pipeline", "cancel", &id]);
     assert!(out.contains("cancelled"), "{out}");
-    let run = d.maoctl_json(&["pipeline", "status", &id]);
-    assert_eq!(run["status"], "cancelled", "{run}");
-    assert_eq!(run["steps"][0]["status"], "cancelled", "{run}");
-    assert!(run["steps"][1]["run_id"].is_null(), "{run}");
+    let run = pipeline_status(&d, &id);
+    assert_eq!(run.status, RunStatus::Cancelled, "{run:?}");
+    assert_eq!(step_status(&run, 0), Some(RunStatus::Cancelled), "{run:?}");
+    assert!(step_never_ran(&run, 1), "{run:?}");
     // Cancelling again: it has ended.
     let again = d.maoctl(&["pipeline", "cancel", &id]);
     assert_eq!(again.status.code(), Some(1));
