@@ -115,12 +115,17 @@ impl Daemon {
         String::from_utf8(out.stdout).expect("maoctl prints UTF-8")
     }
 
-    /// maoctl `-o json` output, parsed.
-    pub fn maoctl_json(&self, args: &[&str]) -> serde_json::Value {
+    /// maoctl `-o json` output, parsed into `T` (a `mao_api` type, or `serde_json::Value`).
+    pub fn maoctl_json<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> T {
         let mut full = vec!["-o", "json"];
         full.extend_from_slice(args);
         let out = self.maoctl_ok(&full);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("maoctl {args:?}: {e}: {out}"))
+        serde_json::from_str(&out).unwrap_or_else(|e| {
+            panic!(
+                "maoctl {args:?}: not a {}: {e}: {out}",
+                std::any::type_name::<T>()
+            )
+        })
     }
 
     /// The daemon's log so far.

@@ -54,15 +54,7 @@ pub fn add_demo_tool(d: &Daemon) {
 /// maoctl `-o json` output, parsed into a `mao_api` type; panics with the text if it does
 /// not parse.
 pub fn maoctl_as<T: serde::de::DeserializeOwned>(d: &Daemon, args: &[&str]) -> T {
-    let mut full = vec!["-o", "json"];
-    full.extend_from_slice(args);
-    let out = d.maoctl_ok(&full);
-    serde_json::from_str(&out).unwrap_or_else(|e| {
-        panic!(
-            "maoctl {args:?}: not a {}: {e}: {out}",
-            std::any::type_name::<T>()
-        )
-    })
+    d.maoctl_json(args)
 }
 
 /// The items of a maoctl `-o json` listing (`{"items": [...]}`), typed.
