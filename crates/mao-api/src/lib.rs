@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod auth;
 pub mod notification;
 pub mod pipeline;
 pub mod units;

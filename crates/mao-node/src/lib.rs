@@ -14,6 +14,7 @@ use mao_api::{Dataset, Notification, Pipeline, Schedule, Tool};
 use mao_runtime::Runtime;
 use mao_store::Store;
 
+pub mod access;
 pub mod datasets;
 pub mod executor;
 mod keys;

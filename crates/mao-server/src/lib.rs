@@ -10,19 +10,23 @@ use axum::Router;
 use mao_api::{Dataset, Pipeline, Tool};
 use mao_node::Node;
 
+pub mod auth;
 pub mod config;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod serve;
+pub mod token_cmd;
 
 /// Largest request body accepted (1 MiB); larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The HTTP API: `/api/v1`, the original's compatibility routes, health probes.
-pub fn router(state: Arc<Node>) -> Router {
+/// The HTTP API: `/api/v1`, the original's compatibility routes, health probes, behind
+/// the `guard` (hosts, cross-site requests, tokens and roles, the activity log).
+pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
     use axum::routing::post;
     use handlers::{
-        compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs, schedules,
+        activity, compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs, schedules,
     };
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -99,6 +103,7 @@ pub fn router(state: Arc<Node>) -> Router {
         .route("/jobs", get(schedules::jobs))
         .route("/jobs/{name}", axum::routing::delete(schedules::delete_job))
         .route("/api/v1/nodes", get(nodes::list))
+        .route("/api/v1/activity", get(activity::list))
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/ack", post(notifications::ack))
@@ -125,6 +130,9 @@ pub fn router(state: Arc<Node>) -> Router {
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::Extension(guard.activity.clone()))
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .layer(axum::middleware::from_fn(auth::challenge))
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
 }

@@ -11,7 +11,10 @@ use mao_node::local::LocalStore;
 use mao_node::membership;
 use mao_node::{Keys, Node, NodeSettings};
 use mao_server::config::{Config, LoadError, StoreKind};
+use mao_node::access::{ActivityLog, Tokens};
+use mao_server::auth::Guard;
 use mao_server::router;
+use mao_server::serve::{serve, tls_config, ServeSettings};
 use mao_store::embedded::EmbeddedStore;
 use mao_store::etcd::EtcdStore;
 use mao_store::Store;
@@ -23,7 +26,11 @@ fn main() -> ExitCode {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let config = match Config::load(std::env::args_os(), &env, home.as_deref()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "token") {
+        return mao_server::token_cmd::main(args[1..].to_vec(), &env, home.as_deref());
+    }
+    let config = match Config::load(args, &env, home.as_deref()) {
         Ok(c) => c,
         Err(LoadError::Usage(e)) => e.exit(),
         Err(LoadError::Invalid(e)) => {
@@ -81,12 +88,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     // Local state is opened (and locked) before anything is published.
     let runs = LocalStore::open(&config.data_dir.join("local.redb"))?;
+    let guard = Arc::new(guard(&config)?);
+    let tls = match &config.access.tls {
+        Some(files) => Some(tls_config(&files.cert, &files.key)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
+    let scheme = if config.access.tls.is_some() { "https" } else { "http" };
     let advertise_url = if config.listen.port() == 0 && config.advertise_url.ends_with(":0") {
-        format!("http://{local}")
+        format!("{scheme}://{local}")
     } else {
         config.advertise_url.clone()
     };
@@ -130,29 +143,45 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     );
     let _tasks = node.spawn_background();
-    let app = router(node);
-    info!(node = %config.node, url = %advertise_url, "listening");
+    let app = router(node, guard);
+    info!(node = %config.node, url = %advertise_url, auth = if config.access.auth_required { "required" } else { "off" }, "listening");
     // Scripts and tests read the bound address from this line (useful with port 0).
-    println!("mao-orchestrator listening on http://{local}");
+    println!("mao-orchestrator listening on {scheme}://{local}");
     // On SIGTERM/SIGINT, requests in flight get a few seconds; log followers and long
     // polls would otherwise hold the shutdown until their run ends. Running containers are
     // left alone: the next start re-attaches them.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    let mut stop = stop_rx;
-    tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
-        _ = async {
-            let _ = stop.wait_for(|s| *s).await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        } => warn!("open connections did not close within 5 s; stopping anyway"),
-    }
+    let settings = ServeSettings {
+        header_timeout: config.access.header_timeout,
+        idle_timeout: config.access.idle_timeout,
+        max_connections: config.access.max_connections,
+        tls,
+        drain: Duration::from_secs(5),
+    };
+    serve(listener, app, settings, shutdown_signal()).await;
     info!("shutting down");
     membership.leave().await;
     Ok(())
+}
+
+/// The checks in front of the API: tokens (when auth is on), hosts, the activity log.
+fn guard(config: &Config) -> anyhow::Result<Guard> {
+    let tokens = if config.access.auth_required {
+        let tokens = Tokens::open(&config.data_dir)?;
+        if tokens.count() == 0 {
+            warn!(
+                data_dir = %config.data_dir.display(),
+                "auth is required and this node has no token yet: every request but /healthz and /readyz is refused; create one with `mao-orchestrator token create NAME --role admin --data-dir DIR`"
+            );
+        }
+        Some(tokens)
+    } else {
+        None
+    };
+    Ok(Guard {
+        tokens,
+        allowed_hosts: config.access.allowed_hosts.clone(),
+        activity: Arc::new(ActivityLog::open(&config.data_dir)?),
+    })
 }
 
 async fn shutdown_signal() {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
+use super::access::AccessLayer;
 use super::error::{ConfigError, LoadError, Origins, Source};
 use super::file::{self, FileSections};
 use super::git::GitLayer;
@@ -36,6 +37,8 @@ pub(super) struct Layer {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub network: NetworkLayer,
+    #[command(flatten)]
+    pub access: AccessLayer,
     #[command(flatten)]
     pub node: NodeLayer,
     #[command(flatten)]

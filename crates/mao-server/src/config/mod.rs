@@ -5,6 +5,7 @@
 //! Each key is spelled once, as a field of the typed layer (`layer.rs`); each section of
 //! keys resolves and checks itself in its own module.
 
+mod access;
 mod error;
 mod file;
 mod git;
@@ -23,8 +24,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use access::{Access, AuthMode, TlsFiles};
 pub use error::{ConfigError, LoadError, Source};
 pub use git::{GitSettings, Secret};
+pub use node::default_data_dir;
 pub use store::StoreKind;
 
 /// The validated configuration of one node.
@@ -32,6 +35,8 @@ pub use store::StoreKind;
 pub struct Config {
     pub listen: SocketAddr,
     pub advertise_url: String,
+    /// Tokens, allowed hosts, TLS and connection limits of the API.
+    pub access: Access,
     pub data_dir: PathBuf,
     pub node: String,
     pub store: StoreKind,
@@ -66,6 +71,13 @@ impl Config {
         let runs = layer.runs.resolve(sections.detector, origins)?;
         let sinks = sinks::resolve(sections.sinks, origins)?;
         let network = layer.network.resolve(origins)?;
+        let access = layer
+            .access
+            .resolve(network.listen, &network.advertise_url, origins)?;
+        let mut network = network;
+        if access.tls.is_some() && !origins.is_set("advertise_url") {
+            network.advertise_url = network.advertise_url.replacen("http://", "https://", 1);
+        }
         let (data_dir, node) = layer.node.resolve(env, home, origins)?;
         let store = layer.store.resolve(origins)?;
         let membership_ttl = layer.membership.resolve(origins)?;
@@ -76,6 +88,7 @@ impl Config {
         Ok(Config {
             listen: network.listen,
             advertise_url: network.advertise_url,
+            access,
             data_dir,
             node,
             store: store.kind,

@@ -51,7 +51,7 @@ impl NodeLayer {
 }
 
 /// `$XDG_DATA_HOME/mao-orchestrator`, else `~/.local/share/mao-orchestrator`.
-fn default_data_dir(env: &BTreeMap<String, String>, home: Option<&Path>) -> Option<PathBuf> {
+pub fn default_data_dir(env: &BTreeMap<String, String>, home: Option<&Path>) -> Option<PathBuf> {
     if let Some(data) = env.get("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(data).join("mao-orchestrator"));
     }

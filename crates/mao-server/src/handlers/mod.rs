@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::error::ApiError;
 use mao_node::registry::Stored;
 
+pub mod activity;
 pub mod compat;
 pub mod datasets;
 pub mod health;

@@ -197,12 +197,15 @@ pub async fn compat_init(
 /// `{"name","cron"}` creates a schedule (201 with it).
 pub async fn compat_run(
     State(state): State<Arc<Node>>,
+    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
     ApiJson(req): ApiJson<PipelineRunRequest>,
 ) -> ApiResult<Response> {
     mao_api::validate::name("name", &req.name)?;
     let (p, _) = state.pipelines.get(&req.name).await?;
     match req.cron {
         Some(cron) => {
+            // With a cron it registers a schedule: an admin's job, unlike a run.
+            caller.require(mao_api::auth::Role::Admin)?;
             let request = ScheduleRequest {
                 pipeline: Some(p.name.clone()),
                 cron,

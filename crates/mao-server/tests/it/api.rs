@@ -11,7 +11,7 @@ use mao_store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::node::{collect_claims, node_state, router, Keys, Node};
+use crate::node::{collect_claims, node_state, router, ActivityLog, Guard, Keys, Node};
 
 struct Api {
     app: Router,
@@ -33,7 +33,14 @@ async fn api() -> Api {
     }
     assert!(state.tools.is_live() && state.datasets.is_live());
     Api {
-        app: router(state.clone()),
+        app: router(
+            state.clone(),
+            Arc::new(Guard {
+                tokens: None,
+                allowed_hosts: vec!["localhost".to_owned()],
+                activity: Arc::new(ActivityLog::open(dir.path()).unwrap()),
+            }),
+        ),
         state,
         store,
         _dir: dir,
@@ -48,7 +55,10 @@ impl Api {
         body: Option<Body>,
         content_type: Option<&str>,
     ) -> (StatusCode, Value, axum::http::HeaderMap) {
-        let mut req = Request::builder().method(method).uri(uri);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "localhost:8080");
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
         }
@@ -131,6 +141,7 @@ async fn tool_crud() {
         Request::builder()
             .method(Method::PUT)
             .uri("/api/v1/tools/scraper")
+            .header(header::HOST, "localhost")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::IF_MATCH, etag)
             .body(Body::from(changed.to_string()))

@@ -8,6 +8,8 @@ use mao_store::Store;
 
 pub use mao_node::local::LocalStore;
 pub use mao_node::{Keys, Node};
+pub use mao_node::access::ActivityLog;
+pub use mao_server::auth::Guard;
 pub use mao_server::router;
 
 /// A node over a fresh embedded store in `dir`, its background tasks started: the shared

@@ -1,0 +1,324 @@
+//! Bearer tokens: `mao_` + 32 random bytes (base64url). Only a SHA-256 of each secret is
+//! kept, in `<data-dir>/tokens.json` (mode 0600); a salted slow hash is not needed for a
+//! secret with 256 bits of entropy. The daemon re-reads the file when it changes, so
+//! `token create` and `token revoke` take effect on a running node at its next request.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use mao_api::auth::{Role, TokenInfo};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{write_private, AccessError};
+
+/// The file name of a node's tokens in its data dir.
+pub const FILE: &str = "tokens.json";
+
+/// The prefix of every secret, so that a leaked one is recognisable (secret scanners).
+const PREFIX: &str = "mao_";
+
+/// Who made a request: the token's name and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Stored {
+    tokens: Vec<StoredToken>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredToken {
+    name: String,
+    role: Role,
+    /// Hex SHA-256 of the secret.
+    sha256: String,
+    created_at: DateTime<Utc>,
+}
+
+/// The token file of a data dir, for the `token` commands (create, list, revoke).
+pub struct TokenFile {
+    path: PathBuf,
+}
+
+impl TokenFile {
+    /// The token file of the node whose data dir is `data_dir`.
+    pub fn in_data_dir(data_dir: &Path) -> TokenFile {
+        TokenFile {
+            path: data_dir.join(FILE),
+        }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a token and returns its secret: the only time it is ever shown.
+    pub fn create(&self, name: &str, role: Role) -> Result<String, AccessError> {
+        mao_api::validate::name("name", name)?;
+        let _lock = self.lock()?;
+        let mut stored = self.read()?;
+        if stored.tokens.iter().any(|t| t.name == name) {
+            return Err(AccessError::AlreadyExists(name.to_owned()));
+        }
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| AccessError::io(&self.path, e))?;
+        let secret = format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+        );
+        stored.tokens.push(StoredToken {
+            name: name.to_owned(),
+            role,
+            sha256: hex(&digest(&secret)),
+            created_at: Utc::now(),
+        });
+        self.write(&stored)?;
+        Ok(secret)
+    }
+
+    /// The tokens, by name.
+    pub fn list(&self) -> Result<Vec<TokenInfo>, AccessError> {
+        let mut tokens: Vec<TokenInfo> = self
+            .read()?
+            .tokens
+            .into_iter()
+            .map(|t| TokenInfo {
+                name: t.name,
+                role: t.role,
+                created_at: t.created_at,
+            })
+            .collect();
+        tokens.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tokens)
+    }
+
+    /// Removes the token `name`; requests carrying it are refused from then on.
+    pub fn revoke(&self, name: &str) -> Result<(), AccessError> {
+        mao_api::validate::name("name", name)?;
+        let _lock = self.lock()?;
+        let mut stored = self.read()?;
+        let before = stored.tokens.len();
+        stored.tokens.retain(|t| t.name != name);
+        if stored.tokens.len() == before {
+            return Err(AccessError::NotFound(name.to_owned()));
+        }
+        self.write(&stored)
+    }
+
+    fn read(&self) -> Result<Stored, AccessError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                AccessError::io(&self.path, format!("not a token file ({e}); fix or remove it"))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
+            Err(e) => Err(AccessError::io(&self.path, e)),
+        }
+    }
+
+    fn write(&self, stored: &Stored) -> Result<(), AccessError> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| AccessError::io(dir, e))?;
+        }
+        let bytes = serde_json::to_vec_pretty(stored).expect("tokens serialise");
+        write_private(&self.path, &bytes)
+    }
+
+    /// An exclusive lock against another `token` command changing the file at once.
+    fn lock(&self) -> Result<std::fs::File, AccessError> {
+        use std::os::fd::AsRawFd;
+        let path = self.path.with_extension("lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| AccessError::io(dir, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| AccessError::io(&path, e))?;
+        // SAFETY: flock on a descriptor this function owns; released when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(AccessError::io(&path, std::io::Error::last_os_error()));
+        }
+        Ok(file)
+    }
+}
+
+/// The tokens a running node accepts, re-read whenever the file changes.
+pub struct Tokens {
+    path: PathBuf,
+    loaded: RwLock<Loaded>,
+}
+
+#[derive(Default)]
+struct Loaded {
+    /// What identifies the file version read: (modified, length, inode).
+    stamp: Option<(std::time::SystemTime, u64, u64)>,
+    entries: Vec<(Principal, [u8; 32])>,
+}
+
+impl Tokens {
+    /// The tokens of the data dir `data_dir`; an unreadable file is an error at start-up.
+    pub fn open(data_dir: &Path) -> Result<Tokens, AccessError> {
+        let tokens = Tokens {
+            path: data_dir.join(FILE),
+            loaded: RwLock::new(Loaded::default()),
+        };
+        tokens.refresh()?;
+        Ok(tokens)
+    }
+
+    /// How many tokens the node accepts now.
+    pub fn count(&self) -> usize {
+        let _ = self.refresh();
+        self.loaded.read().expect("tokens lock").entries.len()
+    }
+
+    /// The holder of the secret `presented`, if it is a token of this node. Compares the
+    /// digest with every token in constant time, so timing tells nothing about any of them.
+    pub fn verify(&self, presented: &str) -> Option<Principal> {
+        if let Err(e) = self.refresh() {
+            // The last good version stays in force; the operator sees why.
+            tracing::warn!(error = %e, "cannot re-read the token file");
+        }
+        let presented = digest(presented);
+        let loaded = self.loaded.read().expect("tokens lock");
+        let mut found = None;
+        for (principal, hash) in &loaded.entries {
+            if bool::from(hash.ct_eq(&presented)) {
+                found = Some(principal.clone());
+            }
+        }
+        found
+    }
+
+    fn refresh(&self) -> Result<(), AccessError> {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = match std::fs::metadata(&self.path) {
+            Ok(m) => Some((
+                m.modified().map_err(|e| AccessError::io(&self.path, e))?,
+                m.len(),
+                m.ino(),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(AccessError::io(&self.path, e)),
+        };
+        if self.loaded.read().expect("tokens lock").stamp == stamp && stamp.is_some() {
+            return Ok(());
+        }
+        let stored = TokenFile {
+            path: self.path.clone(),
+        }
+        .read()?;
+        let mut entries = Vec::with_capacity(stored.tokens.len());
+        for token in stored.tokens {
+            let hash = unhex(&token.sha256).ok_or_else(|| {
+                AccessError::io(
+                    &self.path,
+                    format!("token {:?} has no valid sha256; revoke it", token.name),
+                )
+            })?;
+            entries.push((
+                Principal {
+                    name: token.name,
+                    role: token.role,
+                },
+                hash,
+            ));
+        }
+        *self.loaded.write().expect("tokens lock") = Loaded { stamp, entries };
+        Ok(())
+    }
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_token_is_accepted_until_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::in_data_dir(dir.path());
+        let tokens = Tokens::open(dir.path()).unwrap();
+        assert_eq!(tokens.count(), 0);
+        let secret = file.create("ci", Role::Operate).unwrap();
+        assert!(secret.starts_with("mao_") && secret.len() == 4 + 43, "{secret}");
+        assert_eq!(
+            tokens.verify(&secret),
+            Some(Principal {
+                name: "ci".into(),
+                role: Role::Operate
+            })
+        );
+        assert_eq!(tokens.verify("mao_wrong"), None);
+        assert_eq!(tokens.verify(""), None);
+        // Only the hash is on disk, and only the owner may read it.
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(!text.contains(&secret));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        assert!(matches!(
+            file.create("ci", Role::Admin),
+            Err(AccessError::AlreadyExists(_))
+        ));
+        let other = file.create("backup", Role::Read).unwrap();
+        assert_ne!(other, secret);
+        let names: Vec<_> = file.list().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["backup", "ci"]);
+
+        file.revoke("ci").unwrap();
+        assert_eq!(tokens.verify(&secret), None);
+        assert_eq!(tokens.verify(&other).unwrap().role, Role::Read);
+        assert!(matches!(file.revoke("ci"), Err(AccessError::NotFound(_))));
+    }
+
+    #[test]
+    fn names_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::in_data_dir(dir.path());
+        for bad in ["", "../x", "A", "a/b"] {
+            assert!(matches!(file.create(bad, Role::Read), Err(AccessError::Invalid(_))));
+        }
+        assert!(!file.path().exists());
+    }
+
+    #[test]
+    fn a_broken_file_keeps_the_last_good_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::in_data_dir(dir.path());
+        let secret = file.create("ci", Role::Read).unwrap();
+        let tokens = Tokens::open(dir.path()).unwrap();
+        std::fs::write(file.path(), b"{ not json").unwrap();
+        assert!(tokens.verify(&secret).is_some());
+        assert!(Tokens::open(dir.path()).is_err());
+    }
+}
