@@ -93,6 +93,9 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
             assert_eq!(serde_json::to_string(&role).unwrap(), format!("\"{role}\""));
         }
-        assert!("root".parse::<Role>().unwrap_err().contains("read, operate or admin"));
+        assert!("root"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("read, operate or admin"));
     }
 }

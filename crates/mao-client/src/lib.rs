@@ -257,7 +257,8 @@ impl Client {
                     .set("Content-Type", "application/json")
                     .send_bytes(&bytes)
             }
-            None => request.call(),
+            // A bodyless POST says it is not a browser's form (the daemon refuses those).
+            None => request.set("X-Mao-Client", "maoctl").call(),
         };
         match result {
             Ok(response) => {

@@ -133,7 +133,9 @@ fn check(
     let principal = tokens.verify(presented).ok_or_else(|| {
         (
             None,
-            unauthorized("the token is not valid on this node (revoked, mistyped, or made for another node)"),
+            unauthorized(
+                "the token is not valid on this node (revoked, mistyped, or made for another node)",
+            ),
         )
     })?;
     let caller = Caller(Some(principal.clone()));
@@ -204,7 +206,9 @@ fn check_cross_site(guard: &Guard, method: &Method, headers: &HeaderMap) -> Resu
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         let host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
         if origin == "null" || host.is_empty() || !host_allowed(guard, host) {
-            return Err(refused(format!("the request comes from the origin {origin:?}")));
+            return Err(refused(format!(
+                "the request comes from the origin {origin:?}"
+            )));
         }
     }
     if headers
@@ -212,7 +216,9 @@ fn check_cross_site(guard: &Guard, method: &Method, headers: &HeaderMap) -> Resu
         .and_then(|v| v.to_str().ok())
         .is_some_and(|site| site == "cross-site")
     {
-        return Err(refused("the browser marked the request cross-site".to_owned()));
+        return Err(refused(
+            "the browser marked the request cross-site".to_owned(),
+        ));
     }
     if *method == Method::POST {
         let json = headers
@@ -319,10 +325,20 @@ mod tests {
             allowed_hosts: vec!["localhost".into(), "site-a.example.org".into()],
             activity: Arc::new(ActivityLog::open(tempfile::tempdir().unwrap().path()).unwrap()),
         };
-        for ok in ["localhost:8080", "127.0.0.1:1", "[::1]:80", "site-a.example.org", "x.localhost"] {
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:80",
+            "site-a.example.org",
+            "x.localhost",
+        ] {
             assert!(host_allowed(&guard, ok), "{ok}");
         }
-        for bad in ["evil.example", "site-a.example.org.evil.example", "localhost.evil"] {
+        for bad in [
+            "evil.example",
+            "site-a.example.org.evil.example",
+            "localhost.evil",
+        ] {
             assert!(!host_allowed(&guard, bad), "{bad}");
         }
     }

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body; malformed, mistyped, oversized or non-JSON bodies become 4xx [`ApiError`]s.
+/// A JSON object body; malformed, mistyped, oversized, non-JSON or non-object bodies
+/// become 4xx [`ApiError`]s.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -19,8 +20,71 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        let is_json = is_json(&req);
+        let bytes = body_bytes(req, state).await?;
+        if !is_json {
+            return Err(not_json());
+        }
+        an_object(&bytes)?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(ApiJson(value))
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|ct| ct.trim().to_ascii_lowercase())
+        .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"))
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as JSON with the header Content-Type: application/json",
+    )
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {} bytes", crate::MAX_BODY),
+            )
+        } else {
+            ApiError::new(r.status(), "invalid_body", r.body_text())
+        }
+    })
+}
+
+/// Every body of this API is an object: an array would fill a struct's fields by position
+/// (serde accepts that), so it is refused before it is read.
+fn an_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(b'[') => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "the body must be a JSON object ({...}), not an array",
+        )),
+        // Anything else is not JSON or not an object; the parser says which.
+        Some(_) => match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(_) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "the body must be a JSON object ({...})",
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                e.to_string(),
+            )),
+        },
     }
 }
 
@@ -74,32 +138,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the request body is larger than {} bytes", crate::MAX_BODY),
-                )
-            } else {
-                ApiError::new(r.status(), "invalid_body", r.body_text())
-            }
-        })?;
+        let is_json = is_json(&req);
+        let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with the header Content-Type: application/json",
-            ));
+            return Err(not_json());
         }
+        an_object(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(|v| OptionalJson(Some(v)))
             .map_err(|e| match e.classify() {

@@ -26,7 +26,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
     use axum::routing::post;
     use handlers::{
-        activity, compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs, schedules,
+        activity, compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs,
+        schedules,
     };
     Router::new()
         .route("/healthz", get(health::healthz))

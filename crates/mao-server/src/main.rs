@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mao_api::NodeInfo;
+use mao_node::access::{ActivityLog, Tokens};
 use mao_node::local::LocalStore;
 use mao_node::membership;
 use mao_node::{Keys, Node, NodeSettings};
-use mao_server::config::{Config, LoadError, StoreKind};
-use mao_node::access::{ActivityLog, Tokens};
 use mao_server::auth::Guard;
+use mao_server::config::{Config, LoadError, StoreKind};
 use mao_server::router;
 use mao_server::serve::{serve, tls_config, ServeSettings};
 use mao_store::embedded::EmbeddedStore;
@@ -97,7 +97,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    let scheme = if config.access.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.access.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let advertise_url = if config.listen.port() == 0 && config.advertise_url.ends_with(":0") {
         format!("{scheme}://{local}")
     } else {

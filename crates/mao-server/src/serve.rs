@@ -41,7 +41,12 @@ pub fn tls_config(
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("tls_cert: {} is not a PEM certificate chain", cert.display()))?;
+        .with_context(|| {
+            format!(
+                "tls_cert: {} is not a PEM certificate chain",
+                cert.display()
+            )
+        })?;
     if certs.is_empty() {
         anyhow::bail!("tls_cert: {} holds no certificate", cert.display());
     }

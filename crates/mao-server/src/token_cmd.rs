@@ -49,19 +49,29 @@ enum TokenCommand {
 }
 
 /// Runs `token ...` (`args` starts with `token`).
-pub fn main(args: Vec<std::ffi::OsString>, env: &BTreeMap<String, String>, home: Option<&Path>) -> ExitCode {
+pub fn main(
+    args: Vec<std::ffi::OsString>,
+    env: &BTreeMap<String, String>,
+    home: Option<&Path>,
+) -> ExitCode {
     let args = match TokenArgs::try_parse_from(args) {
         Ok(args) => args,
         Err(e) => e.exit(),
     };
     let data_dir = match args
         .data_dir
-        .or_else(|| env.get("MAO_DATA_DIR").filter(|d| !d.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            env.get("MAO_DATA_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
         .or_else(|| crate::config::default_data_dir(env, home))
     {
         Some(dir) => dir,
         None => {
-            eprintln!("mao-orchestrator: error: data_dir: no HOME to put the default in; pass --data-dir");
+            eprintln!(
+                "mao-orchestrator: error: data_dir: no HOME to put the default in; pass --data-dir"
+            );
             return ExitCode::from(2);
         }
     };

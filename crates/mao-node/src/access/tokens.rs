@@ -116,7 +116,10 @@ impl TokenFile {
     fn read(&self) -> Result<Stored, AccessError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                AccessError::io(&self.path, format!("not a token file ({e}); fix or remove it"))
+                AccessError::io(
+                    &self.path,
+                    format!("not a token file ({e}); fix or remove it"),
+                )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
             Err(e) => Err(AccessError::io(&self.path, e)),
@@ -269,7 +272,10 @@ mod tests {
         let tokens = Tokens::open(dir.path()).unwrap();
         assert_eq!(tokens.count(), 0);
         let secret = file.create("ci", Role::Operate).unwrap();
-        assert!(secret.starts_with("mao_") && secret.len() == 4 + 43, "{secret}");
+        assert!(
+            secret.starts_with("mao_") && secret.len() == 4 + 43,
+            "{secret}"
+        );
         assert_eq!(
             tokens.verify(&secret),
             Some(Principal {
@@ -306,7 +312,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = TokenFile::in_data_dir(dir.path());
         for bad in ["", "../x", "A", "a/b"] {
-            assert!(matches!(file.create(bad, Role::Read), Err(AccessError::Invalid(_))));
+            assert!(matches!(
+                file.create(bad, Role::Read),
+                Err(AccessError::Invalid(_))
+            ));
         }
         assert!(!file.path().exists());
     }

@@ -130,6 +130,9 @@ pub enum CronError {
     /// The expression is blank.
     #[error("cron expression is empty")]
     Empty,
+    /// The expression is longer than [`MAX_LEN`] bytes.
+    #[error("cron expression is {0} characters long; at most 256 are accepted")]
+    TooLong(usize),
     /// The expression does not have 5, 6 or 7 fields.
     #[error("expected 5, 6 or 7 fields, got {0}")]
     FieldCount(usize),
@@ -148,8 +151,15 @@ pub enum CronError {
     },
 }
 
+/// The longest cron expression accepted: no schedule needs more, and the parser's work
+/// (lists of ranges) grows with the length.
+pub const MAX_LEN: usize = 256;
+
 /// Parses a cron expression (5, 6 or 7 fields, or a nickname).
 pub fn parse(expr: &str) -> Result<Cron, CronError> {
+    if expr.len() > MAX_LEN {
+        return Err(CronError::TooLong(expr.len()));
+    }
     let text = expr.trim();
     if text.is_empty() {
         return Err(CronError::Empty);

@@ -615,3 +615,19 @@ proptest! {
         prop_assert_eq!(found, scanned);
     }
 }
+
+#[test]
+fn an_expression_longer_than_256_characters_is_refused_before_it_is_parsed() {
+    let long = format!("0 0 * * {}", "1,".repeat(5_000));
+    assert_eq!(
+        error(&long),
+        format!(
+            "cron expression is {} characters long; at most 256 are accepted",
+            long.len()
+        )
+    );
+    // Just under the bound still parses as usual.
+    let list = (0..59).map(|m| m.to_string()).collect::<Vec<_>>().join(",");
+    assert!(list.len() + 8 <= 256);
+    cron(&format!("{list} * * * *"));
+}

@@ -44,8 +44,20 @@ pub async fn list(
     };
     let items = tokio::task::spawn_blocking(move || log.read(&filter))
         .await
-        .map_err(|e| ApiError::internal("activity_failed", "cannot read the activity log", e.to_string()))?
-        .map_err(|e| ApiError::internal("activity_failed", "cannot read the activity log", e.to_string()))?;
+        .map_err(|e| {
+            ApiError::internal(
+                "activity_failed",
+                "cannot read the activity log",
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| {
+            ApiError::internal(
+                "activity_failed",
+                "cannot read the activity log",
+                e.to_string(),
+            )
+        })?;
     Ok(Json(List { items, next: None }))
 }
 

@@ -200,12 +200,14 @@ pub async fn compat_run(
     axum::Extension(caller): axum::Extension<crate::auth::Caller>,
     ApiJson(req): ApiJson<PipelineRunRequest>,
 ) -> ApiResult<Response> {
+    if req.cron.is_some() {
+        // With a cron it registers a schedule: an admin's job, unlike a run.
+        caller.require(mao_api::auth::Role::Admin)?;
+    }
     mao_api::validate::name("name", &req.name)?;
     let (p, _) = state.pipelines.get(&req.name).await?;
     match req.cron {
         Some(cron) => {
-            // With a cron it registers a schedule: an admin's job, unlike a run.
-            caller.require(mao_api::auth::Role::Admin)?;
             let request = ScheduleRequest {
                 pipeline: Some(p.name.clone()),
                 cron,

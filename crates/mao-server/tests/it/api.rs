@@ -257,6 +257,12 @@ async fn bad_input_changes_nothing() {
         (Method::POST, "/api/v1/tools", raw("{\"name\":"), ct, StatusCode::BAD_REQUEST, "malformed_json"),
         (Method::POST, "/api/v1/tools", raw(""), ct, StatusCode::BAD_REQUEST, "malformed_json"),
         (Method::POST, "/api/v1/tools", raw("[]"), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        // An array fills a struct by position in serde: never accepted for an object.
+        (Method::POST, "/api/v1/tools", raw(r#"["y","a","alpine","/r","/c",""]"#), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (Method::PUT, "/api/v1/tools/keep", raw(r#"["keep","a","alpine","/r","/c",""]"#), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (Method::POST, "/api/v1/tools/keep/runs", raw("[]"), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (Method::POST, "/api/v1/tools", raw("\"a string\""), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        (Method::POST, "/api/v1/schedules", raw(&json!({"tool": "keep", "cron": format!("0 0 * * {}", "1,".repeat(5_000))}).to_string()), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
         (Method::POST, "/api/v1/tools", raw("{\"name\":\"x\"}"), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (Method::POST, "/api/v1/tools", raw(&json!({"name": 5, "author": "a", "image": "i", "data_repo": "/r", "code_repo": "/c", "artefact": ""}).to_string()), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         (Method::POST, "/api/v1/tools", raw(&tool("a/b").to_string()), ct, StatusCode::UNPROCESSABLE_ENTITY, "invalid"),

@@ -9,4 +9,5 @@ mod old_data_dir;
 mod pipelines;
 mod runs;
 mod schedules;
+mod security;
 mod support;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::Store;
 
+pub use mao_node::access::ActivityLog;
 pub use mao_node::local::LocalStore;
 pub use mao_node::{Keys, Node};
-pub use mao_node::access::ActivityLog;
 pub use mao_server::auth::Guard;
 pub use mao_server::router;
 

@@ -1,0 +1,662 @@
+//! Opening a node safely: tokens and roles, the refusal of a public listen address without
+//! auth, foreign hosts and cross-site requests, HTTPS, and connections that never finish
+//! their request. Against the real daemon binary.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mao_api::auth::{Activity, Role};
+use mao_api::List;
+use serde_json::{json, Value};
+
+use crate::support::{daemon_bin, eventually, start_daemon};
+
+/// Creates a token with `mao-orchestrator token create` and returns its secret.
+fn create_token(data_dir: &Path, name: &str, role: Role) -> String {
+    let out = Command::new(daemon_bin())
+        .args([
+            "token",
+            "create",
+            name,
+            "--role",
+            role.as_str(),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(secret.starts_with("mao_"), "{secret}");
+    secret
+}
+
+/// One HTTP request: its status, JSON body (or `Null`) and headers.
+struct Answer {
+    status: u16,
+    body: Value,
+    www_authenticate: Option<String>,
+    cors: Option<String>,
+}
+
+fn request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(30));
+    if let Some(token) = token {
+        req = req.set("Authorization", &format!("Bearer {token}"));
+    }
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    let result = match body {
+        Some(body) => req.send_string(body),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let www_authenticate = response.header("www-authenticate").map(str::to_owned);
+    let cors = response
+        .header("access-control-allow-origin")
+        .map(str::to_owned);
+    let text = response.into_string().unwrap();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        www_authenticate,
+        cors,
+    }
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[test]
+fn each_role_may_do_what_it_is_for_and_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let reader = create_token(&data, "reader", Role::Read);
+    let operator = create_token(&data, "operator", Role::Operate);
+    let admin = create_token(&data, "admin", Role::Admin);
+    let log = dir.path().join("daemon.log");
+    let d = start_daemon(
+        &[
+            "--node",
+            "sec-roles",
+            "--auth",
+            "required",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &log,
+    );
+    let url = |path: &str| format!("{}{path}", d.url);
+
+    // The probes are public.
+    for probe in ["/healthz", "/readyz"] {
+        eventually(Duration::from_secs(30), || {
+            request("GET", &url(probe), None, &[], None).status == 200
+        });
+    }
+    // No token, a wrong one, a malformed header: 401 with a JSON error and a challenge.
+    for (token, header) in [
+        (None, None),
+        (Some("mao_not-a-token"), None),
+        (None, Some("Basic YWRtaW46YWRtaW4=")),
+    ] {
+        let headers: Vec<(&str, &str)> = header.map(|h| ("Authorization", h)).into_iter().collect();
+        let a = request("GET", &url("/api/v1/tools"), token, &headers, None);
+        assert_eq!(a.status, 401, "{:?}", a.body);
+        assert_eq!(a.body["error"]["code"], "unauthorized");
+        assert_eq!(a.www_authenticate.as_deref(), Some("Bearer realm=\"mao\""));
+    }
+
+    let tool = json!({"name": "t1", "author": "a", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+    .to_string();
+    let schedule = json!({"tool": "t1", "cron": "0 3 * * *"}).to_string();
+    let pipeline = json!({"name": "p1", "steps": [{"name": "s1", "tool": "t1"}]}).to_string();
+    let dataset = json!({"name": "d1", "master": "/nowhere/d1.git"}).to_string();
+    let no_run = "00000000000000000000000000";
+    // (method, path, body, the role it needs). A status other than 401/403 means the guard
+    // let the request through (404 for a missing thing is fine here).
+    let cases: Vec<(&str, String, Option<String>, Role)> = vec![
+        ("GET", "/api/v1/tools".into(), None, Role::Read),
+        ("GET", "/api/v1/datasets".into(), None, Role::Read),
+        ("GET", "/api/v1/pipelines".into(), None, Role::Read),
+        ("GET", "/api/v1/schedules".into(), None, Role::Read),
+        ("GET", "/api/v1/runs".into(), None, Role::Read),
+        ("GET", "/api/v1/nodes".into(), None, Role::Read),
+        ("GET", "/api/v1/notifications".into(), None, Role::Read),
+        ("GET", "/registry/tools".into(), None, Role::Read),
+        ("GET", "/jobs".into(), None, Role::Read),
+        ("GET", "/api/v1/activity".into(), None, Role::Admin),
+        (
+            "POST",
+            "/api/v1/tools".into(),
+            Some(tool.clone()),
+            Role::Admin,
+        ),
+        ("POST", "/registry/tools".into(), Some(tool), Role::Admin),
+        (
+            "POST",
+            "/api/v1/datasets".into(),
+            Some(dataset),
+            Role::Admin,
+        ),
+        (
+            "POST",
+            "/api/v1/pipelines".into(),
+            Some(pipeline),
+            Role::Admin,
+        ),
+        (
+            "POST",
+            "/api/v1/schedules".into(),
+            Some(schedule),
+            Role::Admin,
+        ),
+        ("DELETE", "/jobs/nothing".into(), None, Role::Admin),
+        (
+            "DELETE",
+            "/api/v1/datasets/nothing".into(),
+            None,
+            Role::Admin,
+        ),
+        (
+            "POST",
+            "/api/v1/tools/nothing/runs".into(),
+            Some("{}".into()),
+            Role::Operate,
+        ),
+        (
+            "POST",
+            format!("/api/v1/runs/{no_run}/cancel"),
+            None,
+            Role::Operate,
+        ),
+        (
+            "POST",
+            format!("/api/v1/pipeline-runs/{no_run}/cancel"),
+            None,
+            Role::Operate,
+        ),
+        (
+            "POST",
+            "/api/v1/notifications/nothing/ack".into(),
+            None,
+            Role::Operate,
+        ),
+        (
+            "POST",
+            "/api/v1/schedules/nothing/pause".into(),
+            None,
+            Role::Operate,
+        ),
+        (
+            "POST",
+            "/pipeline/run".into(),
+            Some(json!({"name": "nothing"}).to_string()),
+            Role::Operate,
+        ),
+    ];
+    for (method, path, body, needed) in &cases {
+        for (token, role) in [
+            (&reader, Role::Read),
+            (&operator, Role::Operate),
+            (&admin, Role::Admin),
+        ] {
+            let a = request(method, &url(path), Some(token), &[JSON], body.as_deref());
+            if role.allows(*needed) {
+                assert!(
+                    a.status != 401 && a.status != 403,
+                    "{method} {path} as {role}: {} {}",
+                    a.status,
+                    a.body
+                );
+            } else {
+                assert_eq!(a.status, 403, "{method} {path} as {role}: {}", a.body);
+                assert_eq!(a.body["error"]["code"], "forbidden");
+                let message = a.body["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains(&format!("needs the role {needed}")),
+                    "{message}"
+                );
+            }
+        }
+        let anonymous = request(method, &url(path), None, &[JSON], body.as_deref());
+        assert_eq!(anonymous.status, 401, "{method} {path} without a token");
+    }
+    // The admin's registrations took effect; the refused ones wrote nothing.
+    let tools = request("GET", &url("/api/v1/tools"), Some(&reader), &[], None);
+    assert_eq!(
+        tools.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        tools.body
+    );
+
+    // The compatibility route that registers a schedule needs admin, not operate.
+    let compat = json!({"name": "p1", "cron": "0 4 * * *"}).to_string();
+    let a = request(
+        "POST",
+        &url("/pipeline/run"),
+        Some(&operator),
+        &[JSON],
+        Some(&compat),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+
+    // The activity log names who did what, refusals included.
+    let a = request(
+        "GET",
+        &url("/api/v1/activity?who=reader"),
+        Some(&admin),
+        &[],
+        None,
+    );
+    let entries: List<Activity> = serde_json::from_value(a.body).unwrap();
+    assert!(!entries.items.is_empty());
+    assert!(entries
+        .items
+        .iter()
+        .all(|e| e.who == "reader" && e.role == Some(Role::Read)));
+    assert!(entries
+        .items
+        .iter()
+        .any(|e| e.method == "POST" && e.target == "/api/v1/tools" && e.status == 403));
+    let a = request("GET", &url("/api/v1/activity"), Some(&admin), &[], None);
+    let all: List<Activity> = serde_json::from_value(a.body).unwrap();
+    assert!(all
+        .items
+        .iter()
+        .any(|e| e.who == "admin" && e.target == "/api/v1/tools" && e.status == 201));
+    assert!(all.items.iter().any(|e| e.who == "-" && e.status == 401));
+
+    // A revoked token is refused at its next request, without a restart.
+    let out = Command::new(daemon_bin())
+        .args(["token", "revoke", "operator", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let a = request("GET", &url("/api/v1/tools"), Some(&operator), &[], None);
+    assert_eq!(a.status, 401);
+    // `token list` names the tokens and never shows a secret.
+    let out = Command::new(daemon_bin())
+        .args(["token", "list", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listing.contains("reader") && listing.contains("admin") && !listing.contains("operator")
+    );
+
+    // No secret is ever written anywhere: log, activity, token file.
+    let mut written = std::fs::read_to_string(&log).unwrap();
+    written += &std::fs::read_to_string(data.join("activity.jsonl")).unwrap();
+    written += &std::fs::read_to_string(data.join("tokens.json")).unwrap();
+    written += &listing;
+    for secret in [&reader, &operator, &admin] {
+        assert!(
+            !written.contains(secret.as_str()),
+            "a token secret was written out"
+        );
+    }
+}
+
+#[test]
+fn a_public_listen_address_needs_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // `--auth off` on a non-loopback address: refused before anything starts.
+    let out = Command::new(daemon_bin())
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--auth",
+            "off",
+            "--node",
+            "sec-pub",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("auth") && stderr.contains("--auth"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing was created");
+
+    // By default (auto) the same address requires a token.
+    let d = start_daemon(
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--node",
+            "sec-pub",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    let url = d.url.replace("0.0.0.0", "127.0.0.1");
+    eventually(Duration::from_secs(30), || {
+        request("GET", &format!("{url}/healthz"), None, &[], None).status == 200
+    });
+    let a = request("GET", &format!("{url}/api/v1/tools"), None, &[], None);
+    assert_eq!(a.status, 401, "{}", a.body);
+}
+
+#[test]
+fn foreign_hosts_and_cross_site_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_daemon(
+        &[
+            "--node",
+            "sec-csrf",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    let url = |path: &str| format!("{}{path}", d.url);
+    let tool = json!({"name": "t1", "author": "a", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+    .to_string();
+
+    // DNS rebinding: a page on evil.example whose name now points at 127.0.0.1.
+    let a = request(
+        "GET",
+        &url("/api/v1/tools"),
+        None,
+        &[("Host", "evil.example")],
+        None,
+    );
+    assert_eq!(a.status, 421, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "host_not_allowed");
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[("Host", "evil.example:80"), JSON],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 421);
+    // localhost and IP literals are this node.
+    for host in ["localhost", "127.0.0.1", "localhost:1234"] {
+        let a = request("GET", &url("/api/v1/tools"), None, &[("Host", host)], None);
+        assert_eq!(a.status, 200, "{host}");
+    }
+
+    // A form a foreign page submits: text/plain (a "simple" request, no preflight).
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "http://evil.example"),
+        ],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.body["error"]["code"], "cross_site_refused");
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[("Content-Type", "text/plain")],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 415, "{}", a.body);
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some("name=t1"),
+    );
+    assert_eq!(a.status, 415);
+    // A bodyless POST without a JSON type or the client header (a form without fields).
+    let a = request("POST", &url("/api/v1/schedules/x/pause"), None, &[], None);
+    assert_eq!(a.status, 415);
+    // JSON from a foreign origin, or marked cross-site by the browser.
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[JSON, ("Origin", "http://evil.example")],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 403);
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[JSON, ("Origin", "null")],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 403);
+    let a = request(
+        "POST",
+        &url("/api/v1/tools"),
+        None,
+        &[JSON, ("Sec-Fetch-Site", "cross-site")],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 403);
+    // Nothing of that was written.
+    let a = request("GET", &url("/api/v1/tools"), None, &[], None);
+    assert_eq!(a.body["items"].as_array().unwrap().len(), 0);
+
+    // No CORS: a preflight gets no permission.
+    let a = request(
+        "OPTIONS",
+        &url("/api/v1/tools"),
+        None,
+        &[
+            ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "DELETE"),
+        ],
+        None,
+    );
+    assert_eq!(a.cors, None);
+
+    // What the original's Python client sends keeps working: JSON POSTs, bare DELETEs.
+    let a = request(
+        "POST",
+        &url("/registry/tools"),
+        None,
+        &[JSON],
+        Some(
+            &json!({
+        "name": "t2", "author": "a", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+            .to_string(),
+        ),
+    );
+    assert!(a.status < 300, "{} {}", a.status, a.body);
+    let a = request("DELETE", &url("/registry/tools/t2"), None, &[], None);
+    assert!(a.status < 300, "{} {}", a.status, a.body);
+    // And a non-browser client's bodyless POST with its header.
+    let a = request(
+        "POST",
+        &url("/api/v1/schedules/x/pause"),
+        None,
+        &[("X-Mao-Client", "test")],
+        None,
+    );
+    assert_eq!(a.status, 404, "{}", a.body);
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with Debian's openssl.
+fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=mao-test",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl runs (scripts/test.sh installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_api_serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let data = dir.path().join("data");
+    let admin = create_token(&data, "admin", Role::Admin);
+    let d = start_daemon(
+        &[
+            "--node",
+            "sec-tls",
+            "--auth",
+            "required",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    assert!(d.url.starts_with("https://127.0.0.1:"), "{}", d.url);
+    let cacert = cert.to_str().unwrap();
+    let (code, out) = curl(&["--cacert", cacert, &format!("{}/healthz", d.url)]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = curl(&[
+        "--cacert",
+        cacert,
+        "-H",
+        &format!("Authorization: Bearer {admin}"),
+        &format!("{}/api/v1/tools", d.url),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"items\""), "{out}");
+    // Without the CA the certificate is not trusted (curl's exit 60).
+    let (code, _) = curl(&[&format!("{}/healthz", d.url)]);
+    assert_eq!(code, 60);
+    // Plain HTTP on the TLS port is not served.
+    let (code, _) = curl(&[&format!("{}/healthz", d.url.replace("https://", "http://"))]);
+    assert_ne!(code, 0);
+    // The daemon still answers after those failed handshakes.
+    let (code, out) = curl(&["--cacert", cacert, &format!("{}/healthz", d.url)]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn connections_that_never_finish_their_request_are_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_daemon(
+        &[
+            "--node",
+            "sec-slow",
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "--http-header-timeout",
+            "1s",
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    let addr = d.url.trim_start_matches("http://").to_owned();
+    let healthz = format!("{}/healthz", d.url);
+    // 200 requests half-sent (a slowloris), and 20 connections that send nothing.
+    let mut open: Vec<TcpStream> = (0..220)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            if i < 200 {
+                s.write_all(b"GET /api/v1/tools HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    // The node keeps answering while they hang.
+    assert_eq!(request("GET", &healthz, None, &[], None).status, 200);
+    let started = Instant::now();
+    for s in &mut open {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 512];
+        // Closed by the daemon: EOF (after a 408 or nothing) or a reset, well before 20 s.
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!(
+                        "a half-sent connection is still open after {:?}",
+                        started.elapsed()
+                    )
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(request("GET", &healthz, None, &[], None).status, 200);
+}
