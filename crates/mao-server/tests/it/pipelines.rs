@@ -70,7 +70,10 @@ fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, V
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(120))
         .build();
-    let req = agent.request(method, &format!("{}{}", d.url, path));
+    // A client, not a browser's form: bodyless POSTs say so (the daemon refuses the rest).
+    let req = agent
+        .request(method, &format!("{}{}", d.url, path))
+        .set("X-Mao-Client", "test");
     let result = match body {
         Some(b) => req.send_json(b),
         None => req.call(),
