@@ -187,7 +187,7 @@ fn host_allowed(guard: &Guard, host: &str) -> bool {
     let name = host_name(host);
     name.parse::<IpAddr>().is_ok()
         || name.ends_with(".localhost")
-        || guard.allowed_hosts.iter().any(|h| *h == name)
+        || guard.allowed_hosts.contains(&name)
 }
 
 /// A browser can send a cross-origin POST without asking first only as a "simple"

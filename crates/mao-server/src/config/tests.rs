@@ -386,3 +386,83 @@ fn git_identity_keys_and_secrets() {
     let e = invalid(load(&["--config", path.to_str().unwrap()]));
     assert_eq!(e.key, "secrets", "{e}");
 }
+
+#[test]
+fn every_key_is_documented() {
+    let docs = include_str!("../../../../docs/configuration.md");
+    let cmd = layer::command();
+    let missing: Vec<&str> = layer::keys(&cmd)
+        .map(|arg| arg.get_id().as_str())
+        .filter(|key| *key != layer::CONFIG_KEY && !docs.contains(&format!("| `{key}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md has no row for {missing:?}"
+    );
+}
+
+#[test]
+fn auth_follows_the_listen_address() {
+    assert!(!load(&[]).unwrap().access.auth_required);
+    assert!(
+        load(&["--listen", "0.0.0.0:8080"])
+            .unwrap()
+            .access
+            .auth_required
+    );
+    assert!(
+        load(&["--listen", "[::]:8080"])
+            .unwrap()
+            .access
+            .auth_required
+    );
+    assert!(load(&["--auth", "required"]).unwrap().access.auth_required);
+    let e = invalid(load(&["--listen", "10.0.0.1:8080", "--auth", "off"]));
+    assert_eq!(e.key, "auth", "{e}");
+    assert!(e.to_string().contains("not loopback"), "{e}");
+    let e = invalid(load_env(&["--listen", "0.0.0.0:1"], &[("MAO_AUTH", "off")]));
+    assert_eq!(
+        (e.key.as_str(), e.origin.clone()),
+        ("auth", Source::Env("MAO_AUTH".into()))
+    );
+
+    let c = load(&[
+        "--advertise-url",
+        "http://Site-A.example.org:8080",
+        "--allowed-hosts",
+        "mao.example.org, other.example.org",
+    ])
+    .unwrap();
+    assert_eq!(
+        c.access.allowed_hosts,
+        [
+            "localhost",
+            "mao.example.org",
+            "other.example.org",
+            "site-a.example.org"
+        ]
+    );
+    let e = invalid(load(&["--allowed-hosts", "evil.example:80"]));
+    assert_eq!(e.key, "allowed_hosts", "{e}");
+
+    let e = invalid(load(&[
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/k",
+    ]));
+    assert_eq!(e.key, "tls_cert", "{e}");
+    let e = invalid(load(&["--tls-key", "/etc/hostname"]));
+    assert_eq!(e.key, "tls_cert", "{e}");
+    let e = invalid(load(&["--http-header-timeout", "0s"]));
+    assert_eq!(e.key, "http_header_timeout", "{e}");
+    let e = invalid(load(&[
+        "--http-header-timeout",
+        "30s",
+        "--http-idle-timeout",
+        "10s",
+    ]));
+    assert_eq!(e.key, "http_idle_timeout", "{e}");
+    let e = invalid(load(&["--http-max-connections", "0"]));
+    assert_eq!(e.key, "http_max_connections", "{e}");
+}
