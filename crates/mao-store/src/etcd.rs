@@ -61,13 +61,25 @@ pub struct EtcdConfig {
 }
 
 /// TLS towards etcd: the CA its server certificate is checked against, and the client
-/// certificate to present (etcd's `--client-cert-auth`).
-#[derive(Clone, Debug, Default)]
+/// certificate to present (etcd's `--client-cert-auth`). `Debug` shows no key.
+#[derive(Clone, Default)]
 pub struct EtcdTls {
     /// The CA certificate(s), PEM.
     pub ca_pem: Vec<u8>,
     /// The client certificate chain and its private key, PEM.
     pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdTls")
+            .field("ca_pem", &format_args!("<{} bytes>", self.ca_pem.len()))
+            .field(
+                "client",
+                &self.client.as_ref().map(|_| "<certificate and key>"),
+            )
+            .finish()
+    }
 }
 
 /// An etcd user and its password; the password is never shown (not even by `Debug`).
