@@ -324,3 +324,51 @@ fn maoctl_reports_an_unreachable_daemon() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is mao-orchestrator running?"), "{err}");
 }
+
+/// The daemon on an etcd that serves TLS only, requires client certificates and has auth on:
+/// it starts, a tool registered through maoctl is in etcd, and etcdctl (with the same
+/// certificates and user) reads it there. The password is in no log line.
+#[test]
+fn daemon_on_etcd_with_tls_client_certs_and_auth() {
+    let password = "e2e-etcd-Pw-42";
+    let mut etcd = EtcdServer::start_tls();
+    etcd.enable_auth(password);
+    let pki = etcd.pki().expect("a TLS etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let password_file = dir.path().join("etcd-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let endpoint = etcd.endpoint();
+    let (ca, cert, key) = (pki.ca(), pki.client_cert(), pki.client_key());
+    let d = start_daemon(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "site-tls",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--etcd-ca",
+            ca.to_str().unwrap(),
+            "--etcd-cert",
+            cert.to_str().unwrap(),
+            "--etcd-key",
+            key.to_str().unwrap(),
+            "--etcd-user",
+            "root",
+            "--etcd-password-file",
+            password_file.to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    crate::support::add_demo_tool(&d);
+    assert_eq!(tool_names(&d), ["demo"]);
+    let listed = etcd.etcdctl_ok(&["get", "--prefix", "/mao/tools/"]);
+    assert!(listed.contains("/mao/tools/demo"), "{listed}");
+    assert!(listed.contains("\"image\":\"mao/demo-tool:latest\""), "{listed}");
+    let nodes: Vec<NodeInfo> = maoctl_items(&d, &["node", "list"]);
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert!(!d.log_text().contains(password), "{}", d.log_text());
+}
