@@ -246,12 +246,14 @@ fn etcd_user(
         }
         None => match env.get(ETCD_PASSWORD_VAR).filter(|p| !p.is_empty()) {
             Some(password) => password.clone(),
-            None => return Err(origins.bad(
-                "etcd_user",
-                format!(
+            None => {
+                return Err(origins.bad(
+                    "etcd_user",
+                    format!(
                     "needs a password: set etcd_password_file or the variable {ETCD_PASSWORD_VAR}"
                 ),
-            )),
+                ))
+            }
         },
     };
     Ok(Some(EtcdUser::new(user, password)))

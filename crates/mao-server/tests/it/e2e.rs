@@ -367,7 +367,10 @@ fn daemon_on_etcd_with_tls_client_certs_and_auth() {
     assert_eq!(tool_names(&d), ["demo"]);
     let listed = etcd.etcdctl_ok(&["get", "--prefix", "/mao/tools/"]);
     assert!(listed.contains("/mao/tools/demo"), "{listed}");
-    assert!(listed.contains("\"image\":\"mao/demo-tool:latest\""), "{listed}");
+    assert!(
+        listed.contains("\"image\":\"mao/demo-tool:latest\""),
+        "{listed}"
+    );
     let nodes: Vec<NodeInfo> = maoctl_items(&d, &["node", "list"]);
     assert_eq!(nodes.len(), 1, "{nodes:?}");
     assert!(!d.log_text().contains(password), "{}", d.log_text());
