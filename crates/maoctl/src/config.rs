@@ -550,8 +550,10 @@ token_file = "b.token"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/mao/config.toml");
         assert_eq!(ClientConfig::load(&path).unwrap(), ClientConfig::default());
-        let mut file = ClientConfig::default();
-        file.current_context = Some("a".into());
+        let mut file = ClientConfig {
+            current_context: Some("a".into()),
+            ..ClientConfig::default()
+        };
         file.contexts.insert(
             "a".into(),
             Context {

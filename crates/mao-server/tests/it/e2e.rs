@@ -378,6 +378,10 @@ fn daemon_on_etcd_with_tls_client_certs_and_auth() {
     let tools = crate::support::client_with(&d, &none).list_tools().unwrap();
     assert_eq!(tools.len(), 1);
     let out = crate::support::maoctl_with(&d.url, &none, &["tool", "get", "demo"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!d.log_text().contains(password), "{}", d.log_text());
 }

@@ -196,3 +196,52 @@ async fn wait_ok(store: &EtcdStore) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A site's user with a role on the federation's prefix only (as docs/federation.md sets it
+/// up): leases, keep-alives, watches and writes under the prefix work; outside it etcd's
+/// refusal says what to grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_a_role_on_the_prefix() {
+    let server = tokio::task::block_in_place(|| {
+        let server = secure_server(None);
+        for args in [
+            vec!["role", "add", "mao"],
+            vec![
+                "role",
+                "grant-permission",
+                "mao",
+                "--prefix=true",
+                "readwrite",
+                "/fed/",
+            ],
+            vec!["user", "add", "site-a:site-a-Pw"],
+            vec!["user", "grant-role", "site-a", "mao"],
+        ] {
+            server.etcdctl_ok(&args);
+        }
+        server
+    });
+    let mut config = config(&server, PASSWORD);
+    config.user = Some(EtcdUser::new("site-a", "site-a-Pw"));
+    let store = EtcdStore::connect_with(config).await.unwrap();
+    let lease = store.grant_lease(Duration::from_secs(10)).await.unwrap();
+    let r = store
+        .put("/fed/nodes/a", b("1"), Some(lease))
+        .await
+        .unwrap();
+    let mut events = store.watch("/fed/", Some(r + 1)).await.unwrap();
+    store.keep_alive(lease).await.unwrap();
+    store.create("/fed/tools/t", b("{}"), None).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(event, WatchEvent::Put(ref kv) if kv.key == "/fed/tools/t"),
+        "{event:?}"
+    );
+    let e = store.put("/elsewhere", b("1"), None).await.unwrap_err();
+    assert!(e.to_string().contains("permission denied"), "{e}");
+    assert!(e.to_string().contains("may read and write"), "{e}");
+}
