@@ -122,14 +122,7 @@ impl Daemon {
     /// Runs maoctl and returns its stdout, panicking with its stderr and the daemon's log
     /// if it fails.
     pub fn maoctl_ok(&self, args: &[&str]) -> String {
-        let out = self.maoctl(args);
-        assert!(
-            out.status.success(),
-            "maoctl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log_text()
-        );
-        String::from_utf8(out.stdout).expect("maoctl prints UTF-8")
+        self.maoctl_with_ok(&Credentials::default(), args)
     }
 
     /// maoctl `-o json` output, parsed into `T` (a `mao_api` type, or `serde_json::Value`).

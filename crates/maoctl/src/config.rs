@@ -25,50 +25,26 @@ pub const ENV_CONFIG: &str = "MAO_CONFIG";
 
 /// The global flags that choose the daemon and the credentials.
 #[derive(clap::Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct ConnectionFlags {
     /// URL of a mao-orchestrator daemon, http:// or https:// [env: MAO_ENDPOINT] [default: the context's, else http://127.0.0.1:8080]
-    #[arg(
-        long,
-        value_name = "URL",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, value_name = "URL", global = true)]
     pub endpoint: Option<String>,
 
     /// API token, sent as `Authorization: Bearer` [env: MAO_TOKEN]; prefer the variable or a context's token_file: a flag shows in `ps`
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, value_name = "TOKEN", global = true)]
     pub token: Option<String>,
 
     /// CA certificate (PEM) that an https:// daemon's certificate must be signed by [env: MAO_CA_CERT] [default: the public CAs]
-    #[arg(
-        long,
-        value_name = "FILE",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca_cert: Option<PathBuf>,
 
     /// Context of the client config file to use [env: MAO_CONTEXT] [default: its current_context]
-    #[arg(
-        long,
-        value_name = "NAME",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, value_name = "NAME", global = true)]
     pub context: Option<String>,
 
     /// Client config file [env: MAO_CONFIG] [default: $XDG_CONFIG_HOME/mao/config.toml or ~/.config/mao/config.toml]
-    #[arg(
-        long,
-        value_name = "FILE",
-        global = true,
-        help_heading = "Global options"
-    )]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 }
 
