@@ -417,7 +417,9 @@ fn transport_cause(transport: &ureq::Transport) -> io::Error {
         (_, Some(source)) => io::Error::new(source.kind(), source.to_string()),
         (kind, None) => {
             let what = match kind {
-                ureq::ErrorKind::BadStatus => "the answer is not HTTP".to_owned(),
+                ureq::ErrorKind::BadStatus => {
+                    "the answer is not HTTP (is the daemon serving https://?)".to_owned()
+                }
                 ureq::ErrorKind::BadHeader => "the answer has a malformed header".to_owned(),
                 ureq::ErrorKind::TooManyRedirects => "too many redirects".to_owned(),
                 other => other.to_string().to_lowercase(),

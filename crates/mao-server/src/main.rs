@@ -75,7 +75,10 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             })
             .await
             .context("cannot set up the etcd client")?;
-            info!(endpoints = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "etcd store configured");
+            info!(endpoints = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix,
+                tls = config.etcd_tls.is_some(),
+                user = config.etcd_user.as_ref().map_or("", |u| u.name.as_str()),
+                "etcd store configured");
             Arc::new(store)
         }
     })
