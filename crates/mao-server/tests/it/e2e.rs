@@ -385,3 +385,54 @@ fn daemon_on_etcd_with_tls_client_certs_and_auth() {
     );
     assert!(!d.log_text().contains(password), "{}", d.log_text());
 }
+
+/// With a wrong etcd password the daemon waits for the store and its log says what to fix,
+/// without the password.
+#[test]
+fn a_wrong_etcd_password_is_logged_as_what_to_fix() {
+    let mut etcd = EtcdServer::start_tls();
+    etcd.enable_auth("the-right-Pw");
+    let pki = etcd.pki().expect("a TLS etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let wrong = "a-wrong-Pw-77";
+    let mut child = std::process::Command::new(crate::support::daemon_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node",
+            "site-wrong",
+            "--store",
+            "etcd",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--etcd-endpoints", &etcd.endpoint(), "--etcd-user", "root"])
+        .arg("--etcd-ca")
+        .arg(pki.ca())
+        .arg("--etcd-cert")
+        .arg(pki.client_cert())
+        .arg("--etcd-key")
+        .arg(pki.client_key())
+        .env("MAO_ETCD_PASSWORD", wrong)
+        .env("MAO_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the daemon starts");
+    let said = eventually(Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("wrong user name or password")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(said, "{text}");
+    assert!(
+        text.contains("etcd_password_file or MAO_ETCD_PASSWORD"),
+        "{text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+}
