@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use endpoint::normalize_endpoint;
 
+mod auth;
 mod endpoint;
 
 // One module per resource of the API, each adding its methods to `Client`.
@@ -23,6 +24,7 @@ mod runs;
 mod schedules;
 mod tools;
 
+pub use auth::{ClientOptions, Token, CLIENT_HEADER, CLIENT_HEADER_VALUE};
 pub use datasets::NodeClone;
 
 /// The endpoint `maoctl` and other clients use when none is given.
@@ -84,6 +86,18 @@ pub enum Error {
         /// The name as given.
         name: String,
     },
+    /// A token or CA certificate that cannot be used; the message never holds a token.
+    #[error("{0}")]
+    InvalidSettings(String),
+    /// The TLS handshake with an `https://` endpoint failed: an untrusted or wrong
+    /// certificate, or no TLS at all.
+    #[error("TLS with {endpoint} failed: {reason}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// What was wrong, and what to do.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -98,6 +112,16 @@ impl Error {
     /// Whether the server said the resource does not exist.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+
+    /// Whether the server refused the request for its missing or wrong token (401).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// Whether the server said the token's role may not do this (403).
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
     }
 
     /// Whether the server said the resource exists already.
@@ -124,18 +148,38 @@ pub struct Client {
 }
 
 impl Client {
-    /// Checks `endpoint` (`http://host[:port][/prefix]` or `https://...`) and builds a client.
+    /// Checks `endpoint` (`http://host[:port][/prefix]` or `https://...`) and builds a client
+    /// without a token that trusts the bundled public CAs.
     pub fn new(endpoint: &str) -> Result<Client, Error> {
+        Client::with_options(endpoint, ClientOptions::default())
+    }
+
+    /// [`Client::new`] with a token and the CA an `https://` endpoint is checked against.
+    pub fn with_options(endpoint: &str, options: ClientOptions) -> Result<Client, Error> {
         let endpoint = normalize_endpoint(endpoint)?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(USER_AGENT)
-            .build();
-        let stream_agent = ureq::AgentBuilder::new()
-            .timeout_connect(CONNECT_TIMEOUT)
-            .user_agent(USER_AGENT)
-            .build();
+        let tls = options
+            .ca_cert_pem
+            .as_deref()
+            .map(auth::tls_config)
+            .transpose()?;
+        let builder = || {
+            let builder = ureq::AgentBuilder::new()
+                .timeout_connect(CONNECT_TIMEOUT)
+                .user_agent(USER_AGENT)
+                .middleware(auth::Headers {
+                    token: options.token.clone(),
+                });
+            #[cfg(feature = "tls")]
+            let builder = match &tls {
+                Some(config) => builder.tls_config(config.clone()),
+                None => builder,
+            };
+            #[cfg(not(feature = "tls"))]
+            let _ = &tls;
+            builder
+        };
+        let agent = builder().timeout(REQUEST_TIMEOUT).build();
+        let stream_agent = builder().build();
         Ok(Client {
             endpoint,
             agent,
@@ -257,8 +301,7 @@ impl Client {
                     .set("Content-Type", "application/json")
                     .send_bytes(&bytes)
             }
-            // A bodyless POST says it is not a browser's form (the daemon refuses those).
-            None => request.set("X-Mao-Client", "maoctl").call(),
+            None => request.call(),
         };
         match result {
             Ok(response) => {
@@ -277,10 +320,18 @@ impl Client {
                 let body = read_body(&self.endpoint, response)?;
                 Ok(api_error(&url, status, &body))
             }
-            ureq::Error::Transport(transport) => Ok(Error::Unreachable {
-                endpoint: self.endpoint.clone(),
-                source: transport_cause(&transport),
-            }),
+            ureq::Error::Transport(transport) => {
+                if let Some(reason) = auth::tls_failure(&transport) {
+                    return Ok(Error::Tls {
+                        endpoint: self.endpoint.clone(),
+                        reason,
+                    });
+                }
+                Ok(Error::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    source: transport_cause(&transport),
+                })
+            }
         }
     }
 }
@@ -366,7 +417,9 @@ fn transport_cause(transport: &ureq::Transport) -> io::Error {
         (_, Some(source)) => io::Error::new(source.kind(), source.to_string()),
         (kind, None) => {
             let what = match kind {
-                ureq::ErrorKind::BadStatus => "the answer is not HTTP".to_owned(),
+                ureq::ErrorKind::BadStatus => {
+                    "the answer is not HTTP (is the daemon serving https://?)".to_owned()
+                }
                 ureq::ErrorKind::BadHeader => "the answer has a malformed header".to_owned(),
                 ureq::ErrorKind::TooManyRedirects => "too many redirects".to_owned(),
                 other => other.to_string().to_lowercase(),

@@ -75,10 +75,17 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
                 format!("cannot create the data dir {}", config.data_dir.display())
             })?;
-            let store = EtcdStore::connect(&config.etcd_endpoints)
-                .await
-                .context("cannot set up the etcd client")?;
-            info!(endpoints = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix, "etcd store configured");
+            let store = EtcdStore::connect_with(mao_store::etcd::EtcdConfig {
+                endpoints: config.etcd_endpoints.clone(),
+                tls: config.etcd_tls.clone(),
+                user: config.etcd_user.clone(),
+            })
+            .await
+            .context("cannot set up the etcd client")?;
+            info!(endpoints = %config.etcd_endpoints.join(","), prefix = %config.etcd_prefix,
+                tls = config.etcd_tls.is_some(),
+                user = config.etcd_user.as_ref().map_or("", |u| u.name.as_str()),
+                "etcd store configured");
             Arc::new(store)
         }
     })

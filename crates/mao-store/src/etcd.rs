@@ -4,6 +4,12 @@
 //! connection that dials on first use and dials again after the connection breaks, so
 //! while etcd is down every request fails fast with [`StoreError::Unavailable`] and the
 //! same [`EtcdStore`] works again once etcd is back.
+//!
+//! With TLS ([`EtcdTls`]) the endpoints are `https://`, checked against the given CA, and a
+//! client certificate is presented when one is given. With a user ([`EtcdUser`]) the store
+//! asks etcd for an auth token on first use and again whenever etcd rejects the one it
+//! holds: etcd's simple tokens expire (`--auth-token-ttl`, 300 s by default) and do not
+//! survive an etcd restart, so a token is never assumed to live as long as the store.
 
 use std::collections::VecDeque;
 use std::error::Error as _;
@@ -14,10 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, Error as EtcdError, EventType, GetOptions,
-    PutOptions, Txn, TxnOp, TxnOpResponse, TxnResponse, WatchOptions, Watcher,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, Error as EtcdError, EventType,
+    GetOptions, Identity, PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
+    WatchOptions, Watcher,
 };
 use futures::StreamExt;
+use tracing::{debug, warn};
 
 use crate::{
     prefix_end, KeyValue, LeaseId, ListOptions, Page, Result, Revision, Store, StoreError,
@@ -41,6 +49,79 @@ const GRPC_CANCELLED: i32 = 1;
 const GRPC_UNKNOWN: i32 = 2;
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
+/// How to reach etcd: its endpoints, TLS, and the user to authenticate as.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdConfig {
+    /// Client URLs, all `http://` or (with [`EtcdConfig::tls`]) all `https://`.
+    pub endpoints: Vec<String>,
+    pub tls: Option<EtcdTls>,
+    pub user: Option<EtcdUser>,
+}
+
+/// TLS towards etcd: the CA its server certificate is checked against, and the client
+/// certificate to present (etcd's `--client-cert-auth`). `Debug` shows no key.
+#[derive(Clone, Default)]
+pub struct EtcdTls {
+    /// The CA certificate(s), PEM.
+    pub ca_pem: Vec<u8>,
+    /// The client certificate chain and its private key, PEM.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdTls")
+            .field("ca_pem", &format_args!("<{} bytes>", self.ca_pem.len()))
+            .field(
+                "client",
+                &self.client.as_ref().map(|_| "<certificate and key>"),
+            )
+            .finish()
+    }
+}
+
+/// An etcd user and its password; the password is never shown (not even by `Debug`).
+#[derive(Clone)]
+pub struct EtcdUser {
+    pub name: String,
+    password: String,
+}
+
+impl EtcdUser {
+    /// The user `name` with `password`.
+    pub fn new(name: impl Into<String>, password: impl Into<String>) -> EtcdUser {
+        EtcdUser {
+            name: name.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EtcdUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdUser")
+            .field("name", &self.name)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+/// The user and the state of its token. The mutex is held while a token is requested, so
+/// concurrent calls that all found the token rejected ask etcd for one new token, not one each.
+struct Auth {
+    user: EtcdUser,
+    /// How many tokens were obtained; 0 before the first. A call remembers the generation
+    /// it ran with, and renews only if no other call renewed since.
+    generation: tokio::sync::Mutex<u64>,
+}
+
+/// Why one attempt of a call failed.
+enum Failure {
+    Etcd(EtcdError),
+    TimedOut,
+}
 
 /// What a failed request was about, to fill in the error it maps to.
 #[derive(Clone, Copy, Default)]
@@ -71,28 +152,81 @@ pub struct EtcdStore {
     client: Client,
     /// The endpoints, comma-separated, for error messages.
     endpoints: Arc<str>,
+    auth: Option<Arc<Auth>>,
+    /// What to suggest when etcd closes a TLS connection right away.
+    tls_hint: Option<&'static str>,
 }
 
 impl EtcdStore {
-    /// Creates a client for `endpoints`; it does not dial yet, so it succeeds while etcd is down.
+    /// Creates a client for `endpoints` (plain `http://`, no user); it does not dial yet,
+    /// so it succeeds while etcd is down.
     pub async fn connect(endpoints: &[String]) -> Result<EtcdStore> {
+        EtcdStore::connect_with(EtcdConfig {
+            endpoints: endpoints.to_vec(),
+            ..EtcdConfig::default()
+        })
+        .await
+    }
+
+    /// Creates a client as `config` says. Like [`EtcdStore::connect`] it neither dials nor
+    /// authenticates yet: both happen on first use, so it succeeds while etcd is down.
+    pub async fn connect_with(config: EtcdConfig) -> Result<EtcdStore> {
+        let endpoints = &config.endpoints;
         if endpoints.is_empty() {
             return Err(StoreError::Invalid("no etcd endpoints given".into()));
         }
-        let options = ConnectOptions::new()
+        let secure = endpoints
+            .iter()
+            .filter(|e| e.starts_with("https://"))
+            .count();
+        match (&config.tls, secure) {
+            (Some(_), n) if n != endpoints.len() => {
+                return Err(StoreError::Invalid(
+                    "with TLS every etcd endpoint must be an https:// URL".into(),
+                ))
+            }
+            (None, n) if n > 0 => return Err(StoreError::Invalid(
+                "https:// etcd endpoints need TLS settings: the CA that signed etcd's certificate"
+                    .into(),
+            )),
+            _ => {}
+        }
+        let mut options = ConnectOptions::new()
             .with_timeout(REQUEST_TIMEOUT)
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
             // etcd does not permit pings without an open stream and answers them with
             // GOAWAY ("too_many_pings"), which would break the connection every few pings.
             .with_keep_alive_while_idle(false);
+        if let Some(tls) = &config.tls {
+            let mut tls_options =
+                TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+            if let Some((cert, key)) = &tls.client {
+                tls_options = tls_options.identity(Identity::from_pem(cert, key));
+            }
+            options = options.with_tls(tls_options);
+        }
+        // The user is not handed to etcd-client: it would authenticate in `connect` (so
+        // etcd would have to be up) and never again (so the store would break when the
+        // token expires). `Auth` does both lazily.
         let joined: Arc<str> = endpoints.join(",").into();
         let client = Client::connect(endpoints, Some(options))
             .await
             .map_err(|e| map_error(&joined, e, Context::default()))?;
+        let tls_hint = config.tls.as_ref().map(|tls| match tls.client {
+            None => "etcd may require a client certificate: set etcd_cert and etcd_key",
+            Some(_) => "etcd may not accept the client certificate of etcd_cert: is it signed by etcd's --trusted-ca-file?",
+        });
         Ok(EtcdStore {
             client,
             endpoints: joined,
+            tls_hint,
+            auth: config.user.map(|user| {
+                Arc::new(Auth {
+                    user,
+                    generation: tokio::sync::Mutex::new(0),
+                })
+            }),
         })
     }
 
@@ -101,19 +235,123 @@ impl EtcdStore {
         &self.endpoints
     }
 
-    /// Runs one etcd call under [`CALL_TIMEOUT`] and maps its error.
-    async fn run<T, F>(&self, ctx: Context, call: F) -> Result<T>
+    /// Runs one etcd call under [`CALL_TIMEOUT`] and maps its error. With a user, the call
+    /// runs with a token, and once more with a new one when etcd rejected the token.
+    async fn run<T, F, C>(&self, ctx: Context, call: C) -> Result<T>
+    where
+        C: Fn() -> F,
+        F: Future<Output = std::result::Result<T, EtcdError>>,
+    {
+        let Some(auth) = &self.auth else {
+            return self.attempt(call()).await.map_err(|f| self.failed(f, ctx));
+        };
+        let generation = self.token(auth, None).await?;
+        match self.attempt(call()).await {
+            Err(Failure::Etcd(e)) if is_token_rejected(&e) => {
+                debug!(endpoints = %self.endpoints, "etcd rejected the auth token; asking for a new one");
+                self.token(auth, Some(generation)).await?;
+                self.attempt(call()).await.map_err(|f| self.failed(f, ctx))
+            }
+            result => result.map_err(|f| self.failed(f, ctx)),
+        }
+    }
+
+    async fn attempt<T, F>(&self, call: F) -> std::result::Result<T, Failure>
     where
         F: Future<Output = std::result::Result<T, EtcdError>>,
     {
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result.map_err(|e| map_error(&self.endpoints, e, ctx)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "etcd at {} did not answer within {}s",
-                self.endpoints,
-                CALL_TIMEOUT.as_secs()
-            ))),
+            Ok(result) => result.map_err(Failure::Etcd),
+            Err(_) => Err(Failure::TimedOut),
         }
+    }
+
+    fn failed(&self, failure: Failure, ctx: Context) -> StoreError {
+        match failure {
+            Failure::Etcd(e) => self.with_tls_hint(map_error(&self.endpoints, e, ctx)),
+            Failure::TimedOut => self.timed_out(),
+        }
+    }
+
+    /// etcd closes a TLS connection whose client certificate it does not accept (or that
+    /// has none) without an alert that reaches this client's error: say what may be wrong.
+    fn with_tls_hint(&self, e: StoreError) -> StoreError {
+        match (self.tls_hint, e) {
+            (Some(hint), StoreError::Unavailable(message))
+                if message.ends_with("connection closed") =>
+            {
+                StoreError::Unavailable(format!("{message} ({hint})"))
+            }
+            (_, e) => e,
+        }
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Unavailable(format!(
+            "etcd at {} did not answer within {}s",
+            self.endpoints,
+            CALL_TIMEOUT.as_secs()
+        ))
+    }
+
+    /// Makes sure the client holds a token and returns its generation: obtains the first
+    /// one, or with `rejected` (the generation etcd refused) a new one unless another call
+    /// already replaced it.
+    async fn token(&self, auth: &Auth, rejected: Option<u64>) -> Result<u64> {
+        let mut generation = auth.generation.lock().await;
+        let needed = match rejected {
+            None => *generation == 0,
+            Some(rejected) => *generation == rejected,
+        };
+        if !needed {
+            return Ok(*generation);
+        }
+        let mut client = self.client.auth_client();
+        // A stale token would ride along on the authenticate request itself.
+        client.remove_client_auth();
+        let login = client.set_client_auth(auth.user.name.clone(), auth.user.password.clone());
+        match self.attempt(login).await {
+            Ok(()) => {}
+            Err(Failure::Etcd(e)) if e.to_string().contains("authentication is not enabled") => {
+                warn!(endpoints = %self.endpoints, user = %auth.user.name,
+                    "etcd_user is set but etcd has authentication off; going on without a token");
+            }
+            Err(Failure::Etcd(e)) => return Err(self.login_failed(&auth.user.name, e)),
+            Err(Failure::TimedOut) => return Err(self.timed_out()),
+        }
+        *generation += 1;
+        Ok(*generation)
+    }
+
+    /// The error of a failed authentication, in words an operator can act on; it never
+    /// holds the password.
+    fn login_failed(&self, user: &str, e: EtcdError) -> StoreError {
+        let message = e.to_string();
+        if message.contains("authentication failed")
+            || message.contains("invalid user ID or password")
+        {
+            return StoreError::Unavailable(format!(
+                "etcd at {} refused the user {user:?}: wrong user name or password (check etcd_user and etcd_password_file or MAO_ETCD_PASSWORD)",
+                self.endpoints
+            ));
+        }
+        match self.with_tls_hint(map_error(&self.endpoints, e, Context::default())) {
+            StoreError::Internal(what) => StoreError::Unavailable(format!(
+                "cannot authenticate to etcd at {} as {user:?}: {what}",
+                self.endpoints
+            )),
+            other => other,
+        }
+    }
+
+    /// One transaction on a fresh handle of the KV service (each attempt of [`EtcdStore::run`]
+    /// needs its own future).
+    fn kv_txn(
+        &self,
+        txn: Txn,
+    ) -> impl Future<Output = std::result::Result<TxnResponse, EtcdError>> + 'static {
+        let mut kv = self.client.kv_client();
+        async move { kv.txn(txn).await }
     }
 
     /// Runs a compare-on-`mod_revision` transaction and reads the key on failure, so a
@@ -133,8 +371,7 @@ impl EtcdStore {
             ])
             .and_then([op])
             .or_else([TxnOp::get(key, None)]);
-        let mut kv = self.client.kv_client();
-        let resp = self.run(ctx, kv.txn(txn)).await?;
+        let resp = self.run(ctx, || self.kv_txn(txn.clone())).await?;
         if resp.succeeded() {
             return txn_revision(&resp);
         }
@@ -165,6 +402,15 @@ fn map_error(endpoints: &str, e: EtcdError, ctx: Context) -> StoreError {
     };
     match &e {
         EtcdError::TransportError(t) => unavailable(t.to_string(), t.source()),
+        EtcdError::GRpcStatus(status) if is_auth_status(status.message()) => {
+            StoreError::Unavailable(auth_advice(endpoints, status.message()))
+        }
+        EtcdError::GRpcStatus(status) if i32::from(status.code()) == GRPC_UNAUTHENTICATED => {
+            StoreError::Unavailable(format!(
+                "etcd at {endpoints} rejected the request: {} (check etcd_user and its password)",
+                status.message()
+            ))
+        }
         EtcdError::IoError(io) => unavailable(io.to_string(), io.source()),
         EtcdError::GRpcStatus(status) => {
             let message = status.message();
@@ -196,6 +442,74 @@ fn map_error(endpoints: &str, e: EtcdError, ctx: Context) -> StoreError {
     }
 }
 
+/// Whether etcd rejected the token the request carried (expired, or lost when etcd
+/// restarted), or found none where one is needed: a new token may help.
+fn is_token_rejected(e: &EtcdError) -> bool {
+    match e {
+        EtcdError::GRpcStatus(status) => {
+            let message = status.message();
+            i32::from(status.code()) == GRPC_UNAUTHENTICATED
+                || message.contains("invalid auth token")
+                || message.contains("user name is empty")
+        }
+        _ => false,
+    }
+}
+
+/// etcd's answers that mean the user, its password or its permissions are not right.
+fn is_auth_status(message: &str) -> bool {
+    [
+        "user name is empty",
+        "permission denied",
+        "invalid auth token",
+        "user name not found",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}
+
+/// What an operator should do about an authentication or permission error of etcd.
+fn auth_advice(endpoints: &str, message: &str) -> String {
+    let advice = if message.contains("user name is empty")
+        || message.contains("user name not found")
+    {
+        "etcd has authentication on: set etcd_user and etcd_password_file (or MAO_ETCD_PASSWORD)"
+    } else if message.contains("permission denied") {
+        "check etcd_user and etcd_password_file (or MAO_ETCD_PASSWORD), and that the user may read and write the federation's prefix"
+    } else {
+        "the auth token was rejected twice: check etcd_user and its password"
+    };
+    format!("etcd at {endpoints} refused the request ({message}): {advice}")
+}
+
+/// What to do about a TLS failure, from its root cause; empty when it is not one.
+fn tls_advice(cause: &str) -> &'static str {
+    let cause = cause.to_lowercase();
+    if cause.contains("unknownissuer")
+        || cause.contains("unknown issuer")
+        || cause.contains("invalid peer certificate: badsignature")
+    {
+        " (etcd's certificate is not signed by the CA of etcd_ca)"
+    } else if cause.contains("notvalidforname") || cause.contains("not valid for name") {
+        " (etcd's certificate does not name the host of etcd_endpoints)"
+    } else if cause.contains("certificaterequired") || cause.contains("certificate required") {
+        " (etcd requires a client certificate: set etcd_cert and etcd_key)"
+    } else if cause.contains("badcertificate")
+        || cause.contains("bad certificate")
+        || cause.contains("unknownca")
+        || cause.contains("unknown ca")
+    {
+        " (etcd does not accept the client certificate of etcd_cert: is it signed by etcd's --trusted-ca-file?)"
+    } else if cause.contains("invalidcontenttype")
+        || cause.contains("corrupt message")
+        || cause.contains("http/2") && cause.contains("tls")
+    {
+        " (is etcd serving TLS? use http:// endpoints for a plain etcd)"
+    } else {
+        ""
+    }
+}
+
 /// An error's own message and its root cause ("tcp connect error: connection refused"),
 /// without the debug dump that tonic's `Display` adds.
 fn describe(what: String, source: Option<&(dyn std::error::Error + 'static)>) -> String {
@@ -203,10 +517,12 @@ fn describe(what: String, source: Option<&(dyn std::error::Error + 'static)>) ->
     while let Some(next) = root.and_then(|r| r.source()) {
         root = Some(next);
     }
-    match root.map(|r| r.to_string()) {
+    let text = match root.map(|r| r.to_string()) {
         Some(cause) if !what.contains(&cause) => format!("{what}: {cause}"),
         _ => what,
-    }
+    };
+    let advice = tls_advice(&text);
+    format!("{text}{advice}")
 }
 
 /// Whether a status without a proper code (hyper and h2 errors) means the connection broke.
@@ -323,18 +639,22 @@ impl Store for EtcdStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut kv = self.client.kv_client();
-        let resp = self.run(Context::default(), kv.get(key, None)).await?;
+        let resp = self
+            .run(Context::default(), || {
+                let mut kv = self.client.kv_client();
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         resp.kvs().first().map(to_kv).transpose()
     }
 
     async fn put(&self, key: &str, value: Bytes, lease: Option<LeaseId>) -> Result<Revision> {
-        let mut kv = self.client.kv_client();
         let resp = self
-            .run(
-                Context::lease(lease),
-                kv.put(key, Vec::from(value), put_options(lease)),
-            )
+            .run(Context::lease(lease), || {
+                let mut kv = self.client.kv_client();
+                let value = Vec::from(value.clone());
+                async move { kv.put(key, value, put_options(lease)).await }
+            })
             .await?;
         header_revision(resp.header())
     }
@@ -343,8 +663,9 @@ impl Store for EtcdStore {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, Vec::from(value), put_options(lease))]);
-        let mut kv = self.client.kv_client();
-        let resp = self.run(Context::lease(lease), kv.txn(txn)).await?;
+        let resp = self
+            .run(Context::lease(lease), || self.kv_txn(txn.clone()))
+            .await?;
         if !resp.succeeded() {
             return Err(StoreError::AlreadyExists {
                 key: key.to_owned(),
@@ -365,8 +686,12 @@ impl Store for EtcdStore {
     }
 
     async fn delete(&self, key: &str) -> Result<Option<Revision>> {
-        let mut kv = self.client.kv_client();
-        let resp = self.run(Context::default(), kv.delete(key, None)).await?;
+        let resp = self
+            .run(Context::default(), || {
+                let mut kv = self.client.kv_client();
+                async move { kv.delete(key, None).await }
+            })
+            .await?;
         if resp.deleted() == 0 {
             return Ok(None);
         }
@@ -408,12 +733,12 @@ impl Store for EtcdStore {
             // Still ask, for the revision (and a compacted error on a stale pin).
             get = get.with_count_only();
         }
-        let mut kv = self.client.kv_client();
         let resp = self
-            .run(
-                Context::revision(options.revision),
-                kv.get(start, Some(get)),
-            )
+            .run(Context::revision(options.revision), || {
+                let mut kv = self.client.kv_client();
+                let (start, get) = (start.clone(), get.clone());
+                async move { kv.get(start, Some(get)).await }
+            })
             .await?;
         // With a pinned revision the header still carries the current one.
         let revision = match options.revision {
@@ -451,9 +776,12 @@ impl Store for EtcdStore {
         if let Some(from) = from {
             options = options.with_start_revision(from);
         }
-        let mut client = self.client.watch_client();
         let (watcher, stream) = self
-            .run(Context::revision(from), client.watch(start, Some(options)))
+            .run(Context::revision(from), || {
+                let mut client = self.client.watch_client();
+                let (start, options) = (start.clone(), options.clone());
+                async move { client.watch(start, Some(options)).await }
+            })
             .await?;
         let state = WatchState {
             _watcher: watcher,
@@ -480,9 +808,11 @@ impl Store for EtcdStore {
         // etcd counts whole seconds; round up so a lease never lives shorter than asked.
         let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
         let secs = i64::try_from(secs.max(1)).unwrap_or(i64::MAX);
-        let mut lease = self.client.lease_client();
         let resp = self
-            .run(Context::default(), lease.grant(secs, None))
+            .run(Context::default(), || {
+                let mut lease = self.client.lease_client();
+                async move { lease.grant(secs, None).await }
+            })
             .await?;
         if !resp.error().is_empty() {
             return Err(StoreError::Internal(format!(
@@ -494,20 +824,24 @@ impl Store for EtcdStore {
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<()> {
-        let mut client = self.client.lease_client();
         // etcd-client opens a keep-alive stream, sends one request and waits for its
         // answer; a TTL <= 0 in that answer is its "lease not found". Dropping the stream
         // afterwards closes it, so this is exactly one refresh.
         let (_keeper, _stream) = self
-            .run(Context::lease(Some(lease)), client.keep_alive(lease))
+            .run(Context::lease(Some(lease)), || {
+                let mut client = self.client.lease_client();
+                async move { client.keep_alive(lease).await }
+            })
             .await?;
         Ok(())
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
-        let mut client = self.client.lease_client();
         match self
-            .run(Context::lease(Some(lease)), client.revoke(lease))
+            .run(Context::lease(Some(lease)), || {
+                let mut client = self.client.lease_client();
+                async move { client.revoke(lease).await }
+            })
             .await
         {
             Ok(_) | Err(StoreError::LeaseNotFound(_)) => Ok(()),
@@ -517,10 +851,12 @@ impl Store for EtcdStore {
 
     async fn ping(&self) -> Result<Revision> {
         // A linearizable count-only read: cheap, yet it needs a working quorum.
-        let mut kv = self.client.kv_client();
-        let get = GetOptions::new().with_count_only();
         let resp = self
-            .run(Context::default(), kv.get("\0", Some(get)))
+            .run(Context::default(), || {
+                let mut kv = self.client.kv_client();
+                let get = GetOptions::new().with_count_only();
+                async move { kv.get("\0", Some(get)).await }
+            })
             .await?;
         header_revision(resp.header())
     }

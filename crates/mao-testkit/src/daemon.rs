@@ -102,10 +102,14 @@ impl Daemon {
         maoctl(&self.url, args)
     }
 
-    /// Runs maoctl and returns its stdout, panicking with its stderr and the daemon's log
-    /// if it fails.
-    pub fn maoctl_ok(&self, args: &[&str]) -> String {
-        let out = self.maoctl(args);
+    /// Runs maoctl against this daemon with a token and/or a CA certificate.
+    pub fn maoctl_with(&self, credentials: &Credentials, args: &[&str]) -> Output {
+        maoctl_with(&self.url, credentials, args)
+    }
+
+    /// [`Daemon::maoctl_with`] that must succeed; returns its stdout.
+    pub fn maoctl_with_ok(&self, credentials: &Credentials, args: &[&str]) -> String {
+        let out = self.maoctl_with(credentials, args);
         assert!(
             out.status.success(),
             "maoctl {args:?} failed: {}\n{}",
@@ -113,6 +117,12 @@ impl Daemon {
             self.log_text()
         );
         String::from_utf8(out.stdout).expect("maoctl prints UTF-8")
+    }
+
+    /// Runs maoctl and returns its stdout, panicking with its stderr and the daemon's log
+    /// if it fails.
+    pub fn maoctl_ok(&self, args: &[&str]) -> String {
+        self.maoctl_with_ok(&Credentials::default(), args)
     }
 
     /// maoctl `-o json` output, parsed into `T` (a `mao_api` type, or `serde_json::Value`).
@@ -150,13 +160,55 @@ pub fn maoctl_bin() -> PathBuf {
     crate::workspace_bin("maoctl", "maoctl")
 }
 
-/// Runs maoctl against `endpoint` (`MAO_ENDPOINT` of the environment is ignored).
+/// What maoctl authenticates with and whom it trusts.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Sent as `Authorization: Bearer`; handed over in `MAO_TOKEN`, never on the command
+    /// line (where `ps` shows it).
+    pub token: Option<String>,
+    /// `--ca-cert`: the CA an https:// daemon's certificate is checked against.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Credentials {
+    /// A token and no CA.
+    pub fn token(token: &str) -> Credentials {
+        Credentials {
+            token: Some(token.to_owned()),
+            ca_cert: None,
+        }
+    }
+}
+
+/// Runs maoctl against `endpoint` without credentials; nothing of the environment
+/// (`MAO_ENDPOINT`, `MAO_TOKEN`, contexts of the user's config file) applies.
 pub fn maoctl(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(maoctl_bin())
+    maoctl_with(endpoint, &Credentials::default(), args)
+}
+
+/// [`maoctl`] with a token and/or a CA certificate.
+pub fn maoctl_with(endpoint: &str, credentials: &Credentials, args: &[&str]) -> Output {
+    let mut command = Command::new(maoctl_bin());
+    for var in [
+        "MAO_ENDPOINT",
+        "MAO_TOKEN",
+        "MAO_CA_CERT",
+        "MAO_CONTEXT",
+        "XDG_CONFIG_HOME",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("MAO_CONFIG", "/nonexistent/mao-testkit/config.toml");
+    if let Some(token) = &credentials.token {
+        command.env("MAO_TOKEN", token);
+    }
+    if let Some(ca) = &credentials.ca_cert {
+        command.arg("--ca-cert").arg(ca);
+    }
+    command
         .arg("--endpoint")
         .arg(endpoint)
         .args(args)
-        .env_remove("MAO_ENDPOINT")
         .stdin(Stdio::null())
         .output()
         .expect("maoctl runs")

@@ -1,13 +1,15 @@
-//! A throwaway single-member etcd: `/usr/bin/etcd` on free loopback ports.
+//! A throwaway single-member etcd: `/usr/bin/etcd` on free loopback ports, plain or with
+//! TLS (client certificates required) and etcd's own authentication.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ports::ClosedPort;
+use crate::tls::TestPki;
 use crate::{log_tail, PORT_ATTEMPTS};
 
 /// The etcd binary; `ETCD_BIN` overrides it.
@@ -15,6 +17,18 @@ const DEFAULT_BIN: &str = "/usr/bin/etcd";
 /// How long etcd may take to elect itself and answer, on a loaded machine.
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 const NAME: &str = "mao-test";
+/// The etcdctl binary; `ETCDCTL_BIN` overrides it.
+const DEFAULT_CTL_BIN: &str = "/usr/bin/etcdctl";
+
+/// How a [`EtcdServer`] is started.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdOptions {
+    /// Serve clients over TLS only (`https://`), with a certificate of a CA of the test's
+    /// own, and require a client certificate signed by it (`--client-cert-auth`).
+    pub tls: bool,
+    /// `--auth-token-ttl`: seconds an etcd auth token lives (etcd's default is 300).
+    pub auth_token_ttl: Option<u64>,
+}
 
 /// A running (or stopped) etcd process with its own data dir, killed on drop.
 pub struct EtcdServer {
@@ -23,6 +37,11 @@ pub struct EtcdServer {
     client_port: u16,
     peer_port: u16,
     child: Option<Child>,
+    options: EtcdOptions,
+    /// The certificates of a TLS server.
+    pki: Option<TestPki>,
+    /// `root`'s password once [`EtcdServer::enable_auth`] ran.
+    root_password: Option<String>,
     /// While stopped, its ports are held closed, so that no other process takes them
     /// before the restart.
     held: Vec<ClosedPort>,
@@ -38,6 +57,20 @@ enum StartError {
 impl EtcdServer {
     /// Starts etcd in a fresh temp dir and waits until it answers; panics with the reason if not.
     pub fn start_new() -> EtcdServer {
+        EtcdServer::start_with(EtcdOptions::default())
+    }
+
+    /// Starts an etcd that serves clients over TLS only and requires a client certificate
+    /// (see [`EtcdServer::pki`]).
+    pub fn start_tls() -> EtcdServer {
+        EtcdServer::start_with(EtcdOptions {
+            tls: true,
+            ..EtcdOptions::default()
+        })
+    }
+
+    /// Starts etcd as `options` say, in a fresh temp dir, and waits until it answers.
+    pub fn start_with(options: EtcdOptions) -> EtcdServer {
         let bin = std::env::var_os("ETCD_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
@@ -54,6 +87,9 @@ impl EtcdServer {
             client_port: 0,
             peer_port: 0,
             child: None,
+            pki: options.tls.then(TestPki::new),
+            options,
+            root_password: None,
             held: Vec::new(),
         };
         let mut taken = Vec::new();
@@ -75,9 +111,68 @@ impl EtcdServer {
         panic!("etcd found its ports taken {PORT_ATTEMPTS} times: {taken:?}");
     }
 
-    /// The client URL, e.g. `http://127.0.0.1:40123`.
+    /// The client URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.pki.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// The CA and the client and server certificates of a TLS server; `None` without TLS.
+    pub fn pki(&self) -> Option<&TestPki> {
+        self.pki.as_ref()
+    }
+
+    /// Turns on etcd's authentication: creates the user `root` with `password` and runs
+    /// `auth enable`. From then on every request needs a user (or a token).
+    pub fn enable_auth(&mut self, password: &str) {
+        self.etcdctl_ok(&["user", "add", &format!("root:{password}")]);
+        self.etcdctl_ok(&["auth", "enable"]);
+        self.root_password = Some(password.to_owned());
+    }
+
+    /// Runs `etcdctl` against this server, with its certificates and, once auth is on,
+    /// as `root`; returns what it printed.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        let bin = std::env::var_os("ETCDCTL_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN));
+        let mut command = Command::new(&bin);
+        command
+            .env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(self.endpoint())
+            .arg("--command-timeout=5s")
+            .arg("--dial-timeout=2s");
+        if let Some(pki) = &self.pki {
+            command
+                .arg("--cacert")
+                .arg(pki.ca())
+                .arg("--cert")
+                .arg(pki.client_cert())
+                .arg("--key")
+                .arg(pki.client_key());
+        }
+        if let Some(password) = &self.root_password {
+            command.arg("--user").arg(format!("root:{password}"));
+        }
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
+    }
+
+    /// [`EtcdServer::etcdctl`] that must succeed; returns its standard output.
+    pub fn etcdctl_ok(&self, args: &[&str]) -> String {
+        let output = self.etcdctl(args);
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The file etcd logs to (appended across restarts).
@@ -117,7 +212,21 @@ impl EtcdServer {
         let log_err = log.try_clone().expect("cannot clone the etcd log file");
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        if let Some(pki) = &self.pki {
+            command
+                .arg("--cert-file")
+                .arg(pki.server_cert())
+                .arg("--key-file")
+                .arg(pki.server_key())
+                .arg("--client-cert-auth")
+                .arg("--trusted-ca-file")
+                .arg(pki.ca());
+        }
+        if let Some(ttl) = self.options.auth_token_ttl {
+            command.arg(format!("--auth-token-ttl={ttl}"));
+        }
+        let child = command
             .arg("--name")
             .arg(NAME)
             .arg("--data-dir")
@@ -165,6 +274,17 @@ impl EtcdServer {
                         StartError::Other(why)
                     });
                 }
+            }
+            if self.pki.is_some() {
+                // Only a client with our certificates gets an answer, and only our etcd
+                // has a server certificate of our fresh CA: an answer is from ours.
+                let output = self.etcdctl(&["endpoint", "health"]);
+                if output.status.success() {
+                    return Ok(());
+                }
+                last = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             }
             match request(self.client_port, "GET", "/health", "") {
                 Ok(body) if body.contains("\"health\":\"true\"") => {

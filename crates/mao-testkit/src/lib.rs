@@ -11,6 +11,7 @@ pub mod etcd;
 pub mod ports;
 pub mod smtp;
 pub mod sshd;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

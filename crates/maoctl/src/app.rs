@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 use mao_api::List;
-use mao_client::Client;
+use mao_client::{Client, ClientOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -25,9 +25,10 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// The client of the daemon at `endpoint`; an endpoint that is not a URL is a usage error.
-pub fn connect(endpoint: &str) -> Result<Client, UsageError> {
-    Client::new(endpoint).map_err(|e| UsageError(e.to_string()))
+/// The client of the daemon at `endpoint`; an endpoint that is not a URL, or a CA that
+/// holds no certificate, is a usage error.
+pub fn connect(endpoint: &str, options: ClientOptions) -> Result<Client, UsageError> {
+    Client::with_options(endpoint, options).map_err(|e| UsageError(e.to_string()))
 }
 
 /// How results are printed.

@@ -1,22 +1,26 @@
 //! `maoctl`: the command-line client of the MAO orchestrator.
 //!
-//! Kept light on purpose (no async runtime, no config files): one call against a local
-//! daemon should take a few milliseconds. Layers, each using only those below it:
-//! `main` (parse, dispatch, exit status) → `commands` (one module per resource) →
-//! `args` (shared argument groups) → `app` (client, printer, usage error) and `render`
-//! (pure views of `mao_api` documents).
+//! Kept light on purpose (no async runtime; one small TOML file of contexts): one call
+//! against a local daemon should take a few milliseconds. Layers, each using only those
+//! below it: `main` (parse, dispatch, exit status) → `commands` (one module per resource)
+//! → `args` (shared argument groups) and `config` (where to connect, as whom) → `app`
+//! (client, printer, usage error) and `render` (pure views of `mao_api` documents).
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{OutputFormat, Printer, UsageError};
-use crate::commands::{dataset, node, notification, pipeline, run, schedule, spike, tool};
+use crate::commands::{context, dataset, node, notification, pipeline, run, schedule, spike, tool};
+use crate::config::{ClientConfig, ConnectionFlags};
 
 mod app;
 mod args;
 mod commands;
+mod config;
 mod progress;
 mod render;
 
@@ -35,6 +39,9 @@ Examples:
   maoctl dataset clone weather --dir ./weather
   maoctl --endpoint http://mao-1.example.com:8080 node list
   MAO_ENDPOINT=http://10.0.0.5:8080 maoctl dataset get weather -o json
+  MAO_TOKEN=... maoctl --endpoint https://mao-1.example.com:8443 --ca-cert ca.pem tool list
+  maoctl context set site-a --endpoint https://mao-a.example.org:8443 --token-file a.token
+  maoctl --context site-a run list
   maoctl spike check control.csv --method robust-z --param threshold=4
 
 Exit status: 0 on success, 1 when the daemon or the network failed or a run did not
@@ -45,16 +52,8 @@ succeed, 2 on a usage error.";
 #[derive(Debug, Parser)]
 #[command(name = "maoctl", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
-    /// URL of a mao-orchestrator daemon (http:// or https://)
-    #[arg(
-        long,
-        env = "MAO_ENDPOINT",
-        default_value = mao_client::DEFAULT_ENDPOINT,
-        value_name = "URL",
-        global = true,
-        help_heading = "Global options"
-    )]
-    pub endpoint: String,
+    #[command(flatten)]
+    pub connection: ConnectionFlags,
 
     /// Output format: aligned tables for people, the API's JSON documents for scripts
     #[arg(
@@ -99,6 +98,9 @@ pub enum Command {
     /// List and acknowledge notifications (spikes, failed runs, pushes that keep failing)
     #[command(subcommand, after_help = notification::NOTIFICATION_EXAMPLES)]
     Notification(notification::NotificationCommand),
+    /// Name daemons with their endpoint, token and CA, and choose the one used by default
+    #[command(subcommand, after_help = context::CONTEXT_EXAMPLES)]
+    Context(context::ContextCommand),
 }
 
 impl Command {
@@ -111,7 +113,10 @@ impl Command {
             Command::Pipeline(command) => command.validate(),
             Command::Run(command) => command.validate(),
             Command::Schedule(command) => command.validate(),
-            Command::Node(_) | Command::Notification(_) | Command::Spike(_) => Ok(()),
+            Command::Node(_)
+            | Command::Notification(_)
+            | Command::Spike(_)
+            | Command::Context(_) => Ok(()),
         }
     }
 }
@@ -140,9 +145,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Spike(command) = cli.command {
         return spike::run(&out, command);
     }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let path = config::config_path(&cli.connection, &env, home.as_deref());
+    if let Command::Context(command) = cli.command {
+        return context::run(&out, &cli.connection, path.as_deref(), command);
+    }
     cli.command.validate()?;
-    let client = app::connect(&cli.endpoint)?;
-    match cli.command {
+    let file = match &path {
+        Some(path) => ClientConfig::load(path)?,
+        None => ClientConfig::default(),
+    };
+    let connection = config::resolve(&cli.connection, &env, &file, path.as_deref())?;
+    let with_token = connection.options.token.is_some();
+    let context = connection.context.clone();
+    let client = app::connect(&connection.endpoint, connection.options).map_err(|e| {
+        match &connection.ca_cert {
+            Some(ca) if e.0.contains("CA certificate") => {
+                UsageError(format!("{}: {}", ca.display(), e.0))
+            }
+            _ => e,
+        }
+    })?;
+    let result = match cli.command {
         Command::Tool(command) => tool::run(&client, &out, command),
         Command::Dataset(command) => dataset::run(&client, &out, command),
         Command::Pipeline(command) => pipeline::run(&client, &out, command),
@@ -150,7 +175,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&client, &out, command),
         Command::Node(command) => node::run(&client, &out, command),
         Command::Notification(command) => notification::run(&client, &out, command),
-        Command::Spike(_) => unreachable!("spike commands return above"),
+        Command::Spike(_) | Command::Context(_) => unreachable!("handled above"),
+    };
+    result.map_err(|e| unauthorized_hint(e, with_token, context.as_deref()))
+}
+
+/// A 401 stays the server's message; when no token was sent, it also says how to send one.
+fn unauthorized_hint(
+    error: anyhow::Error,
+    with_token: bool,
+    context: Option<&str>,
+) -> anyhow::Error {
+    let unauthorized = error
+        .downcast_ref::<mao_client::Error>()
+        .is_some_and(mao_client::Error::is_unauthorized);
+    if !unauthorized || with_token {
+        return error;
+    }
+    match context {
+        Some(name) => anyhow::anyhow!(
+            "{error} (no token was sent: context {name:?} has none; maoctl context set {name} --token-file FILE, or pass --token or MAO_TOKEN)"
+        ),
+        None => anyhow::anyhow!(
+            "{error} (no token was sent: pass --token, set MAO_TOKEN or use a context with a token)"
+        ),
     }
 }
 
@@ -637,7 +685,7 @@ mod tests {
             Command::Tool(ToolCommand::Remove { .. })
         ));
         assert_eq!(cli.output, OutputFormat::Json);
-        assert_eq!(cli.endpoint, "http://h:1");
+        assert_eq!(cli.connection.endpoint.as_deref(), Some("http://h:1"));
         assert!(parse(&["dataset", "delete", "weather"]).is_ok());
     }
 

@@ -42,6 +42,10 @@ pub struct Config {
     pub store: StoreKind,
     pub etcd_endpoints: Vec<String>,
     pub etcd_prefix: String,
+    /// TLS towards etcd (with https:// endpoints).
+    pub etcd_tls: Option<mao_store::etcd::EtcdTls>,
+    /// The etcd user; its password never shows in `Debug`.
+    pub etcd_user: Option<mao_store::etcd::EtcdUser>,
     pub membership_ttl: Duration,
     pub log: String,
     pub runs: mao_node::executor::RunSettings,
@@ -79,7 +83,7 @@ impl Config {
             network.advertise_url = network.advertise_url.replacen("http://", "https://", 1);
         }
         let (data_dir, node) = layer.node.resolve(env, home, origins)?;
-        let store = layer.store.resolve(origins)?;
+        let store = layer.store.resolve(env, origins)?;
         let membership_ttl = layer.membership.resolve(origins)?;
         let git = layer.git.resolve(&node, sections.secrets, origins)?;
         let log = layer.log.unwrap_or_else(|| "info".to_owned());
@@ -94,6 +98,8 @@ impl Config {
             store: store.kind,
             etcd_endpoints: store.etcd_endpoints,
             etcd_prefix: store.etcd_prefix,
+            etcd_tls: store.etcd_tls,
+            etcd_user: store.etcd_user,
             membership_ttl,
             log,
             runs,

@@ -1,8 +1,16 @@
 //! `store`, `etcd_*` and `membership_ttl`: the shared state and this node's lease in it.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mao_store::etcd::{EtcdTls, EtcdUser};
+
 use super::error::{ConfigError, Origins};
+
+/// The variable the etcd password is read from when no `etcd_password_file` is given. It is
+/// not a key: a password has no flag (it would show in `ps`) and no place in the file.
+pub(super) const ETCD_PASSWORD_VAR: &str = "MAO_ETCD_PASSWORD";
 
 /// Which backend holds the shared state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +31,21 @@ pub(super) struct StoreLayer {
     /// Key prefix of this federation in etcd [default: /mao].
     #[arg(long, value_name = "PREFIX")]
     pub etcd_prefix: Option<String>,
+    /// CA certificate (PEM) etcd's server certificate is checked against; needed with https:// endpoints.
+    #[arg(long, value_name = "PATH")]
+    pub etcd_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd's --client-cert-auth; with etcd_key.
+    #[arg(long, value_name = "PATH")]
+    pub etcd_cert: Option<PathBuf>,
+    /// Private key (PEM) of etcd_cert.
+    #[arg(long, value_name = "PATH")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user to authenticate as (etcd auth); its password from etcd_password_file or MAO_ETCD_PASSWORD.
+    #[arg(long, value_name = "NAME")]
+    pub etcd_user: Option<String>,
+    /// File holding the password of etcd_user (one line) [default: the variable MAO_ETCD_PASSWORD].
+    #[arg(long, value_name = "PATH")]
+    pub etcd_password_file: Option<PathBuf>,
 }
 
 /// The backend, etcd's endpoints and the federation's key prefix (no trailing '/').
@@ -30,10 +53,18 @@ pub(super) struct Store {
     pub kind: StoreKind,
     pub etcd_endpoints: Vec<String>,
     pub etcd_prefix: String,
+    /// TLS towards etcd, with https:// endpoints.
+    pub etcd_tls: Option<EtcdTls>,
+    /// The etcd user and its password.
+    pub etcd_user: Option<EtcdUser>,
 }
 
 impl StoreLayer {
-    pub(super) fn resolve(self, origins: &Origins) -> Result<Store, ConfigError> {
+    pub(super) fn resolve(
+        self,
+        env: &BTreeMap<String, String>,
+        origins: &Origins,
+    ) -> Result<Store, ConfigError> {
         let endpoints: Vec<String> = match self.etcd_endpoints {
             Some(list) => list
                 .iter()
@@ -49,6 +80,15 @@ impl StoreLayer {
         for endpoint in &endpoints {
             etcd_endpoint(endpoint).map_err(|m| origins.bad("etcd_endpoints", m))?;
         }
+
+        let etcd_tls = etcd_tls(
+            &endpoints,
+            self.etcd_ca.as_deref(),
+            self.etcd_cert.as_deref(),
+            self.etcd_key.as_deref(),
+            origins,
+        )?;
+        let etcd_user = etcd_user(self.etcd_user, self.etcd_password_file, env, origins)?;
 
         let prefix = self.etcd_prefix.unwrap_or_else(|| "/mao".to_owned());
         let prefix_ok = prefix.starts_with('/')
@@ -68,8 +108,155 @@ impl StoreLayer {
             kind: self.store.unwrap_or(StoreKind::Embedded),
             etcd_endpoints: endpoints,
             etcd_prefix: prefix.trim_end_matches('/').to_owned(),
+            etcd_tls,
+            etcd_user,
         })
     }
+}
+
+/// TLS settings when the endpoints are `https://`; every file read and checked now.
+fn etcd_tls(
+    endpoints: &[String],
+    ca: Option<&Path>,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    origins: &Origins,
+) -> Result<Option<EtcdTls>, ConfigError> {
+    let secure = endpoints
+        .iter()
+        .filter(|e| e.starts_with("https://"))
+        .count();
+    if secure > 0 && secure < endpoints.len() {
+        return Err(origins.bad(
+            "etcd_endpoints",
+            "mixes http:// and https:// URLs: use https:// for all of them",
+        ));
+    }
+    if secure == 0 {
+        for (key, path) in [("etcd_ca", ca), ("etcd_cert", cert), ("etcd_key", key)] {
+            if path.is_some() {
+                return Err(origins.bad(
+                    key,
+                    "is set but etcd_endpoints are http:// URLs: use https:// endpoints for TLS",
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let ca = ca.ok_or_else(|| {
+        origins.bad(
+            "etcd_ca",
+            "https:// etcd endpoints need the CA certificate that signed etcd's certificate",
+        )
+    })?;
+    let ca_pem = pem_file("etcd_ca", ca, "CERTIFICATE", origins)?;
+    let client = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some((
+            pem_file("etcd_cert", cert, "CERTIFICATE", origins)?,
+            pem_file("etcd_key", key, "PRIVATE KEY", origins)?,
+        )),
+        (Some(_), None) => {
+            return Err(origins.bad("etcd_key", "is needed with etcd_cert (its private key)"))
+        }
+        (None, Some(_)) => {
+            return Err(origins.bad(
+                "etcd_cert",
+                "is needed with etcd_key (the certificate of that key)",
+            ))
+        }
+    };
+    Ok(Some(EtcdTls { ca_pem, client }))
+}
+
+/// The file at `path`, which must hold a PEM block whose label ends with `label`
+/// (`CERTIFICATE`; `PRIVATE KEY` also matches `RSA PRIVATE KEY` and `EC PRIVATE KEY`).
+fn pem_file(
+    key: &str,
+    path: &Path,
+    label: &str,
+    origins: &Origins,
+) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| origins.bad(key, format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let found = text.lines().any(|line| {
+        let line = line.trim();
+        line.starts_with("-----BEGIN ") && line.ends_with(&format!("{label}-----"))
+    });
+    if !found {
+        let what = if label == "CERTIFICATE" {
+            "a certificate"
+        } else {
+            "a private key"
+        };
+        return Err(origins.bad(
+            key,
+            format!(
+                "{} is not {what} in PEM form (-----BEGIN {label}-----)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The etcd user with its password: from `etcd_password_file`, else from
+/// [`ETCD_PASSWORD_VAR`].
+fn etcd_user(
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+    origins: &Origins,
+) -> Result<Option<EtcdUser>, ConfigError> {
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        if password_file.is_some() {
+            return Err(origins.bad(
+                "etcd_password_file",
+                "is set without etcd_user: set the user it is the password of",
+            ));
+        }
+        return Ok(None);
+    };
+    if user.contains(char::is_whitespace) || user.contains(':') {
+        return Err(origins.bad(
+            "etcd_user",
+            format!("{user:?} cannot be an etcd user name (no spaces or ':')"),
+        ));
+    }
+    let password = match password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                origins.bad(
+                    "etcd_password_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            let password = text.trim_end_matches(['\n', '\r']).to_owned();
+            if password.is_empty() {
+                return Err(origins.bad(
+                    "etcd_password_file",
+                    format!(
+                        "{} is empty: write etcd_user's password in it",
+                        path.display()
+                    ),
+                ));
+            }
+            password
+        }
+        None => match env.get(ETCD_PASSWORD_VAR).filter(|p| !p.is_empty()) {
+            Some(password) => password.clone(),
+            None => {
+                return Err(origins.bad(
+                    "etcd_user",
+                    format!(
+                    "needs a password: set etcd_password_file or the variable {ETCD_PASSWORD_VAR}"
+                ),
+                ))
+            }
+        },
+    };
+    Ok(Some(EtcdUser::new(user, password)))
 }
 
 /// An etcd client URL: `http(s)://HOST:PORT`, the port written out, no path.

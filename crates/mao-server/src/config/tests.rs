@@ -109,11 +109,10 @@ fn messages_are_kept() {
 fn etcd_endpoints() {
     for (list, expected) in [
         (
-            "http://10.0.0.1:2379, https://h:2379/",
-            &["http://10.0.0.1:2379", "https://h:2379/"][..],
+            "http://10.0.0.1:2379, http://h:2379/",
+            &["http://10.0.0.1:2379", "http://h:2379/"][..],
         ),
         ("http://h:80", &["http://h:80"]),
-        ("https://[::1]:2379", &["https://[::1]:2379"]),
     ] {
         let c = load(&["--etcd-endpoints", list]).unwrap();
         assert_eq!(c.etcd_endpoints, expected, "{list}");
@@ -465,4 +464,188 @@ fn auth_follows_the_listen_address() {
     assert_eq!(e.key, "http_idle_timeout", "{e}");
     let e = invalid(load(&["--http-max-connections", "0"]));
     assert_eq!(e.key, "http_max_connections", "{e}");
+
+fn etcd_tls_files_are_read_and_checked_at_start_up() {
+    let pki = mao_testkit::tls::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let (ca, cert, key) = (pki.ca(), pki.client_cert(), pki.client_key());
+    let (ca, cert, key, not_pem) = (
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        not_pem.to_str().unwrap(),
+    );
+    let https = "https://[::1]:2379";
+
+    let c = load(&["--etcd-endpoints", https, "--etcd-ca", ca]).unwrap();
+    assert_eq!(c.etcd_endpoints, [https]);
+    let tls = c.etcd_tls.unwrap();
+    assert_eq!(tls.ca_pem, std::fs::read(pki.ca()).unwrap());
+    assert!(tls.client.is_none());
+    let c = load(&[
+        "--etcd-endpoints",
+        https,
+        "--etcd-ca",
+        ca,
+        "--etcd-cert",
+        cert,
+        "--etcd-key",
+        key,
+    ])
+    .unwrap();
+    assert!(c.etcd_tls.as_ref().unwrap().client.is_some());
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("PRIVATE KEY"),
+        "Debug shows the key: {shown}"
+    );
+    assert!(load(&["--etcd-ca", ca]).is_err(), "TLS with http://");
+
+    for (args, key_named, message) in [
+        (
+            vec!["--etcd-endpoints", https],
+            "etcd_ca",
+            "need the CA certificate",
+        ),
+        (
+            vec![
+                "--etcd-endpoints",
+                "https://h:1,http://h:2",
+                "--etcd-ca",
+                ca,
+            ],
+            "etcd_endpoints",
+            "mixes http:// and https://",
+        ),
+        (vec!["--etcd-ca", ca], "etcd_ca", "use https:// endpoints"),
+        (
+            vec!["--etcd-endpoints", https, "--etcd-ca", "/nope/ca.pem"],
+            "etcd_ca",
+            "cannot read /nope/ca.pem",
+        ),
+        (
+            vec!["--etcd-endpoints", https, "--etcd-ca", not_pem],
+            "etcd_ca",
+            "is not a certificate in PEM form",
+        ),
+        (
+            vec!["--etcd-endpoints", https, "--etcd-ca", key],
+            "etcd_ca",
+            "is not a certificate in PEM form",
+        ),
+        (
+            vec![
+                "--etcd-endpoints",
+                https,
+                "--etcd-ca",
+                ca,
+                "--etcd-cert",
+                cert,
+            ],
+            "etcd_key",
+            "is needed with etcd_cert",
+        ),
+        (
+            vec![
+                "--etcd-endpoints",
+                https,
+                "--etcd-ca",
+                ca,
+                "--etcd-key",
+                key,
+            ],
+            "etcd_cert",
+            "is needed with etcd_key",
+        ),
+        (
+            vec![
+                "--etcd-endpoints",
+                https,
+                "--etcd-ca",
+                ca,
+                "--etcd-cert",
+                cert,
+                "--etcd-key",
+                cert,
+            ],
+            "etcd_key",
+            "is not a private key in PEM form",
+        ),
+    ] {
+        let e = invalid(load(&args));
+        assert_eq!(e.key, key_named, "{args:?}: {e}");
+        assert!(e.message.contains(message), "{args:?}: {e}");
+    }
+}
+
+#[test]
+fn the_etcd_password_comes_from_a_file_or_the_variable_never_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file-Pw\n").unwrap();
+    let file = file.to_str().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let empty = empty.to_str().unwrap();
+
+    let c = load(&["--etcd-user", "mao", "--etcd-password-file", file]).unwrap();
+    let user = c.etcd_user.clone().unwrap();
+    assert_eq!(user.name, "mao");
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("from-file-Pw"),
+        "Debug shows the password: {shown}"
+    );
+    let c = load_env(
+        &["--etcd-user", "mao"],
+        &[("MAO_ETCD_PASSWORD", "from-env-Pw")],
+    )
+    .unwrap();
+    assert!(!format!("{c:?}").contains("from-env-Pw"));
+    let c = load_env(&[], &[("MAO_ETCD_USER", "mao"), ("MAO_ETCD_PASSWORD", "x")]).unwrap();
+    assert_eq!(c.etcd_user.unwrap().name, "mao");
+    assert!(load(&[]).unwrap().etcd_user.is_none());
+
+    assert!(
+        matches!(load(&["--etcd-password", "x"]), Err(LoadError::Usage(_))),
+        "a password flag must not exist"
+    );
+    for (args, vars, key_named, message) in [
+        (
+            vec!["--etcd-user", "mao"],
+            vec![],
+            "etcd_user",
+            "needs a password",
+        ),
+        (
+            vec!["--etcd-password-file", file],
+            vec![],
+            "etcd_password_file",
+            "without etcd_user",
+        ),
+        (
+            vec!["--etcd-user", "mao", "--etcd-password-file", "/nope/pw"],
+            vec![],
+            "etcd_password_file",
+            "cannot read /nope/pw",
+        ),
+        (
+            vec!["--etcd-user", "mao", "--etcd-password-file", empty],
+            vec![],
+            "etcd_password_file",
+            "is empty",
+        ),
+        (
+            vec!["--etcd-user", "a:b"],
+            vec![("MAO_ETCD_PASSWORD", "x")],
+            "etcd_user",
+            "cannot be an etcd user name",
+        ),
+    ] {
+        let e = invalid(load_env(&args, &vars));
+        assert_eq!(e.key, key_named, "{args:?}: {e}");
+        assert!(e.message.contains(message), "{args:?}: {e}");
+    }
 }

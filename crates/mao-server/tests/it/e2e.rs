@@ -324,3 +324,115 @@ fn maoctl_reports_an_unreachable_daemon() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is mao-orchestrator running?"), "{err}");
 }
+
+/// The daemon on an etcd that serves TLS only, requires client certificates and has auth on:
+/// it starts, a tool registered through maoctl is in etcd, and etcdctl (with the same
+/// certificates and user) reads it there. The password is in no log line.
+#[test]
+fn daemon_on_etcd_with_tls_client_certs_and_auth() {
+    let password = "e2e-etcd-Pw-42";
+    let mut etcd = EtcdServer::start_tls();
+    etcd.enable_auth(password);
+    let pki = etcd.pki().expect("a TLS etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let password_file = dir.path().join("etcd-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let endpoint = etcd.endpoint();
+    let (ca, cert, key) = (pki.ca(), pki.client_cert(), pki.client_key());
+    let d = start_daemon(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "site-tls",
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            &endpoint,
+            "--etcd-ca",
+            ca.to_str().unwrap(),
+            "--etcd-cert",
+            cert.to_str().unwrap(),
+            "--etcd-key",
+            key.to_str().unwrap(),
+            "--etcd-user",
+            "root",
+            "--etcd-password-file",
+            password_file.to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    crate::support::add_demo_tool(&d);
+    assert_eq!(tool_names(&d), ["demo"]);
+    let listed = etcd.etcdctl_ok(&["get", "--prefix", "/mao/tools/"]);
+    assert!(listed.contains("/mao/tools/demo"), "{listed}");
+    assert!(
+        listed.contains("\"image\":\"mao/demo-tool:latest\""),
+        "{listed}"
+    );
+    let nodes: Vec<NodeInfo> = maoctl_items(&d, &["node", "list"]);
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    // The helpers with credentials (none needed here) reach the same daemon.
+    let none = crate::support::Credentials::default();
+    let tools = crate::support::client_with(&d, &none).list_tools().unwrap();
+    assert_eq!(tools.len(), 1);
+    let out = crate::support::maoctl_with(&d.url, &none, &["tool", "get", "demo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.log_text().contains(password), "{}", d.log_text());
+}
+
+/// With a wrong etcd password the daemon waits for the store and its log says what to fix,
+/// without the password.
+#[test]
+fn a_wrong_etcd_password_is_logged_as_what_to_fix() {
+    let mut etcd = EtcdServer::start_tls();
+    etcd.enable_auth("the-right-Pw");
+    let pki = etcd.pki().expect("a TLS etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemon.log");
+    let wrong = "a-wrong-Pw-77";
+    let mut child = std::process::Command::new(crate::support::daemon_bin())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--node",
+            "site-wrong",
+            "--store",
+            "etcd",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--etcd-endpoints", &etcd.endpoint(), "--etcd-user", "root"])
+        .arg("--etcd-ca")
+        .arg(pki.ca())
+        .arg("--etcd-cert")
+        .arg(pki.client_cert())
+        .arg("--etcd-key")
+        .arg(pki.client_key())
+        .env("MAO_ETCD_PASSWORD", wrong)
+        .env("MAO_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the daemon starts");
+    let said = eventually(Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("wrong user name or password")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(said, "{text}");
+    assert!(
+        text.contains("etcd_password_file or MAO_ETCD_PASSWORD"),
+        "{text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+}

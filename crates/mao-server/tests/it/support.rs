@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use mao_testkit::daemon::{maoctl, maoctl_bin, Daemon};
+pub use mao_testkit::daemon::{maoctl, maoctl_bin, maoctl_with, Credentials, Daemon};
 pub use mao_testkit::docker::ensure_demo_image;
 pub use mao_testkit::wait_until as eventually;
 
@@ -35,6 +35,23 @@ pub fn unique_node(prefix: &str) -> String {
 /// A typed client of a daemon.
 pub fn client(d: &Daemon) -> mao_client::Client {
     mao_client::Client::new(&d.url).expect("a valid endpoint")
+}
+
+/// A typed client of a daemon with a token and/or the CA of its https:// certificate
+/// (`maoctl` with the same: `d.maoctl_with(&credentials, args)`).
+pub fn client_with(d: &Daemon, credentials: &Credentials) -> mao_client::Client {
+    let ca_cert_pem = credentials
+        .ca_cert
+        .as_ref()
+        .map(|path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    let options = mao_client::ClientOptions {
+        token: credentials
+            .token
+            .as_deref()
+            .map(|t| mao_client::Token::new(t).expect("a valid token")),
+        ca_cert_pem,
+    };
+    mao_client::Client::with_options(&d.url, options).expect("a valid endpoint")
 }
 
 /// Registers the demo tool (`mao/demo-tool:latest`) as `demo` on a daemon.

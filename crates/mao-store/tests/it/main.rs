@@ -6,4 +6,5 @@ mod suite;
 
 mod embedded;
 mod etcd;
+mod etcd_secure;
 mod etcd_smoke;

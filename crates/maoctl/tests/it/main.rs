@@ -1,5 +1,6 @@
 //! The integration tests of maoctl, one test binary for the crate: the real binary in
-//! the cases that need no daemon (`cli_offline`, `spike`) and checks of the source's
+//! the cases that need no daemon (`cli_offline`, `spike`, `contexts`: the client config
+//! file and https:// endpoints against a small TLS server) and checks of the source's
 //! layering (`layers`).
 
 use std::io::{self, Write};
@@ -7,14 +8,26 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 
 mod cli_offline;
+mod contexts;
 mod layers;
 mod spike;
 
-/// The maoctl binary, with the caller's environment kept from picking the endpoint or
-/// the format.
+/// The maoctl binary, with the caller's environment kept from picking the endpoint, the
+/// credentials, the contexts or the format.
 pub fn maoctl_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maoctl"));
-    command.env_remove("MAO_ENDPOINT").env_remove("MAO_OUTPUT");
+    for var in [
+        "MAO_ENDPOINT",
+        "MAO_OUTPUT",
+        "MAO_TOKEN",
+        "MAO_CA_CERT",
+        "MAO_CONTEXT",
+        "XDG_CONFIG_HOME",
+    ] {
+        command.env_remove(var);
+    }
+    // No context of the person running the tests applies.
+    command.env("MAO_CONFIG", "/nonexistent/maoctl-tests/config.toml");
     command
 }
 
