@@ -464,7 +464,9 @@ fn auth_follows_the_listen_address() {
     assert_eq!(e.key, "http_idle_timeout", "{e}");
     let e = invalid(load(&["--http-max-connections", "0"]));
     assert_eq!(e.key, "http_max_connections", "{e}");
+}
 
+#[test]
 fn etcd_tls_files_are_read_and_checked_at_start_up() {
     let pki = mao_testkit::tls::TestPki::new();
     let dir = tempfile::tempdir().unwrap();
