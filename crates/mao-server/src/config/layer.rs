@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
+use super::containers::ContainersLayer;
 use super::error::{ConfigError, LoadError, Origins, Source};
 use super::file::{self, FileSections};
 use super::git::GitLayer;
@@ -47,6 +48,8 @@ pub(super) struct Layer {
     pub log: Option<String>,
     #[command(flatten)]
     pub runs: RunsLayer,
+    #[command(flatten)]
+    pub containers: ContainersLayer,
     #[command(flatten)]
     pub git: GitLayer,
 }

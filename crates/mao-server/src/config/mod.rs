@@ -5,6 +5,7 @@
 //! Each key is spelled once, as a field of the typed layer (`layer.rs`); each section of
 //! keys resolves and checks itself in its own module.
 
+mod containers;
 mod error;
 mod file;
 mod git;
@@ -63,7 +64,9 @@ impl Config {
             origins,
         } = layer::merge(args, env)?;
         let origins = &origins;
-        let runs = layer.runs.resolve(sections.detector, origins)?;
+        let daemon = mao_node::executor::policy::daemon_ids();
+        let containers = layer.containers.resolve(daemon, origins)?;
+        let runs = layer.runs.resolve(sections.detector, containers, origins)?;
         let sinks = sinks::resolve(sections.sinks, origins)?;
         let network = layer.network.resolve(origins)?;
         let (data_dir, node) = layer.node.resolve(env, home, origins)?;

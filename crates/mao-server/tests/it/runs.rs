@@ -229,7 +229,8 @@ fn failures_timeouts_and_cancels_are_recorded() {
 
 #[test]
 fn an_image_that_cannot_be_had_fails_the_run_quickly() {
-    let node = Node::start("noimg", &[]);
+    // Only an image matching allowed_images is ever pulled.
+    let node = Node::start("noimg", &["--allowed-images", "mao/*"]);
     node.daemon.maoctl_ok(&[
         "tool",
         "add",
@@ -418,7 +419,15 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let daemon = crate::support::start_daemon_with_env(
-        &["--data-dir", data.to_str().unwrap(), "--node", "nodocker"],
+        // The pattern admits the demo tool, which the unreachable engine cannot vouch for.
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "nodocker",
+            "--allowed-images",
+            "mao/*",
+        ],
         &dir.path().join("d.log"),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
