@@ -101,7 +101,7 @@ pub fn format_size(bytes: u64) -> String {
         ("m", 1 << 20),
         ("k", 1 << 10),
     ] {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }

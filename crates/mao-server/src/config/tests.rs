@@ -436,13 +436,22 @@ fn bad_container_values_name_their_key() {
         (&["--run-user", "0:0"], "run_user"),
         (&["--run-network", "host"], "run_network"),
         (&["--run-tmp-size", "1k"], "run_tmp_size"),
-        (&["--allowed-capabilities", "cap_sys_admin"], "allowed_capabilities"),
-        (&["--allowed-capabilities", "CAP_SYS_ADMIN"], "allowed_capabilities"),
+        (
+            &["--allowed-capabilities", "cap_sys_admin"],
+            "allowed_capabilities",
+        ),
+        (
+            &["--allowed-capabilities", "CAP_SYS_ADMIN"],
+            "allowed_capabilities",
+        ),
         (&["--run-cpus-max", "100000"], "run_cpus_max"),
         (&["--run-memory-max", "1m"], "run_memory_max"),
         (&["--run-pids-max", "0"], "run_pids_max"),
         (&["--max-queued-runs", "many"], "max_queued_runs"),
-        (&["--run-memory", "2g", "--run-memory-max", "1g"], "run_memory"),
+        (
+            &["--run-memory", "2g", "--run-memory-max", "1g"],
+            "run_memory",
+        ),
         (&["--run-pids", "100", "--run-pids-max", "50"], "run_pids"),
     ];
     for (args, key) in cases {

@@ -446,3 +446,36 @@ fn a_full_queue_answers_429_with_retry_after_and_a_slot_is_skipped() {
         let _ = node.daemon.maoctl(&["run", "cancel", id]);
     }
 }
+
+#[test]
+fn a_tool_the_node_no_longer_allows_is_refused_at_run_time() {
+    ensure_demo_image();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let name = unique_node("policy");
+    let _sweep = container_sweep(&name);
+    let base = ["--data-dir", data.to_str().unwrap(), "--node", &name];
+    let mut args = base.to_vec();
+    args.extend(["--allowed-capabilities", "NET_BIND_SERVICE"]);
+    let mut daemon = crate::support::start_daemon(&args, &dir.path().join("1.log"));
+    let created = post(
+        &format!("{}/api/v1/tools", daemon.url),
+        &tool_json(
+            "bind",
+            "mao/demo-tool:latest",
+            json!({"capabilities": ["NET_BIND_SERVICE"]}),
+        ),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    daemon.kill();
+    // The same node, its allow-list emptied: the stored tool is refused when it would run.
+    let daemon = crate::support::start_daemon(&base, &dir.path().join("2.log"));
+    let run = post(
+        &format!("{}/api/v1/tools/bind/runs", daemon.url),
+        &json!({}),
+    );
+    assert_eq!(run.status, 403, "{}", run.body);
+    assert_eq!(run.code(), "capability_not_allowed");
+    let runs: Vec<RunRecord> = maoctl_items(&daemon, &["run", "list"]);
+    assert!(runs.is_empty(), "nothing was recorded: {runs:?}");
+}
