@@ -148,45 +148,28 @@ pub(super) fn fit_defaults(
     origins: &Origins,
 ) -> Result<(), ConfigError> {
     let max = &policy.max;
+    // A default above its maximum: lowered when it is the built-in one, refused when set.
+    let fit = |key: &str, value: String, max: String| -> Result<(), ConfigError> {
+        if origins.is_set(key) {
+            Err(origins.bad(key, format!("{value} is above {key}_max ({max})")))
+        } else {
+            Ok(())
+        }
+    };
     if let Some(memory) = limits.memory.clone() {
         let bytes = parse_size(&memory).map_err(|m| origins.bad("run_memory", m))?;
         if bytes > max.memory_bytes {
-            if !origins.is_set("run_memory") {
-                limits.memory = Some(format_size(max.memory_bytes));
-            } else {
-                return Err(origins.bad(
-                    "run_memory",
-                    format!(
-                        "{memory} is above run_memory_max ({})",
-                        format_size(max.memory_bytes)
-                    ),
-                ));
-            }
+            fit("run_memory", memory, format_size(max.memory_bytes))?;
+            limits.memory = Some(format_size(max.memory_bytes));
         }
     }
-    if let Some(cpus) = limits.cpus {
-        if cpus > max.cpus {
-            if !origins.is_set("run_cpus") {
-                limits.cpus = Some(max.cpus);
-            } else {
-                return Err(origins.bad(
-                    "run_cpus",
-                    format!("{cpus} is above run_cpus_max ({})", max.cpus),
-                ));
-            }
-        }
+    if let Some(cpus) = limits.cpus.filter(|cpus| *cpus > max.cpus) {
+        fit("run_cpus", cpus.to_string(), max.cpus.to_string())?;
+        limits.cpus = Some(max.cpus);
     }
-    if let Some(pids) = limits.pids {
-        if pids > max.pids {
-            if !origins.is_set("run_pids") {
-                limits.pids = Some(max.pids);
-            } else {
-                return Err(origins.bad(
-                    "run_pids",
-                    format!("{pids} is above run_pids_max ({})", max.pids),
-                ));
-            }
-        }
+    if let Some(pids) = limits.pids.filter(|pids| *pids > max.pids) {
+        fit("run_pids", pids.to_string(), max.pids.to_string())?;
+        limits.pids = Some(max.pids);
     }
     Ok(())
 }

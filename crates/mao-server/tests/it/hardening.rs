@@ -7,56 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::runs::Node;
 use crate::support::{
-    container_sweep, ensure_demo_image, eventually, maoctl_as, maoctl_items, unique_node, Daemon,
+    container_sweep, ensure_demo_image, eventually, maoctl_as, maoctl_items, unique_node,
 };
 use mao_api::{RunRecord, RunStatus, SlotOutcome, SlotRecord};
 use serde_json::{json, Value};
 
-struct Node {
-    daemon: Daemon,
-    data: PathBuf,
-    _sweep: mao_testkit::docker::ContainerSweep,
-    _dir: tempfile::TempDir,
-}
+/// How long a run of the demo tool may take to reach a status here.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 impl Node {
-    /// A daemon of a node of its own with `extra` flags, the demo tool registered.
-    fn start(prefix: &str, extra: &[&str]) -> Node {
-        ensure_demo_image();
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let node = unique_node(prefix);
-        let mut args = vec!["--data-dir", data.to_str().unwrap(), "--node", &node];
-        args.extend_from_slice(extra);
-        let daemon = crate::support::start_daemon(&args, &dir.path().join("daemon.log"));
-        crate::support::add_demo_tool(&daemon);
-        Node {
-            daemon,
-            data,
-            _sweep: container_sweep(&node),
-            _dir: dir,
-        }
-    }
-
-    fn get_run(&self, id: &str) -> RunRecord {
-        maoctl_as(&self.daemon, &["run", "get", id])
-    }
-
-    fn wait_status(&self, id: &str, wanted: RunStatus) -> RunRecord {
-        let mut last = None;
-        let ok = eventually(Duration::from_secs(60), || {
-            let r = self.get_run(id);
-            let done = r.status == wanted;
-            last = Some(r);
-            done
-        });
-        assert!(
-            ok,
-            "run {id} did not become {wanted:?}: {last:?}\n{}",
-            self.daemon.log_text()
-        );
-        last.expect("a look at the run")
+    fn wait_for(&self, id: &str, wanted: RunStatus) -> RunRecord {
+        self.wait_status(id, PATIENCE, wanted)
     }
 
     /// Starts a detached run of `tool` with `env`; returns its record.
@@ -155,7 +118,7 @@ fn daemon_is_root() -> bool {
 fn a_tool_container_is_unprivileged_and_still_writes_its_data() {
     let node = Node::start("harden", &[]);
     let running = node.run_detached("demo", &["DEMO_SLEEP=4", "DEMO_FILE_MODE=600"]);
-    let running = node.wait_status(&running.id, RunStatus::Running);
+    let running = node.wait_for(&running.id, RunStatus::Running);
     let container = running
         .container_id
         .clone()
@@ -190,7 +153,7 @@ fn a_tool_container_is_unprivileged_and_still_writes_its_data() {
         );
     }
 
-    let done = node.wait_status(&running.id, RunStatus::Succeeded);
+    let done = node.wait_for(&running.id, RunStatus::Succeeded);
     assert_eq!(done.metrics.get("control"), Some(&100.0), "{done:?}");
     assert!(done.metrics_error.is_none(), "{done:?}");
     // The files the tool kept to itself (mode 0600) are the daemon's again: it can read,
@@ -264,12 +227,12 @@ fn capabilities_and_networks_come_only_from_the_node_allow_lists() {
     );
     assert_eq!(created.status, 201, "{}", created.body);
     let running = node.run_detached("bind", &["DEMO_SLEEP=3"]);
-    let running = node.wait_status(&running.id, RunStatus::Running);
+    let running = node.wait_for(&running.id, RunStatus::Running);
     let inspect = docker_inspect(running.container_id.as_deref().unwrap());
     assert_eq!(inspect["HostConfig"]["CapAdd"], json!(["NET_BIND_SERVICE"]));
     assert_eq!(inspect["HostConfig"]["CapDrop"], json!(["ALL"]));
     assert_eq!(inspect["HostConfig"]["NetworkMode"], "none");
-    node.wait_status(&running.id, RunStatus::Succeeded);
+    node.wait_for(&running.id, RunStatus::Succeeded);
 
     // A node without a network forbids a tool that asks for one.
     let closed = Node::start("closed", &["--run-network", "none"]);
@@ -387,7 +350,7 @@ fn limits_above_the_node_maximums_are_422_at_request_time() {
     );
     assert_eq!(small.status, 202, "{}", small.body);
     let id = small.body["id"].as_str().unwrap().to_owned();
-    let done = node.wait_status(&id, RunStatus::Succeeded);
+    let done = node.wait_for(&id, RunStatus::Succeeded);
     assert_eq!(done.limits.memory.as_deref(), Some("512m"));
     assert_eq!(done.limits.pids, Some(64));
 }
@@ -399,7 +362,7 @@ fn a_full_queue_answers_429_with_retry_after_and_a_slot_is_skipped() {
         &["--max-concurrent-runs", "1", "--max-queued-runs", "1"],
     );
     let first = node.run_detached("demo", &["DEMO_SLEEP=30"]);
-    node.wait_status(&first.id, RunStatus::Running);
+    node.wait_for(&first.id, RunStatus::Running);
     let second = node.run_detached("demo", &["DEMO_SLEEP=30"]);
     assert_eq!(node.get_run(&second.id).status, RunStatus::Queued);
     let third = node.post("/api/v1/tools/demo/runs", &json!({}));

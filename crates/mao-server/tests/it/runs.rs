@@ -9,16 +9,17 @@ use crate::support::{
 };
 use mao_api::{RunRecord, RunStatus, Tool};
 
-struct Node {
-    daemon: Daemon,
-    data: PathBuf,
+/// A daemon of a node of its own, the demo tool registered; shared with `hardening.rs`.
+pub(crate) struct Node {
+    pub(crate) daemon: Daemon,
+    pub(crate) data: PathBuf,
     sweep: mao_testkit::docker::ContainerSweep,
     args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
-    fn start(prefix: &str, extra: &[&str]) -> Node {
+    pub(crate) fn start(prefix: &str, extra: &[&str]) -> Node {
         ensure_demo_image();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -64,11 +65,11 @@ impl Node {
         (out.status.code().unwrap(), v)
     }
 
-    fn get_run(&self, id: &str) -> RunRecord {
+    pub(crate) fn get_run(&self, id: &str) -> RunRecord {
         maoctl_as(&self.daemon, &["run", "get", id])
     }
 
-    fn wait_status(&self, id: &str, limit: Duration, wanted: RunStatus) -> RunRecord {
+    pub(crate) fn wait_status(&self, id: &str, limit: Duration, wanted: RunStatus) -> RunRecord {
         let mut last = None;
         let ok = eventually(limit, || {
             let r = self.get_run(id);
