@@ -32,6 +32,17 @@ impl Executor {
     /// Whether this node could start a run of `tool` now: its policy allows it, the
     /// container engine answers (within 5 s) and the queue has room.
     pub async fn check_can_run(&self, tool: &Tool) -> Result<()> {
+        self.check_runnable(tool).await?;
+        let waiting = self.waiting();
+        if waiting >= self.settings.max_queued {
+            return Err(self.queue_full(waiting));
+        }
+        Ok(())
+    }
+
+    /// [`Executor::check_can_run`] but for the queue, which a submission checks as it
+    /// takes its place (and a pipeline's step does not).
+    async fn check_runnable(&self, tool: &Tool) -> Result<()> {
         if tool.docker_socket && !self.settings.allow_docker_socket {
             return Err(RunError::DockerSocketNotAllowed {
                 tool: tool.name.clone(),
@@ -47,12 +58,7 @@ impl Executor {
                 .into())
             }
         }
-        self.check_image(&tool.image).await?;
-        let waiting = self.waiting();
-        if waiting >= self.settings.max_queued {
-            return Err(self.queue_full(waiting));
-        }
-        Ok(())
+        self.check_image(&tool.image).await
     }
 
     /// An image matching `allowed_images` may be used (and pulled); another only when the
@@ -115,7 +121,7 @@ impl Executor {
         request.validate()?;
         self.settings.policy.check_limits(&request.limits)?;
         let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
-        self.check_can_run(tool).await?;
+        self.check_runnable(tool).await?;
 
         let mut env = tool.env.clone();
         env.extend(request.env);

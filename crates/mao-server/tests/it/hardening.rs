@@ -54,13 +54,17 @@ impl Answer {
 }
 
 fn post(url: &str, body: &Value) -> Answer {
+    send("POST", url, body)
+}
+
+fn send(method: &str, url: &str, body: &Value) -> Answer {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
-    let response = match agent.post(url).send_json(body.clone()) {
+    let response = match agent.request(method, url).send_json(body.clone()) {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("POST {url}: {e}"),
+        Err(e) => panic!("{method} {url}: {e}"),
     };
     let status = response.status();
     let retry_after = response.header("retry-after").map(str::to_owned);
@@ -226,6 +230,20 @@ fn capabilities_and_networks_come_only_from_the_node_allow_lists() {
         ),
     );
     assert_eq!(created.status, 201, "{}", created.body);
+    let replaced = send(
+        "PUT",
+        &format!("{}/api/v1/tools/bind", node.daemon.url),
+        &tool_json(
+            "bind",
+            "mao/demo-tool:latest",
+            json!({"capabilities": ["SYS_ADMIN"]}),
+        ),
+    );
+    assert_eq!(
+        replaced.status, 403,
+        "a replace is checked too: {}",
+        replaced.body
+    );
     let running = node.run_detached("bind", &["DEMO_SLEEP=3"]);
     let running = node.wait_for(&running.id, RunStatus::Running);
     let inspect = docker_inspect(running.container_id.as_deref().unwrap());
