@@ -49,6 +49,9 @@ struct Settings {
     control_text: Option<String>,
     /// Written as `metrics.json` instead of the numbers (`DEMO_METRICS_TEXT`).
     metrics_text: Option<String>,
+    /// Octal mode of the files written (`DEMO_FILE_MODE=600`), to test that the orchestrator
+    /// still reads and commits files a tool kept to itself.
+    file_mode: Option<u32>,
 }
 
 impl Settings {
@@ -77,6 +80,17 @@ impl Settings {
             ),
             control_text: env::var("DEMO_CONTROL_TEXT").ok(),
             metrics_text: env::var("DEMO_METRICS_TEXT").ok(),
+            file_mode: match env::var("DEMO_FILE_MODE") {
+                Ok(mode) if !mode.trim().is_empty() => Some(
+                    u32::from_str_radix(mode.trim(), 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777)
+                        .ok_or_else(|| {
+                            format!("DEMO_FILE_MODE must be an octal mode, not {mode:?}")
+                        })?,
+                ),
+                _ => None,
+            },
         })
     }
 }
@@ -209,8 +223,20 @@ fn write_data(settings: &Settings) -> Result<PathBuf, String> {
         let metrics_path = data_dir.join("metrics.json");
         fs::write(&metrics_path, json)
             .map_err(|e| format!("write {}: {e}", metrics_path.display()))?;
+        set_mode(&metrics_path, settings.file_mode)?;
     }
+    set_mode(&data_dir.join(&name), settings.file_mode)?;
     Ok(PathBuf::from(name))
+}
+
+/// Gives `path` the mode `DEMO_FILE_MODE` asks for, if it does.
+fn set_mode(path: &Path, mode: Option<u32>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match mode {
+        Some(mode) => fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("chmod {}: {e}", path.display())),
+        None => Ok(()),
+    }
 }
 
 /// Creates `control-<stamp>.csv`, or `control-<stamp>-<n>.csv` when two runs share the

@@ -50,6 +50,49 @@ pub struct Tool {
     /// How this tool's metrics are judged; unset: the node's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detector: Option<DetectorSpec>,
+    /// Linux capabilities the container gets back (all are dropped), e.g. `NET_BIND_SERVICE`;
+    /// each must be in the node's `allowed_capabilities`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// The container's network; unset: the node's `run_network`. Never less strict than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+/// The network a tool container is attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// No network at all: only a loopback interface. The strictest.
+    None,
+    /// The engine's default bridge: outbound traffic allowed.
+    Bridge,
+}
+
+impl Network {
+    /// The name used on the wire, in the config and by the Docker Engine.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Bridge => "bridge",
+        }
+    }
+
+    /// Whether `self` allows no more than `other` does.
+    pub fn is_at_least_as_strict_as(self, other: Network) -> bool {
+        self <= other
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Network, String> {
+        match s.trim() {
+            "none" => Ok(Network::None),
+            "bridge" => Ok(Network::Bridge),
+            other => Err(format!("{other:?} is not a network; use bridge or none")),
+        }
+    }
 }
 
 /// Limits of a run; each overrides the one below it (run request > tool > node).
@@ -136,6 +179,9 @@ impl Tool {
             validate::command("cmd", cmd)?;
         }
         validate::env("env", &self.env)?;
+        for capability in &self.capabilities {
+            validate::capability("capabilities", capability)?;
+        }
         if let Some(d) = &self.detector {
             d.validate()
                 .map_err(|m| ValidationError::new("detector", m))?;

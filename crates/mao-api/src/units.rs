@@ -93,6 +93,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// A size as [`parse_size`] reads it, in the largest unit that divides it (`2g`, `1536m`).
+pub fn format_size(bytes: u64) -> String {
+    for (unit, factor) in [
+        ("t", 1u64 << 40),
+        ("g", 1 << 30),
+        ("m", 1 << 20),
+        ("k", 1 << 10),
+    ] {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
+            return format!("{}{unit}", bytes / factor);
+        }
+    }
+    bytes.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +137,9 @@ mod tests {
         for bad in ["", "m", "1.5g", "12 parsecs"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+        assert_eq!(format_size(2 << 30), "2g");
+        assert_eq!(format_size(1536 << 20), "1536m");
+        assert_eq!(format_size(1000), "1000");
+        assert_eq!(parse_size(&format_size(3 << 40)).unwrap(), 3 << 40);
     }
 }

@@ -118,6 +118,29 @@ fn registry_host(c: &str) -> bool {
     host_ok && port_ok
 }
 
+/// A Linux capability as Docker names it: upper-case letters, digits and `_`, without the
+/// `CAP_` prefix (`NET_BIND_SERVICE`).
+pub fn capability(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.starts_with("CAP_") {
+        return Err(ValidationError::new(
+            field,
+            format!("write {value:?} without its CAP_ prefix"),
+        ));
+    }
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(ValidationError::new(
+            field,
+            format!("{value:?} is not a capability name (upper-case letters, digits and _, e.g. NET_BIND_SERVICE)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a Docker image reference: `[registry[:port]/]path[:tag][@sha256:digest]`.
 pub fn image(field: &str, value: &str) -> Result<(), ValidationError> {
     let bad = |why: &str| {

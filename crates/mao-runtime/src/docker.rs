@@ -34,6 +34,9 @@ use crate::{
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long a pull may take by default.
 pub const DEFAULT_PULL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long any other request may wait for the engine's answer by default (the engine has
+/// been seen to hang); a wait for a container's exit and a followed log are not bounded.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The engine's output frames, from either the log endpoint or an attachment.
 type RawLogStream = Pin<Box<dyn Stream<Item = Result<LogOutput, DockerError>> + Send>>;
@@ -44,6 +47,7 @@ pub struct DockerRuntime {
     host: Arc<str>,
     client: OnceCell<Docker>,
     pull_timeout: Duration,
+    call_timeout: Duration,
 }
 
 impl DockerRuntime {
@@ -66,7 +70,31 @@ impl DockerRuntime {
             host: host.into(),
             client: OnceCell::new(),
             pull_timeout: DEFAULT_PULL_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
+    }
+
+    /// Bounds the time every request but a pull, a wait and a followed log may take.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> DockerRuntime {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// `call` bounded by the call timeout; an engine that does not answer is unavailable.
+    async fn timed<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, DockerError>>,
+    ) -> Result<Result<T, DockerError>> {
+        tokio::time::timeout(self.call_timeout, call)
+            .await
+            .map_err(|_| {
+                RuntimeError::Unavailable(format!(
+                    "the Docker Engine at {} did not answer {what} within {} s",
+                    self.host,
+                    self.call_timeout.as_secs_f64()
+                ))
+            })
     }
 
     /// Bounds the time a pull may take before [`Runtime::ensure_image`] gives up.
@@ -84,14 +112,17 @@ impl DockerRuntime {
     async fn docker(&self) -> Result<&Docker> {
         self.client
             .get_or_try_init(|| async {
-                let docker = Docker::connect_with_host(&self.host)?;
-                let docker = docker.negotiate_version().await?;
+                let docker = Docker::connect_with_host(&self.host)
+                    .map_err(|e| unavailable(&self.host, &e))?;
+                let docker = self
+                    .timed("the version negotiation", docker.negotiate_version())
+                    .await?
+                    .map_err(|e| unavailable(&self.host, &e))?;
                 let version = docker.client_version();
                 debug!(host = %self.host, api = %version, "connected to the docker engine");
                 Ok(docker)
             })
             .await
-            .map_err(|e: DockerError| unavailable(&self.host, &e))
     }
 
     /// The errors every call shares: the engine unreachable, a refused request, the rest.
@@ -100,7 +131,11 @@ impl DockerRuntime {
     }
 
     async fn inspect_image(&self, image: &str) -> Result<Option<ImageInfo>> {
-        match self.docker().await?.inspect_image(image).await {
+        let docker = self.docker().await?;
+        match self
+            .timed("an image inspection", docker.inspect_image(image))
+            .await?
+        {
             Ok(inspect) => Ok(Some(ImageInfo {
                 id: inspect.id.unwrap_or_default(),
                 repo_digest: inspect.repo_digests.and_then(|d| d.into_iter().next()),
@@ -152,7 +187,11 @@ impl DockerRuntime {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInspectResponse>> {
-        match self.docker().await?.inspect_container(id, None).await {
+        let docker = self.docker().await?;
+        match self
+            .timed("a container inspection", docker.inspect_container(id, None))
+            .await?
+        {
             Ok(inspect) => Ok(Some(inspect)),
             Err(e) if status(&e) == Some(404) => Ok(None),
             Err(e) => Err(self.error(e)),
@@ -164,7 +203,10 @@ impl DockerRuntime {
 impl Runtime for DockerRuntime {
     async fn ping(&self) -> Result<()> {
         let docker = self.docker().await?;
-        docker.ping().await.map(drop).map_err(|e| self.error(e))
+        self.timed("a ping", docker.ping())
+            .await?
+            .map(drop)
+            .map_err(|e| self.error(e))
     }
 
     async fn ensure_image(&self, image: &str) -> Result<ImageInfo> {
@@ -180,6 +222,10 @@ impl Runtime for DockerRuntime {
             })
     }
 
+    async fn find_image(&self, image: &str) -> Result<Option<ImageInfo>> {
+        self.inspect_image(image).await
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         let body = create_body(spec)?;
         let options = CreateContainerOptions {
@@ -187,7 +233,13 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         let docker = self.docker().await?;
-        match docker.create_container(Some(options), body).await {
+        match self
+            .timed(
+                "a container creation",
+                docker.create_container(Some(options), body),
+            )
+            .await?
+        {
             Ok(created) => {
                 for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
                     warn!(container = %spec.name, %warning, "engine warning on create");
@@ -213,9 +265,8 @@ impl Runtime for DockerRuntime {
 
     async fn start(&self, id: &str) -> Result<()> {
         let docker = self.docker().await?;
-        docker
-            .start_container(id, None)
-            .await
+        self.timed("a container start", docker.start_container(id, None))
+            .await?
             .map_err(|e| not_found_or(&self.host, id, e))
     }
 
@@ -244,9 +295,9 @@ impl Runtime for DockerRuntime {
                 stderr: true,
                 ..Default::default()
             };
-            let attached = docker
-                .attach_container(id, Some(options))
-                .await
+            let attached = self
+                .timed("an attachment", docker.attach_container(id, Some(options)))
+                .await?
                 .map_err(|e| not_found_or(&self.host, id, e))?;
             attached.output
         } else {
@@ -294,7 +345,10 @@ impl Runtime for DockerRuntime {
         let options = KillContainerOptions {
             signal: "SIGKILL".to_string(),
         };
-        match docker.kill_container(id, Some(options)).await {
+        match self
+            .timed("a kill", docker.kill_container(id, Some(options)))
+            .await?
+        {
             Ok(()) => Ok(()),
             // 404: gone already; 409: not running. Either way nothing is left to kill.
             Err(e) if matches!(status(&e), Some(404 | 409)) => {
@@ -312,7 +366,10 @@ impl Runtime for DockerRuntime {
             v: true,
             ..Default::default()
         };
-        match docker.remove_container(id, Some(options)).await {
+        match self
+            .timed("a removal", docker.remove_container(id, Some(options)))
+            .await?
+        {
             Ok(()) => Ok(()),
             // 409 is a removal already in progress: the container is on its way out.
             Err(e) if matches!(status(&e), Some(404 | 409)) => {
@@ -338,9 +395,9 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         let docker = self.docker().await?;
-        let summaries = docker
-            .list_containers(Some(options))
-            .await
+        let summaries = self
+            .timed("a container listing", docker.list_containers(Some(options)))
+            .await?
             .map_err(|e| self.error(e))?;
         // The listing has no exit code nor OOM flag; one inspect per container has both.
         let mut found = Vec::with_capacity(summaries.len());
@@ -384,8 +441,39 @@ fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody> {
             }
         })
         .transpose()?;
+    let cap_add = spec
+        .cap_add
+        .iter()
+        .map(|cap| {
+            let ok = !cap.is_empty()
+                && cap
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Ok(cap.clone())
+            } else {
+                Err(RuntimeError::Invalid(format!(
+                    "{cap:?} is not a capability name"
+                )))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Docker's tmpfs is mode 1777 by default, so any user may write it; noexec and nosuid
+    // keep it a scratch area, not a place to run what was downloaded.
+    let tmpfs = spec.tmp_size.map(|bytes| {
+        HashMap::from([(
+            "/tmp".to_string(),
+            format!("rw,noexec,nosuid,nodev,size={bytes}"),
+        )])
+    });
     let host_config = HostConfig {
         binds: Some(binds),
+        // Every capability goes; a tool gets back only what it asked for and the node allows.
+        cap_drop: Some(vec!["ALL".to_string()]),
+        cap_add: (!cap_add.is_empty()).then_some(cap_add),
+        readonly_rootfs: Some(spec.read_only_rootfs),
+        tmpfs,
+        network_mode: spec.network.clone(),
         memory,
         // Equal to the memory limit, so the limit is not stretched by swap: a tool over it
         // is OOM-killed instead of crawling.
@@ -578,6 +666,10 @@ mod tests {
                 pids: Some(64),
             },
             docker_socket: true,
+            cap_add: vec!["NET_BIND_SERVICE".to_string()],
+            network: Some("none".to_string()),
+            read_only_rootfs: true,
+            tmp_size: Some(64 << 20),
         };
         let body = create_body(&spec).unwrap();
         let host = body.host_config.unwrap();
@@ -594,6 +686,14 @@ mod tests {
         assert_eq!(host.pids_limit, Some(64));
         assert_eq!(host.security_opt.unwrap(), ["no-new-privileges"]);
         assert_eq!(host.auto_remove, Some(false));
+        assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
+        assert_eq!(host.cap_add.unwrap(), ["NET_BIND_SERVICE"]);
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(
+            host.tmpfs.unwrap()["/tmp"],
+            format!("rw,noexec,nosuid,nodev,size={}", 64 << 20)
+        );
         assert_eq!(body.env.unwrap(), ["A=1=2"]);
         assert_eq!(body.user.as_deref(), Some("1000:1000"));
         assert_eq!(body.tty, Some(false));
@@ -606,9 +706,22 @@ mod tests {
         assert!(bind(Path::new("/a:b"), "/data", false).is_err());
         assert!(bind(Path::new("/a"), "data", false).is_err());
         let no_socket = create_body(&ContainerSpec::default()).unwrap();
+        let host = no_socket.host_config.unwrap();
+        assert_eq!(host.binds.unwrap(), Vec::<String>::new());
         assert_eq!(
-            no_socket.host_config.unwrap().binds.unwrap(),
-            Vec::<String>::new()
+            host.cap_drop.unwrap(),
+            ["ALL"],
+            "capabilities go even by default"
         );
+        assert_eq!(host.cap_add, None);
+    }
+
+    #[test]
+    fn a_capability_the_engine_would_misread_is_refused() {
+        let spec = ContainerSpec {
+            cap_add: vec!["net_admin; rm".to_string()],
+            ..ContainerSpec::default()
+        };
+        assert!(matches!(create_body(&spec), Err(RuntimeError::Invalid(_))));
     }
 }

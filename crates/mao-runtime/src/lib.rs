@@ -70,6 +70,14 @@ pub struct ContainerSpec {
     pub limits: Limits,
     /// Bind the engine's socket (`/var/run/docker.sock`) into the container.
     pub docker_socket: bool,
+    /// Capabilities given back; every other one is dropped (`CapDrop: ALL`, always).
+    pub cap_add: Vec<String>,
+    /// The engine's network mode (`bridge`, `none`); `None` leaves the engine's default.
+    pub network: Option<String>,
+    /// Mount the image's filesystem read-only; the mounts and `/tmp` stay writable.
+    pub read_only_rootfs: bool,
+    /// Size of a tmpfs mounted at `/tmp`, in bytes; `None`: no tmpfs.
+    pub tmp_size: Option<u64>,
 }
 
 /// The image a container is created from.
@@ -112,6 +120,9 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Makes sure `image` is present locally, pulling it when absent.
     async fn ensure_image(&self, image: &str) -> Result<ImageInfo>;
+
+    /// The image if it is present locally; never pulls.
+    async fn find_image(&self, image: &str) -> Result<Option<ImageInfo>>;
 
     /// Creates (does not start) a container; returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String>;

@@ -27,6 +27,8 @@ pub struct ApiError {
     pub message: String,
     /// What went wrong inside, for the daemon's log only (5xx).
     pub detail: Option<String>,
+    /// Seconds a client should wait before it asks again (`Retry-After`, with 429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 /// The inside story of a 5xx, handed from [`ApiError`] to [`log_server_errors`].
@@ -41,6 +43,7 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -156,6 +159,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         if let Some(d) = detail {
             response.extensions_mut().insert(d);
         }
@@ -321,6 +329,24 @@ impl From<RunError> for ApiError {
             RunError::Recovering { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "recovering", message)
             }
+            RunError::Forbidden(f) => {
+                use mao_node::executor::Forbidden;
+                let code = match f {
+                    Forbidden::Image { .. } => "image_not_allowed",
+                    Forbidden::Capability { .. } => "capability_not_allowed",
+                    Forbidden::Network { .. } => "network_not_allowed",
+                };
+                ApiError::new(StatusCode::FORBIDDEN, code, message)
+            }
+            RunError::AboveMaximum { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit_above_maximum",
+                message,
+            ),
+            RunError::QueueFull { retry_after, .. } => ApiError {
+                retry_after: Some(retry_after.as_secs().max(1)),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+            },
             RunError::Store(s) => s.into(),
         }
     }

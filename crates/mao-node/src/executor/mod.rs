@@ -23,10 +23,14 @@ use crate::local::LocalStore;
 use crate::notify::Notifier;
 
 mod judge;
+mod ownership;
+pub mod policy;
 mod prune;
 mod recover;
 mod submit;
 mod supervise;
+
+pub use policy::{ContainerPolicy, Forbidden, Maximums};
 
 /// What can go wrong with a run.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,26 @@ pub enum RunError {
     Finished { id: String, status: RunStatus },
     #[error("run {id} belongs to the previous process and is being recovered (is the Docker Engine reachable?); retry shortly")]
     Recovering { id: String },
+    /// The node's policy refuses the tool (image, capability, network).
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// A limit above what this node allows.
+    #[error(
+        "{limit} {value} is above this node's maximum of {max} ({key}); ask for at most {max}"
+    )]
+    AboveMaximum {
+        limit: &'static str,
+        value: String,
+        max: String,
+        key: &'static str,
+    },
+    /// Too many runs wait for a slot already; nothing was recorded.
+    #[error("this node already has {waiting} runs waiting for a slot (max_queued_runs = {max}); retry in {} s", retry_after.as_secs())]
+    QueueFull {
+        waiting: usize,
+        max: usize,
+        retry_after: Duration,
+    },
     #[error(transparent)]
     Store(#[from] mao_store::StoreError),
 }
@@ -92,10 +116,12 @@ pub struct RunSettings {
     pub retention: usize,
     /// Runs executing at once; more wait `queued`.
     pub max_concurrent: usize,
+    /// Runs that may wait `queued` for a slot; one more is refused ([`RunError::QueueFull`]).
+    pub max_queued: usize,
     /// Whether a tool that asks for the Docker socket may have it.
     pub allow_docker_socket: bool,
-    /// Run containers as the daemon's uid:gid, so the node owns the files they write.
-    pub run_as_node_user: bool,
+    /// What a tool container may be: user, network, capabilities, images, maximums.
+    pub policy: ContainerPolicy,
     /// How metrics are judged when the tool or step does not say.
     pub detector: mao_api::DetectorSpec,
 }
@@ -103,18 +129,20 @@ pub struct RunSettings {
 impl Default for RunSettings {
     /// The defaults of a node that configures nothing.
     fn default() -> RunSettings {
+        let policy = ContainerPolicy::default();
         RunSettings {
             limits: RunLimits {
                 timeout: Some("1h".to_owned()),
-                memory: None,
-                cpus: None,
+                memory: Some("1g".to_owned()),
+                cpus: Some(policy.max.cpus.min(1.0)),
                 pids: Some(1024),
             },
             log_cap: 16 << 20,
             retention: 50,
             max_concurrent: 8,
+            max_queued: 64,
             allow_docker_socket: false,
-            run_as_node_user: true,
+            policy,
             detector: mao_api::DetectorSpec::default(),
         }
     }
@@ -207,6 +235,9 @@ pub struct Executor {
     recovery_done: watch::Sender<bool>,
     /// Where failed runs and spikes are reported.
     notifier: Arc<Notifier>,
+    /// Data folders handed to the tools' user, with the active runs using each: a folder is
+    /// taken back when its last run ends (runs of one tool share its folder).
+    lent: Mutex<HashMap<PathBuf, std::collections::HashSet<String>>>,
 }
 
 /// Values kept per metric of a tool or step.
@@ -245,6 +276,7 @@ impl Executor {
             finished: tokio::sync::Mutex::new(None),
             recovery_done: watch::channel(false).0,
             notifier,
+            lent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -356,12 +388,8 @@ impl Executor {
     }
 }
 
-/// The daemon's own uid:gid.
-fn node_user() -> String {
-    // SAFETY: getuid and getgid cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    format!("{uid}:{gid}")
-}
+/// How long a refused run is told to wait before it asks again.
+const QUEUE_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 fn runtime_limits(limits: &RunLimits) -> Limits {
     Limits {

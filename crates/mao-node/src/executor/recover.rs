@@ -59,12 +59,21 @@ impl Executor {
                 }
                 continue;
             }
-            let (cancel, progress) = self.register(&record.id, record.schedule.clone());
+            let (cancel, progress) = self.register(&record.id, record.schedule.clone(), false)?;
             match container {
                 // Started (running or exited): follow it to its end. A container that was
                 // created but never started has no exit code and is not running.
                 Some(c) if c.running || c.exit_code.is_some() => {
                     info!(run_id = %record.id, running = c.running, "re-attaching to the run's container");
+                    if c.running {
+                        // Its folder stays the tool's until this run, too, has ended.
+                        self.lent
+                            .lock()
+                            .unwrap()
+                            .entry(std::path::PathBuf::from(&record.data_dir))
+                            .or_default()
+                            .insert(record.id.clone());
+                    }
                     let mut record = record;
                     record.container_id = Some(c.id.clone());
                     if record.status == RunStatus::Queued {

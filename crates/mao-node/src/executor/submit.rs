@@ -11,26 +11,86 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::policy::{daemon_ids, parse_user};
 use super::{
-    node_user, runtime_limits, Active, Executor, Placement, Progress, Result, RunError, Trigger,
-    DATA_MOUNT, INPUT_MOUNT, LABEL_NODE, LABEL_PIPELINE, LABEL_RUN, LABEL_TOOL,
+    ownership, runtime_limits, Active, Executor, Placement, Progress, Result, RunError, Trigger,
+    DATA_MOUNT, INPUT_MOUNT, LABEL_NODE, LABEL_PIPELINE, LABEL_RUN, LABEL_TOOL, QUEUE_RETRY_AFTER,
 };
 
+/// How long the engine may take to say whether it has an image, at request time.
+const IMAGE_CHECK: Duration = Duration::from_secs(5);
+
 impl Executor {
-    /// Whether this node could start a run of `tool` now: its socket policy allows it and
-    /// the container engine answers (within 5 s).
+    /// Whether this node accepts `tool` in its registry: capabilities, network and limits
+    /// within its policy, and an image that matches `allowed_images` or is present on the
+    /// engine (which is asked, never made to pull).
+    pub async fn admit(&self, tool: &Tool) -> Result<()> {
+        self.settings.policy.check_tool(tool)?;
+        self.check_image(&tool.image).await
+    }
+
+    /// Whether this node could start a run of `tool` now: its policy allows it, the
+    /// container engine answers (within 5 s) and the queue has room.
     pub async fn check_can_run(&self, tool: &Tool) -> Result<()> {
+        self.check_runnable(tool).await?;
+        let waiting = self.waiting();
+        if waiting >= self.settings.max_queued {
+            return Err(self.queue_full(waiting));
+        }
+        Ok(())
+    }
+
+    /// [`Executor::check_can_run`] but for the queue, which a submission checks as it
+    /// takes its place (and a pipeline's step does not).
+    async fn check_runnable(&self, tool: &Tool) -> Result<()> {
         if tool.docker_socket && !self.settings.allow_docker_socket {
             return Err(RunError::DockerSocketNotAllowed {
                 tool: tool.name.clone(),
             });
         }
+        self.settings.policy.check_tool(tool)?;
         match tokio::time::timeout(Duration::from_secs(5), self.runtime.ping()).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(RuntimeError::Unavailable(
-                "the Docker Engine did not answer within 5 s".into(),
-            )
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(RuntimeError::Unavailable(
+                    "the Docker Engine did not answer within 5 s".into(),
+                )
+                .into())
+            }
+        }
+        self.check_image(&tool.image).await
+    }
+
+    /// An image matching `allowed_images` may be used (and pulled); another only when the
+    /// engine has it already.
+    async fn check_image(&self, image: &str) -> Result<()> {
+        let policy = &self.settings.policy;
+        if policy.image_matches(image) {
+            return Ok(());
+        }
+        match tokio::time::timeout(IMAGE_CHECK, self.runtime.find_image(image)).await {
+            Ok(Ok(Some(_))) => Ok(()),
+            Ok(Ok(None)) => Err(policy.image_refused(image)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(RuntimeError::Unavailable(format!(
+                "the Docker Engine did not say within {} s whether it has image {image}",
+                IMAGE_CHECK.as_secs()
+            ))
             .into()),
+        }
+    }
+
+    /// Runs waiting for a slot now: active ones beyond the slots.
+    fn waiting(&self) -> usize {
+        let active = self.active.lock().unwrap().len();
+        active.saturating_sub(self.settings.max_concurrent)
+    }
+
+    fn queue_full(&self, waiting: usize) -> RunError {
+        RunError::QueueFull {
+            waiting,
+            max: self.settings.max_queued,
+            retry_after: QUEUE_RETRY_AFTER,
         }
     }
 
@@ -59,8 +119,9 @@ impl Executor {
         placement: Placement,
     ) -> Result<RunRecord> {
         request.validate()?;
+        self.settings.policy.check_limits(&request.limits)?;
         let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
-        self.check_can_run(tool).await?;
+        self.check_runnable(tool).await?;
 
         let mut env = tool.env.clone();
         env.extend(request.env);
@@ -71,6 +132,9 @@ impl Executor {
             input_dir,
             step,
         } = placement;
+        // A pipeline's steps were admitted with their pipeline run: only a new run is bounded.
+        let bounded = step.is_none();
+        let (cancel, progress_tx) = self.register(&id, trigger.schedule(), bounded)?;
         let record = RunRecord {
             id: id.clone(),
             tool: tool.name.clone(),
@@ -108,7 +172,10 @@ impl Executor {
             schedule: trigger.schedule(),
             scheduled_at: trigger.slot(),
         };
-        self.runs.save(&record).await?;
+        if let Err(e) = self.runs.save(&record).await {
+            self.active.lock().unwrap().remove(&id);
+            return Err(e.into());
+        }
         let mut labels = BTreeMap::from([
             (LABEL_RUN.to_owned(), id.clone()),
             (LABEL_NODE.to_owned(), self.node.clone()),
@@ -136,11 +203,14 @@ impl Executor {
             env,
             labels,
             mounts,
-            user: self.settings.run_as_node_user.then(node_user),
+            user: Some(self.settings.policy.run_user.clone()),
             limits: runtime_limits(&limits),
             docker_socket: tool.docker_socket,
+            cap_add: tool.capabilities.clone(),
+            network: Some(self.settings.policy.network_of(tool).as_str().to_owned()),
+            read_only_rootfs: true,
+            tmp_size: Some(self.settings.policy.tmp_size),
         };
-        let (cancel, progress_tx) = self.register(&id, record.schedule.clone());
         let this = self.clone();
         let queued = record.clone();
         tokio::spawn(async move { this.execute(queued, spec, cancel, progress_tx).await });
@@ -148,14 +218,23 @@ impl Executor {
         Ok(record)
     }
 
+    /// Makes the run active; with `bounded`, refuses it when the queue is full (checked
+    /// and inserted under one lock, so two requests cannot both take the last place).
     pub(super) fn register(
         &self,
         id: &str,
         schedule: Option<String>,
-    ) -> (CancellationToken, watch::Sender<Progress>) {
+        bounded: bool,
+    ) -> Result<(CancellationToken, watch::Sender<Progress>)> {
         let cancel = CancellationToken::new();
         let (tx, rx) = watch::channel(Progress::default());
-        self.active.lock().unwrap().insert(
+        let mut active = self.active.lock().unwrap();
+        let waiting = active.len().saturating_sub(self.settings.max_concurrent);
+        if bounded && waiting >= self.settings.max_queued {
+            drop(active);
+            return Err(self.queue_full(waiting));
+        }
+        active.insert(
             id.to_owned(),
             Active {
                 cancel: cancel.clone(),
@@ -163,7 +242,7 @@ impl Executor {
                 schedule,
             },
         );
-        (cancel, tx)
+        Ok((cancel, tx))
     }
 
     pub(super) async fn execute(
@@ -180,7 +259,21 @@ impl Executor {
                 return self.finish(record, RunStatus::Cancelled, &progress).await;
             }
         };
-        match self.runtime.ensure_image(&spec.image).await {
+        // Only an image that matches allowed_images may be pulled; another must be here.
+        let image = if self.settings.policy.image_matches(&spec.image) {
+            self.runtime.ensure_image(&spec.image).await
+        } else {
+            match self.runtime.find_image(&spec.image).await {
+                Ok(Some(image)) => Ok(image),
+                Ok(None) => {
+                    record.error =
+                        Some(self.settings.policy.image_refused(&spec.image).to_string());
+                    return self.finish(record, RunStatus::Failed, &progress).await;
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match image {
             Ok(image) => {
                 record.image_digest = Some(image.repo_digest.unwrap_or(image.id));
             }
@@ -192,6 +285,16 @@ impl Executor {
         for mount in &spec.mounts {
             if let Err(e) = tokio::fs::create_dir_all(&mount.host).await {
                 record.error = Some(format!("cannot create {}: {e}", mount.host.display()));
+                return self.finish(record, RunStatus::Failed, &progress).await;
+            }
+        }
+        for mount in spec.mounts.iter().filter(|m| !m.read_only) {
+            if let Err(e) = self.hand_over(&mount.host, &record.id).await {
+                record.error = Some(format!(
+                    "cannot hand {} to the tool's user {}: {e}",
+                    mount.host.display(),
+                    self.settings.policy.run_user
+                ));
                 return self.finish(record, RunStatus::Failed, &progress).await;
             }
         }
@@ -236,5 +339,57 @@ impl Executor {
         info!(run_id = %record.id, container = %container, "run started");
         self.supervise(record, container, Some(logs), cancel, progress)
             .await;
+    }
+}
+
+impl Executor {
+    /// The uid:gid files change hands to and from, when they do: only a root daemon running
+    /// tools as another user.
+    fn handover_ids(&self) -> Option<((u32, u32), (u32, u32))> {
+        let daemon = daemon_ids();
+        let tool = parse_user(&self.settings.policy.run_user).ok()?;
+        (daemon.0 == 0 && tool != daemon).then_some((tool, daemon))
+    }
+
+    /// Makes `dir` the tool user's for run `id`, so the tool can write it.
+    async fn hand_over(&self, dir: &std::path::Path, id: &str) -> std::io::Result<()> {
+        let Some(((uid, gid), _)) = self.handover_ids() else {
+            return Ok(());
+        };
+        let dir = dir.to_owned();
+        self.lent
+            .lock()
+            .unwrap()
+            .entry(dir.clone())
+            .or_default()
+            .insert(id.to_owned());
+        tokio::task::spawn_blocking(move || ownership::chown_tree(&dir, uid, gid))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Makes `dir` the daemon's again, with every file the tool wrote in it, once no
+    /// other active run uses it; `id` is the run that ended.
+    pub(super) async fn take_back(&self, dir: &std::path::Path, id: &str) -> std::io::Result<()> {
+        let Some((_, (uid, gid))) = self.handover_ids() else {
+            return Ok(());
+        };
+        {
+            let mut lent = self.lent.lock().unwrap();
+            if let Some(runs) = lent.get_mut(dir) {
+                runs.remove(id);
+                if !runs.is_empty() {
+                    return Ok(());
+                }
+                lent.remove(dir);
+            }
+        }
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || match ownership::chown_tree(&dir, uid, gid) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }

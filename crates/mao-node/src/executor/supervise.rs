@@ -143,6 +143,11 @@ impl Executor {
         status: RunStatus,
         progress: &watch::Sender<Progress>,
     ) {
+        // Before anything reads the folder: the files the tool wrote become the daemon's.
+        let data_dir = PathBuf::from(&record.data_dir);
+        if let Err(e) = self.take_back(&data_dir, &record.id).await {
+            error!(run_id = %record.id, dir = %data_dir.display(), error = %e, "cannot take the data folder back from the tool's user");
+        }
         record.status = status;
         record.finished_at = Some(Utc::now());
         if status == RunStatus::Succeeded {

@@ -521,3 +521,83 @@ async fn a_missing_container_is_reported_as_such() {
         Err(RuntimeError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_hardened_container_writes_only_its_mounts_and_tmp() {
+    let runtime = DockerRuntime::connect();
+    let containers = TestContainers::new();
+    let data = shared_dir();
+    let hardened = |suffix: &str, env: &[(&str, &str)]| {
+        let mut spec = containers.spec(suffix, env);
+        spec.mounts.push(data_mount(data.path()));
+        spec.user = Some("65534:65534".to_string());
+        spec.read_only_rootfs = true;
+        spec.tmp_size = Some(16 << 20);
+        spec.network = Some("none".to_string());
+        spec
+    };
+    let (id, code) = run_to_exit(&runtime, &hardened("data", &[])).await;
+    assert_eq!(code, 0, "the data mount stays writable");
+    for file in files_in(data.path()) {
+        assert_eq!(std::fs::metadata(&file).unwrap().uid(), 65534);
+    }
+    let format = r#"{{json .HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.NetworkMode}} {{index .HostConfig.Tmpfs "/tmp"}}"#;
+    let out = Command::new("docker")
+        .args(["inspect", "--format", format, &id])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "[\"ALL\"] true none rw,noexec,nosuid,nodev,size={}",
+            16 << 20
+        )
+    );
+
+    let (_, code) = run_to_exit(&runtime, &hardened("tmp", &[("DATA_DIR", "/tmp/out")])).await;
+    assert_eq!(code, 0, "/tmp is a writable tmpfs");
+    let spec = hardened("root", &[("DATA_DIR", "/srv/out")]);
+    let (id, code) = run_to_exit(&runtime, &spec).await;
+    assert_eq!(code, 2, "the root filesystem is read-only");
+    let (_, stderr) = read_all(runtime.logs(&id, false).await.unwrap()).await;
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_engine_that_hangs_is_unavailable_after_the_call_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Accepts every connection and never answers, as a wedged engine does.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let runtime =
+        DockerRuntime::connect_with_socket(&socket).with_call_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    match runtime.ping().await {
+        Err(RuntimeError::Unavailable(message)) => {
+            assert!(message.contains("did not answer"), "{message}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    for (what, result) in [
+        ("find_image", runtime.find_image(IMAGE).await.map(drop)),
+        ("inspect", runtime.inspect("x").await.map(drop)),
+        ("kill", runtime.kill("x").await),
+        ("remove", runtime.remove("x").await),
+    ] {
+        assert!(
+            matches!(result, Err(RuntimeError::Unavailable(_))),
+            "{what}: {result:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "every call gave up: {:?}",
+        started.elapsed()
+    );
+}

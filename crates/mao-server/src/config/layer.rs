@@ -15,6 +15,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
 use super::access::AccessLayer;
+use super::containers::ContainersLayer;
 use super::error::{ConfigError, LoadError, Origins, Source};
 use super::file::{self, FileSections};
 use super::git::GitLayer;
@@ -50,6 +51,8 @@ pub(super) struct Layer {
     pub log: Option<String>,
     #[command(flatten)]
     pub runs: RunsLayer,
+    #[command(flatten)]
+    pub containers: ContainersLayer,
     #[command(flatten)]
     pub git: GitLayer,
 }

@@ -6,6 +6,7 @@
 //! keys resolves and checks itself in its own module.
 
 mod access;
+mod containers;
 mod error;
 mod file;
 mod git;
@@ -72,7 +73,9 @@ impl Config {
             origins,
         } = layer::merge(args, env)?;
         let origins = &origins;
-        let runs = layer.runs.resolve(sections.detector, origins)?;
+        let daemon = mao_node::executor::policy::daemon_ids();
+        let containers = layer.containers.resolve(daemon, origins)?;
+        let runs = layer.runs.resolve(sections.detector, containers, origins)?;
         let sinks = sinks::resolve(sections.sinks, origins)?;
         let network = layer.network.resolve(origins)?;
         let access = layer

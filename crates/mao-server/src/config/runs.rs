@@ -1,10 +1,12 @@
-//! The run keys (`run_*`, `max_concurrent_runs`, `allow_docker_socket`) and `[detector]`.
+//! The run keys (`run_*` limits, `max_concurrent_runs`, `allow_docker_socket`) and
+//! `[detector]`; what a container may be is in `containers.rs`.
 
 use mao_api::units::parse_size;
 
+use super::containers::fit_defaults;
 use super::error::{ConfigError, Origins};
 use super::layer::trimmed;
-use mao_node::executor::RunSettings;
+use mao_node::executor::{ContainerPolicy, RunSettings};
 
 /// The defaults of runs on this node.
 #[derive(clap::Args, Debug, Default)]
@@ -12,10 +14,10 @@ pub(super) struct RunsLayer {
     /// Default wall-clock limit of a run [default: 1h].
     #[arg(long, value_name = "DURATION")]
     pub run_timeout: Option<String>,
-    /// Default memory limit of a run, e.g. 1g [default: none].
+    /// Default memory limit of a run, e.g. 512m [default: 1g].
     #[arg(long, value_name = "SIZE")]
     pub run_memory: Option<String>,
-    /// Default CPU limit of a run, e.g. 1.5 [default: none].
+    /// Default CPU limit of a run, e.g. 1.5 [default: 1].
     #[arg(long, value_name = "CPUS", value_parser = |t: &str| trimmed::<f64>(t, "a number of CPUs"))]
     pub run_cpus: Option<f64>,
     /// Default process limit of a run [default: 1024].
@@ -36,14 +38,16 @@ pub(super) struct RunsLayer {
 }
 
 impl RunsLayer {
-    /// The run settings, judging metrics with `detector` (the file's `[detector]`) if set.
+    /// The run settings, judging metrics with `detector` (the file's `[detector]`) if set,
+    /// with the containers' `policy` and queue bound.
     pub(super) fn resolve(
         self,
         detector: Option<mao_api::DetectorSpec>,
+        (policy, max_queued): (ContainerPolicy, usize),
         origins: &Origins,
     ) -> Result<RunSettings, ConfigError> {
         let defaults = RunSettings::default();
-        let limits = mao_api::RunLimits {
+        let mut limits = mao_api::RunLimits {
             timeout: self.run_timeout.or(defaults.limits.timeout),
             memory: self.run_memory.or(defaults.limits.memory),
             cpus: self.run_cpus.or(defaults.limits.cpus),
@@ -58,6 +62,7 @@ impl RunsLayer {
             };
             return Err(origins.bad(key, e.message));
         }
+        fit_defaults(&mut limits, &policy, origins)?;
         let log_cap = self.run_log_cap.unwrap_or(defaults.log_cap);
         if log_cap < 1024 {
             return Err(origins.bad("run_log_cap", "must be at least 1k"));
@@ -84,10 +89,11 @@ impl RunsLayer {
             log_cap,
             retention,
             max_concurrent,
+            max_queued,
             allow_docker_socket: self
                 .allow_docker_socket
                 .unwrap_or(defaults.allow_docker_socket),
-            run_as_node_user: defaults.run_as_node_user,
+            policy,
             detector,
         })
     }

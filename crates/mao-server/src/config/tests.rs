@@ -651,3 +651,98 @@ fn the_etcd_password_comes_from_a_file_or_the_variable_never_a_flag() {
         assert!(e.message.contains(message), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn container_defaults_are_secure() {
+    let c = load(&[]).unwrap();
+    let policy = &c.runs.policy;
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        assert_eq!(policy.run_user, "65534:65534");
+    } else {
+        assert_eq!(policy.run_user, mao_node::executor::policy::daemon_user());
+    }
+    assert_eq!(policy.network, mao_api::Network::Bridge);
+    assert_eq!(policy.tmp_size, 64 << 20);
+    assert!(policy.allowed_images.is_empty());
+    assert!(policy.allowed_capabilities.is_empty());
+    assert_eq!(policy.max.cpus, policy.host_cpus);
+    assert_eq!(c.runs.max_queued, 64);
+    assert_eq!(c.runs.limits.memory.as_deref(), Some("1g"));
+    assert_eq!(c.runs.limits.cpus, Some(1.0));
+    assert_eq!(c.runs.limits.pids, Some(1024));
+}
+
+#[test]
+fn container_keys_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "allowed_images = [\"mao/*\", \"alpine:3.19\"]\nallowed_capabilities = [\"NET_BIND_SERVICE\"]\nrun_network = \"none\"\nrun_tmp_size = \"16m\"\n",
+    );
+    let c = load_env(
+        &["--config", file.to_str().unwrap()],
+        &[("MAO_MAX_QUEUED_RUNS", "3"), ("MAO_RUN_PIDS_MAX", "2048")],
+    )
+    .unwrap();
+    let policy = &c.runs.policy;
+    assert_eq!(policy.allowed_images, ["mao/*", "alpine:3.19"]);
+    assert!(policy.allowed_capabilities.contains("NET_BIND_SERVICE"));
+    assert_eq!(policy.network, mao_api::Network::None);
+    assert_eq!(policy.tmp_size, 16 << 20);
+    assert_eq!(policy.max.pids, 2048);
+    assert_eq!(c.runs.max_queued, 3);
+}
+
+#[test]
+fn bad_container_values_name_their_key() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--run-user", "nobody"], "run_user"),
+        (&["--run-user", "0:0"], "run_user"),
+        (&["--run-network", "host"], "run_network"),
+        (&["--run-tmp-size", "1k"], "run_tmp_size"),
+        (
+            &["--allowed-capabilities", "cap_sys_admin"],
+            "allowed_capabilities",
+        ),
+        (
+            &["--allowed-capabilities", "CAP_SYS_ADMIN"],
+            "allowed_capabilities",
+        ),
+        (&["--run-cpus-max", "100000"], "run_cpus_max"),
+        (&["--run-memory-max", "1m"], "run_memory_max"),
+        (&["--run-pids-max", "0"], "run_pids_max"),
+        (&["--max-queued-runs", "many"], "max_queued_runs"),
+        (
+            &["--run-memory", "2g", "--run-memory-max", "1g"],
+            "run_memory",
+        ),
+        (&["--run-pids", "100", "--run-pids-max", "50"], "run_pids"),
+    ];
+    for (args, key) in cases {
+        let e = invalid(load(args));
+        assert_eq!(e.key, *key, "{args:?}: {e}");
+    }
+    let e = invalid(load(&["--run-memory", "2g", "--run-memory-max", "1g"]));
+    assert!(e.message.contains("run_memory_max (1g)"), "{e}");
+    // A default nobody set is lowered to the maximum instead.
+    let c = load(&["--run-memory-max", "512m", "--run-pids-max", "10"]).unwrap();
+    assert_eq!(c.runs.limits.memory.as_deref(), Some("512m"));
+    assert_eq!(c.runs.limits.pids, Some(10));
+}
+
+#[test]
+fn a_daemon_that_is_not_root_runs_tools_as_itself() {
+    let resolve = |user: Option<&str>| {
+        containers::ContainersLayer {
+            run_user: user.map(str::to_owned),
+            ..Default::default()
+        }
+        .resolve((1000, 1000), &error::Origins::default())
+    };
+    assert_eq!(resolve(None).unwrap().0.run_user, "1000:1000");
+    assert_eq!(resolve(Some("1000:1000")).unwrap().0.run_user, "1000:1000");
+    let e = resolve(Some("65534:65534")).unwrap_err();
+    assert_eq!(e.key, "run_user");
+    assert!(e.message.contains("not root"), "{e}");
+}

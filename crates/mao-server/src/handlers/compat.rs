@@ -52,6 +52,7 @@ pub async fn register_tool(
     State(state): State<Arc<Node>>,
     ApiJson(tool): ApiJson<Tool>,
 ) -> ApiResult<Json<String>> {
+    super::registry::admit_tool(&state, &tool).await?;
     Ok(as_string(state.tools.upsert(tool).await?.json))
 }
 

@@ -18,12 +18,32 @@ use mao_node::Node;
 /// Picks a registry out of the state by its entity type.
 pub trait Registered: Entity {
     fn registry(state: &Node) -> &Registry<Self>;
+
+    /// What this node checks of a document before it stores it, beyond its own validity
+    /// (a tool's image, capabilities, network and limits against the node's policy).
+    fn admit(
+        _state: &Node,
+        _item: &Self,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 impl Registered for Tool {
     fn registry(state: &Node) -> &Registry<Self> {
         &state.tools
     }
+
+    async fn admit(state: &Node, tool: &Tool) -> ApiResult<()> {
+        admit_tool(state, tool).await
+    }
+}
+
+/// A tool's document checked whole, then against this node's container policy; the one
+/// check of both `/api/v1/tools` and the compatible `/registry/tools`.
+pub async fn admit_tool(state: &Node, tool: &Tool) -> ApiResult<()> {
+    tool.validate()?;
+    Ok(state.executor.admit(tool).await?)
 }
 
 impl Registered for Pipeline {
@@ -76,6 +96,7 @@ pub async fn create<T: Registered>(
     State(state): State<Arc<Node>>,
     ApiJson(item): ApiJson<T>,
 ) -> ApiResult<Response> {
+    T::admit(&state, &item).await?;
     let stored = T::registry(&state).create(item.clone()).await?;
     info!(name = item.name(), "registered");
     Ok(document(StatusCode::CREATED, stored))
@@ -89,6 +110,7 @@ pub async fn replace<T: Registered>(
     IfMatch(expected): IfMatch,
     ApiJson(item): ApiJson<T>,
 ) -> ApiResult<Response> {
+    T::admit(&state, &item).await?;
     let stored = T::registry(&state).replace(&name, item, expected).await?;
     info!(name = %name, "replaced");
     Ok(document(StatusCode::OK, stored))

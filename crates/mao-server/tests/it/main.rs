@@ -3,6 +3,7 @@
 
 mod api;
 mod e2e;
+mod hardening;
 mod node;
 mod notifications;
 mod old_data_dir;

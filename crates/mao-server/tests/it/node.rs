@@ -26,7 +26,14 @@ pub fn node_state(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Node>) {
             name: "test-node".into(),
             prefix: "/mao".into(),
             data_dir: dir.to_owned(),
-            runs: Default::default(),
+            // The in-process API registers the demo tool without building its image.
+            runs: mao_node::executor::RunSettings {
+                policy: mao_node::executor::ContainerPolicy {
+                    allowed_images: vec!["mao/*".into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             git: Default::default(),
             sinks: Vec::new(),
         },

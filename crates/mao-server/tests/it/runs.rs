@@ -9,16 +9,17 @@ use crate::support::{
 };
 use mao_api::{RunRecord, RunStatus, Tool};
 
-struct Node {
-    daemon: Daemon,
-    data: PathBuf,
+/// A daemon of a node of its own, the demo tool registered; shared with `hardening.rs`.
+pub(crate) struct Node {
+    pub(crate) daemon: Daemon,
+    pub(crate) data: PathBuf,
     sweep: mao_testkit::docker::ContainerSweep,
     args: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Node {
-    fn start(prefix: &str, extra: &[&str]) -> Node {
+    pub(crate) fn start(prefix: &str, extra: &[&str]) -> Node {
         ensure_demo_image();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -64,11 +65,11 @@ impl Node {
         (out.status.code().unwrap(), v)
     }
 
-    fn get_run(&self, id: &str) -> RunRecord {
+    pub(crate) fn get_run(&self, id: &str) -> RunRecord {
         maoctl_as(&self.daemon, &["run", "get", id])
     }
 
-    fn wait_status(&self, id: &str, limit: Duration, wanted: RunStatus) -> RunRecord {
+    pub(crate) fn wait_status(&self, id: &str, limit: Duration, wanted: RunStatus) -> RunRecord {
         let mut last = None;
         let ok = eventually(limit, || {
             let r = self.get_run(id);
@@ -229,7 +230,8 @@ fn failures_timeouts_and_cancels_are_recorded() {
 
 #[test]
 fn an_image_that_cannot_be_had_fails_the_run_quickly() {
-    let node = Node::start("noimg", &[]);
+    // Only an image matching allowed_images is ever pulled.
+    let node = Node::start("noimg", &["--allowed-images", "mao/*"]);
     node.daemon.maoctl_ok(&[
         "tool",
         "add",
@@ -418,7 +420,15 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let daemon = crate::support::start_daemon_with_env(
-        &["--data-dir", data.to_str().unwrap(), "--node", "nodocker"],
+        // The pattern admits the demo tool, which the unreachable engine cannot vouch for.
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--node",
+            "nodocker",
+            "--allowed-images",
+            "mao/*",
+        ],
         &dir.path().join("d.log"),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );

@@ -216,6 +216,8 @@ pub fn tool_from_args(add: ToolAdd) -> anyhow::Result<Tool> {
                 limits,
                 docker_socket: add.docker_socket,
                 detector: None,
+                capabilities: Vec::new(),
+                network: None,
             }
         }
     };

@@ -73,6 +73,8 @@ mod tests {
             limits: Default::default(),
             docker_socket: false,
             detector: None,
+            capabilities: Vec::new(),
+            network: None,
         }
     }
 
