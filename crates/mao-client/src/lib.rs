@@ -16,6 +16,7 @@ mod auth;
 mod endpoint;
 
 // One module per resource of the API, each adding its methods to `Client`.
+mod activity;
 mod datasets;
 mod nodes;
 mod notifications;

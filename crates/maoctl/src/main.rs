@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app::{OutputFormat, Printer, UsageError};
-use crate::commands::{context, dataset, node, notification, pipeline, run, schedule, spike, tool};
+use crate::commands::{
+    activity, context, dataset, node, notification, pipeline, run, schedule, spike, tool,
+};
 use crate::config::{ClientConfig, ConnectionFlags};
 
 mod app;
@@ -98,6 +100,9 @@ pub enum Command {
     /// List and acknowledge notifications (spikes, failed runs, pushes that keep failing)
     #[command(subcommand, after_help = notification::NOTIFICATION_EXAMPLES)]
     Notification(notification::NotificationCommand),
+    /// Who changed what on the node: its log of state-changing requests (needs role admin)
+    #[command(after_help = activity::ACTIVITY_EXAMPLES)]
+    Activity(activity::ActivityArgs),
     /// Name daemons with their endpoint, token and CA, and choose the one used by default
     #[command(subcommand, after_help = context::CONTEXT_EXAMPLES)]
     Context(context::ContextCommand),
@@ -114,6 +119,7 @@ impl Command {
             Command::Run(command) => command.validate(),
             Command::Schedule(command) => command.validate(),
             Command::Node(_)
+            | Command::Activity(_)
             | Command::Notification(_)
             | Command::Spike(_)
             | Command::Context(_) => Ok(()),
@@ -175,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedule(command) => schedule::run(&client, &out, command),
         Command::Node(command) => node::run(&client, &out, command),
         Command::Notification(command) => notification::run(&client, &out, command),
+        Command::Activity(args) => activity::run(&client, &out, args),
         Command::Spike(_) | Command::Context(_) => unreachable!("handled above"),
     };
     result.map_err(|e| unauthorized_hint(e, with_token, context.as_deref()))

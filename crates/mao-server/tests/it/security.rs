@@ -509,42 +509,6 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
     assert_eq!(a.status, 404, "{}", a.body);
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost, made with Debian's openssl.
-fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=mao-test",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 fn curl(args: &[&str]) -> (i32, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20"])
@@ -560,7 +524,9 @@ fn curl(args: &[&str]) -> (i32, String) {
 #[test]
 fn the_api_serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path());
+    // A CA of the test's own and a certificate it signed for 127.0.0.1 and localhost.
+    let pki = mao_testkit::tls::TestPki::new();
+    let (cert, key) = (pki.server_cert(), pki.server_key());
     let data = dir.path().join("data");
     let admin = create_token(&data, "admin", Role::Admin);
     let d = start_daemon(
@@ -579,7 +545,8 @@ fn the_api_serves_https_with_the_given_certificate() {
         &dir.path().join("daemon.log"),
     );
     assert!(d.url.starts_with("https://127.0.0.1:"), "{}", d.url);
-    let cacert = cert.to_str().unwrap();
+    let ca = pki.ca();
+    let cacert = ca.to_str().unwrap();
     let (code, out) = curl(&["--cacert", cacert, &format!("{}/healthz", d.url)]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = curl(&[
@@ -659,4 +626,92 @@ fn connections_that_never_finish_their_request_are_closed_after_the_header_timeo
         started.elapsed()
     );
     assert_eq!(request("GET", &healthz, None, &[], None).status, 200);
+}
+
+#[test]
+fn maoctl_carries_its_token_over_https_and_reads_the_activity_log() {
+    use mao_testkit::daemon::Credentials;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = mao_testkit::tls::TestPki::new();
+    let (cert, key) = (pki.server_cert(), pki.server_key());
+    let data = dir.path().join("data");
+    let admin = create_token(&data, "alice", Role::Admin);
+    let reader = create_token(&data, "grafana", Role::Read);
+    let d = start_daemon(
+        &[
+            "--node",
+            "sec-ctl",
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &dir.path().join("daemon.log"),
+    );
+    // The node listens on every address (auth auto: required); maoctl dials loopback.
+    let mut d = d;
+    d.url = d.url.replace("0.0.0.0", "127.0.0.1");
+    let as_admin = Credentials {
+        token: Some(admin.clone()),
+        ca_cert: Some(pki.ca()),
+    };
+    let as_reader = Credentials {
+        token: Some(reader),
+        ca_cert: Some(pki.ca()),
+    };
+    d.maoctl_with_ok(
+        &as_admin,
+        &[
+            "tool",
+            "add",
+            "weather",
+            "MAO",
+            "mao/demo-tool:latest",
+            "https://h/d.git",
+            "https://h/c.git",
+            "x",
+        ],
+    );
+    let listing = d.maoctl_with_ok(&as_reader, &["tool", "list"]);
+    assert!(listing.contains("weather"), "{listing}");
+
+    // A role too weak, and no token at all: one line each, exit 1.
+    let out = d.maoctl_with(&as_reader, &["tool", "remove", "weather"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("needs the role admin"), "{stderr}");
+    let anonymous = Credentials {
+        token: None,
+        ca_cert: Some(pki.ca()),
+    };
+    let out = d.maoctl_with(&anonymous, &["tool", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token"));
+    // Without the CA, the node's certificate is not trusted.
+    let untrusting = Credentials::token(&admin);
+    let out = d.maoctl_with(&untrusting, &["tool", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    // The activity log, through maoctl: the admin's registration and the reader's refusal.
+    let table = d.maoctl_with_ok(&as_admin, &["activity"]);
+    assert!(
+        table.contains("alice") && table.contains("/api/v1/tools"),
+        "{table}"
+    );
+    let refused: List<Activity> = serde_json::from_str(
+        &d.maoctl_with_ok(&as_admin, &["activity", "--who", "grafana", "-o", "json"]),
+    )
+    .unwrap();
+    assert_eq!(refused.items.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused.items[0].method.as_str(), refused.items[0].status),
+        ("DELETE", 403)
+    );
+    // Reading the log is an admin's.
+    let out = d.maoctl_with(&as_reader, &["activity"]);
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -1,6 +1,7 @@
 //! One module per resource, each with its clap enum, its own validation (what can be
 //! checked before connecting) and its `run`. Only `main` uses them.
 
+pub mod activity;
 pub mod context;
 pub mod dataset;
 pub mod node;

@@ -3,6 +3,7 @@
 //! Pure: `mao_api` documents in, text out. Nothing here does IO, reads a clock ("now"
 //! is an argument) or knows the commands; the printer in `app` writes what it returns.
 
+pub mod activity;
 pub mod dataset;
 pub mod node;
 pub mod notification;
