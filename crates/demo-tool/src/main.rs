@@ -49,6 +49,11 @@ struct Settings {
     control_text: Option<String>,
     /// Written as `metrics.json` instead of the numbers (`DEMO_METRICS_TEXT`).
     metrics_text: Option<String>,
+    /// A file to write under the data folder (`DEMO_WRITE_FILE`, a relative path such as
+    /// `.git/config`), with `DEMO_WRITE_TEXT` as its content: what a tool that tries to
+    /// tamper with the dataset's repository does. The tool reports whether the data folder
+    /// has a `.git` before it writes.
+    write_file: Option<(PathBuf, String)>,
 }
 
 impl Settings {
@@ -77,6 +82,12 @@ impl Settings {
             ),
             control_text: env::var("DEMO_CONTROL_TEXT").ok(),
             metrics_text: env::var("DEMO_METRICS_TEXT").ok(),
+            write_file: env::var_os("DEMO_WRITE_FILE").map(|path| {
+                (
+                    PathBuf::from(path),
+                    env::var("DEMO_WRITE_TEXT").unwrap_or_default(),
+                )
+            }),
         })
     }
 }
@@ -113,6 +124,9 @@ fn run() -> Result<u8, String> {
             .map_err(|e| format!("stdout: {e}"))?;
         thread::sleep(Duration::from_millis(100));
     }
+    if let Some((rel, text)) = &settings.write_file {
+        write_extra(&mut out, &settings.data_dir, rel, text)?;
+    }
     write_filler(&mut out, settings.output_bytes).map_err(|e| format!("stdout: {e}"))?;
     thread::sleep(settings.sleep);
 
@@ -129,6 +143,27 @@ fn run() -> Result<u8, String> {
     .and_then(|()| out.flush())
     .map_err(|e| format!("stdout: {e}"))?;
     Ok(settings.exit_code)
+}
+
+/// Says whether the data folder holds a `.git`, then writes `text` to `rel` under it.
+fn write_extra(
+    out: &mut impl Write,
+    data_dir: &Path,
+    rel: &Path,
+    text: &str,
+) -> Result<(), String> {
+    let git = if data_dir.join(".git").exists() {
+        "present"
+    } else {
+        "absent"
+    };
+    writeln!(out, "mao-demo-tool: data .git is {git}").map_err(|e| format!("stdout: {e}"))?;
+    let path = data_dir.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(out, "mao-demo-tool: wrote {}", rel.display()).map_err(|e| format!("stdout: {e}"))
 }
 
 /// Proves whether the input folder is writable, then names what it holds.

@@ -117,7 +117,7 @@ impl Node {
             data_dir.clone(),
             notifier.clone(),
         );
-        let clones = Arc::new(Clones::new(&data_dir, git.credentials));
+        let clones = Arc::new(Clones::new(&data_dir, git.credentials, datasets.clone()));
         let runner = Arc::new(PipelineService {
             node: name.clone(),
             keys: keys.clone(),

@@ -89,6 +89,13 @@ impl Repo {
         self
     }
 
+    /// Makes every fetch and push of this handle fail: the dataset has no registered
+    /// remote any more, and the repository's config is not a substitute for one.
+    pub fn without_remote(mut self) -> Repo {
+        self.remote = None;
+        self
+    }
+
     fn from_git(git: Repository) -> Result<Repo> {
         // The URL the clone was made from, read once at open; callers that know the
         // registered remote replace it with `with_remote`.
@@ -170,7 +177,7 @@ impl Repo {
         let url = self
             .remote
             .as_deref()
-            .ok_or_else(|| Error::not_found(format!("remote {REMOTE}")))?;
+            .ok_or_else(|| Error::not_found("a registered remote for this clone"))?;
         let remote = self
             .git
             .remote_anonymous(url)
