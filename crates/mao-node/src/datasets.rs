@@ -20,6 +20,7 @@ use mao_datasets::{Credentials, Repo};
 use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
+use crate::local_remotes::{LocalRemoteRefused, LocalRemotes};
 use crate::registry::{Registry, RegistryError};
 
 /// What can go wrong with the node's clones of datasets.
@@ -43,6 +44,9 @@ pub enum DatasetError {
     },
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A `file://` or path remote outside the folders this node allows.
+    #[error(transparent)]
+    LocalRemote(#[from] LocalRemoteRefused),
 }
 
 /// Result of work on the node's clones.
@@ -56,6 +60,8 @@ pub struct Clones {
     creds: Arc<Credentials>,
     /// Where each dataset's registered remote is read from.
     datasets: Registry<Dataset>,
+    /// Which local remotes a dataset may have.
+    local_remotes: LocalRemotes,
     worktrees: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -83,9 +89,16 @@ impl ClonePaths {
 
 impl Clones {
     /// Clones kept under `<data_dir>/datasets` (worktrees) and `<data_dir>/git` (their git
-    /// directories), made with `creds`, transfers going to the remotes `datasets` holds.
-    pub fn new(data_dir: &Path, creds: Credentials, datasets: Registry<Dataset>) -> Clones {
+    /// directories), made with `creds`, transfers going to the remotes `datasets` holds;
+    /// local remotes only under `<data_dir>/bare` and `allowed_local_remotes`.
+    pub fn new(
+        data_dir: &Path,
+        creds: Credentials,
+        datasets: Registry<Dataset>,
+        allowed_local_remotes: &[PathBuf],
+    ) -> Clones {
         Clones {
+            local_remotes: LocalRemotes::new(&data_dir.join("bare"), allowed_local_remotes),
             root: data_dir.join("datasets"),
             git_root: data_dir.join("git"),
             bare_root: data_dir.join("bare"),
@@ -189,9 +202,17 @@ impl Clones {
         m.lock_owned().await
     }
 
+    /// Refuses (422) a local remote outside `<data-dir>/bare/` and `allowed_local_remotes`,
+    /// in the same words whatever the path: registering cannot probe the host's paths.
+    pub fn check_remote(&self, url: &str) -> Result<()> {
+        Ok(self.local_remotes.check(url)?)
+    }
+
     /// Clones `dataset` unless this node has it already; true when it cloned now. A clone
-    /// that fails leaves nothing behind.
+    /// that fails leaves nothing behind. Its remote is checked first (a document stored
+    /// before the check existed, or written by another node, gets no pass).
     pub async fn ensure(&self, dataset: &Dataset) -> Result<bool> {
+        self.check_remote(&dataset.master)?;
         let _guard = self.lock(&dataset.name).await;
         let path = self.path(&dataset.name);
         let git_dir = self.git_dir(&dataset.name);

@@ -18,6 +18,7 @@ pub mod datasets;
 pub mod executor;
 mod keys;
 pub mod local;
+pub mod local_remotes;
 pub mod membership;
 pub mod metrics;
 pub mod notify;
@@ -117,7 +118,12 @@ impl Node {
             data_dir.clone(),
             notifier.clone(),
         );
-        let clones = Arc::new(Clones::new(&data_dir, git.credentials, datasets.clone()));
+        let clones = Arc::new(Clones::new(
+            &data_dir,
+            git.credentials,
+            datasets.clone(),
+            &git.allowed_local_remotes,
+        ));
         let runner = Arc::new(PipelineService {
             node: name.clone(),
             keys: keys.clone(),

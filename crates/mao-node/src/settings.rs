@@ -8,6 +8,9 @@ pub struct GitSettings {
     pub credentials: mao_datasets::Credentials,
     /// `{{ secret:NAME }}` values of pipeline steps' environments.
     pub secrets: std::collections::BTreeMap<String, Secret>,
+    /// Folders (canonical) whose repositories may be datasets' local remotes, besides the
+    /// node's own `<data-dir>/bare/`.
+    pub allowed_local_remotes: Vec<std::path::PathBuf>,
 }
 
 /// A secret value; `Debug` does not show it.

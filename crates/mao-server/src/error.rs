@@ -288,6 +288,11 @@ impl From<DatasetError> for ApiError {
                 ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message)
             },
             DatasetError::Registry(r) => r.into(),
+            DatasetError::LocalRemote(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "local_remote_not_allowed",
+                message,
+            ),
         }
     }
 }

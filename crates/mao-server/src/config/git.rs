@@ -25,6 +25,10 @@ pub(super) struct GitLayer {
     /// Token for https:// remotes. Prefer the variable or the file: a flag shows in `ps`.
     #[arg(long, value_name = "TOKEN")]
     pub git_https_token: Option<String>,
+    /// Folders whose repositories may be datasets' file:// or path remotes, besides the
+    /// node's own <data-dir>/bare/, comma-separated [default: none].
+    #[arg(long, value_name = "DIR[,DIR...]", value_delimiter = ',')]
+    pub allowed_local_remotes: Option<Vec<PathBuf>>,
 }
 
 impl GitLayer {
@@ -55,6 +59,20 @@ impl GitLayer {
                 })?;
             }
         }
+        let mut allowed_local_remotes = Vec::new();
+        for dir in self.allowed_local_remotes.unwrap_or_default() {
+            // Canonical, so a symlink or `..` in the setting cannot widen it later.
+            let real = std::fs::canonicalize(&dir)
+                .ok()
+                .filter(|real| real.is_dir() && real.parent().is_some())
+                .ok_or_else(|| {
+                    origins.bad(
+                        "allowed_local_remotes",
+                        format!("{} is not an existing folder other than /", dir.display()),
+                    )
+                })?;
+            allowed_local_remotes.push(real);
+        }
         let mut node_secrets = BTreeMap::new();
         for (secret, value) in secrets {
             let ok = !secret.is_empty()
@@ -79,6 +97,7 @@ impl GitLayer {
                 https_token: self.git_https_token.filter(|t| !t.is_empty()),
             },
             secrets: node_secrets,
+            allowed_local_remotes,
         })
     }
 }

@@ -386,3 +386,32 @@ fn git_identity_keys_and_secrets() {
     let e = invalid(load(&["--config", path.to_str().unwrap()]));
     assert_eq!(e.key, "secrets", "{e}");
 }
+
+#[test]
+fn allowed_local_remotes_are_existing_folders_kept_canonical() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    std::fs::create_dir(&a).unwrap();
+    std::os::unix::fs::symlink(&a, dir.path().join("link")).unwrap();
+    let file = write(
+        dir.path(),
+        &format!(
+            "allowed_local_remotes = [{:?}]\n",
+            dir.path().join("link").display().to_string()
+        ),
+    );
+    let c = load(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(
+        c.git.allowed_local_remotes,
+        [std::fs::canonicalize(&a).unwrap()]
+    );
+    let both = format!("{},{}", a.display(), dir.path().display());
+    let c = load_env(&[], &[("MAO_ALLOWED_LOCAL_REMOTES", both.as_str())]).unwrap();
+    assert_eq!(c.git.allowed_local_remotes.len(), 2);
+    assert!(load(&[]).unwrap().git.allowed_local_remotes.is_empty());
+    for bad in ["/nonexistent/dir", "/", file.to_str().unwrap()] {
+        let e = invalid(load(&["--allowed-local-remotes", bad]));
+        assert_eq!(e.key, "allowed_local_remotes", "{bad}: {e}");
+        assert!(e.message.contains("not an existing folder"), "{bad}: {e}");
+    }
+}

@@ -18,6 +18,11 @@ use mao_node::Node;
 /// Picks a registry out of the state by its entity type.
 pub trait Registered: Entity {
     fn registry(state: &Node) -> &Registry<Self>;
+
+    /// What this node checks beyond the document itself before storing it.
+    fn admit(_state: &Node, _item: &Self) -> ApiResult<()> {
+        Ok(())
+    }
 }
 
 impl Registered for Tool {
@@ -35,6 +40,12 @@ impl Registered for Pipeline {
 impl Registered for Dataset {
     fn registry(state: &Node) -> &Registry<Self> {
         &state.datasets
+    }
+
+    /// A local remote only under the node's bare/ or allowed_local_remotes.
+    fn admit(state: &Node, item: &Self) -> ApiResult<()> {
+        item.validate()?;
+        Ok(state.clones.check_remote(&item.master)?)
     }
 }
 
@@ -76,6 +87,7 @@ pub async fn create<T: Registered>(
     State(state): State<Arc<Node>>,
     ApiJson(item): ApiJson<T>,
 ) -> ApiResult<Response> {
+    T::admit(&state, &item)?;
     let stored = T::registry(&state).create(item.clone()).await?;
     info!(name = item.name(), "registered");
     Ok(document(StatusCode::CREATED, stored))
@@ -89,6 +101,7 @@ pub async fn replace<T: Registered>(
     IfMatch(expected): IfMatch,
     ApiJson(item): ApiJson<T>,
 ) -> ApiResult<Response> {
+    T::admit(&state, &item)?;
     let stored = T::registry(&state).replace(&name, item, expected).await?;
     info!(name = %name, "replaced");
     Ok(document(StatusCode::OK, stored))

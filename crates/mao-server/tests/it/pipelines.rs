@@ -99,9 +99,18 @@ pub(crate) fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>)
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn start_node(dir: &Path, node: &str, extra: &[&str]) -> Daemon {
+/// A node whose data dir is `<dir>/<node>`; the tests' bare repositories in `dir` are
+/// allowed local remotes.
+pub(crate) fn start_node(dir: &Path, node: &str, extra: &[&str]) -> Daemon {
     let data = dir.join(node);
-    let mut args = vec!["--data-dir", data.to_str().unwrap(), "--node", node];
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--node",
+        node,
+        "--allowed-local-remotes",
+        dir.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     start_daemon(&args, &dir.join(format!("{node}.log")))
 }
