@@ -23,13 +23,14 @@ pub mod membership;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod scheduler;
 mod settings;
 
 pub use keys::Keys;
-pub use settings::{GitSettings, Secret};
+pub use settings::{GitSettings, Secret, SecretScope};
 
 use datasets::Clones;
 use executor::{Executor, RunSettings};
@@ -95,6 +96,8 @@ impl Node {
             git,
             sinks,
         } = settings;
+        // Every record saved and every run log written masks the node's secrets.
+        let local = local.with_redactor(git.redactor());
         let keys = Keys::new(&prefix);
         let registry = |collection: &str| keys.collection(collection);
         let tools = Registry::new(store.clone(), registry("tools"));

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod log_writer;
 
 /// Largest request body accepted (1 MiB); larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::{Ending, Executor, Progress};
+use crate::redact::StreamRedactor;
 
 impl Executor {
     /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
@@ -62,6 +63,7 @@ impl Executor {
             PathBuf::from(&record.log_path),
             self.settings.log_cap,
             progress.clone(),
+            self.runs.redactor().stream(),
         ));
         let ending = match exited {
             Some(code) => Ending::Exited(code),
@@ -161,8 +163,9 @@ impl Executor {
     }
 }
 
-/// Writes a container's output to the run's log file, up to `cap` bytes, then a marker;
-/// the rest is drained and dropped so the container never blocks on a full pipe.
+/// Writes a container's output to the run's log file, node secrets masked, up to `cap`
+/// bytes, then a marker; the rest is drained and dropped so the container never blocks on
+/// a full pipe. The log is masked as it is written: a follower never sees a secret.
 async fn pump_logs(
     runtime: Arc<dyn Runtime>,
     container: String,
@@ -170,6 +173,7 @@ async fn pump_logs(
     path: PathBuf,
     cap: u64,
     progress: watch::Sender<Progress>,
+    mut redactor: StreamRedactor,
 ) -> anyhow::Result<(u64, bool)> {
     let mut file = tokio::fs::File::create(&path).await?;
     let mut stream = match attached {
@@ -185,6 +189,7 @@ async fn pump_logs(
         if truncated {
             continue;
         }
+        let bytes = redactor.push(&bytes);
         let room = cap.saturating_sub(written) as usize;
         if bytes.len() <= room {
             file.write_all(&bytes).await?;
@@ -197,6 +202,12 @@ async fn pump_logs(
             truncated = true;
         }
         file.flush().await?;
+        progress.send_modify(|p| p.log_bytes = written);
+    }
+    let tail = redactor.finish();
+    if !truncated && !tail.is_empty() {
+        file.write_all(&tail).await?;
+        written += tail.len() as u64;
         progress.send_modify(|p| p.log_bytes = written);
     }
     file.sync_all().await?;

@@ -81,7 +81,7 @@ pub(super) async fn run_step(
     cancel: &CancellationToken,
 ) -> Result<StepOutcome, StepError> {
     let (tool, _) = state.tools.get(&step.tool).await?;
-    let tool = step_tool(state, &tool, step)?;
+    let tool = step_tool(state, p, &tool, step)?;
     let clone = state.clones.clone_of(&step.output_dataset).await?;
     let worktree = clone.worktree.clone();
     state.pipeline_runs.wait_recovered().await;
