@@ -932,36 +932,80 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
 }
 
 #[test]
-fn secrets_reach_the_step_and_nowhere_else() {
+fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("psec");
     let _sweep = container_sweep(&node);
     let url = bare_repo(dir.path(), "obs", &[]);
     let config = dir.path().join("node.toml");
-    std::fs::write(&config, "[secrets]\nTOKEN = \"tok-4f1c9e\"\n").unwrap();
-    let d = start_node(dir.path(), &node, &["--config", config.to_str().unwrap()]);
+    let scoped = |pipelines: &str| {
+        format!(
+            "[secrets.TOKEN]\nvalue = \"tok-4f1c9e\"\npipelines = [{pipelines}]\n\
+             [secrets.OTHER]\nvalue = \"other-77aa\"\ntools = [\"not-demo\"]\n"
+        )
+    };
+    std::fs::write(&config, scoped("\"uses\", \"control\", \"later\"")).unwrap();
+    let config_arg = ["--config", config.to_str().unwrap()];
+    let mut d = start_node(dir.path(), &node, &config_arg);
     crate::support::add_demo_tool(&d);
     d.maoctl_ok(&["dataset", "add", "obs", &url]);
-    for (name, secret) in [("uses", "TOKEN"), ("lacks", "ABSENT")] {
+    let secret_env = |var: &str, secret: &str| json!({var: format!("{{{{ secret:{secret} }}}}")});
+    for (name, env) in [
+        ("uses", secret_env("DEMO_STDERR", "TOKEN")),
+        ("control", secret_env("DEMO_CONTROL_TEXT", "TOKEN")),
+        ("later", secret_env("DEMO_STDERR", "TOKEN")),
+        ("lacks", secret_env("DEMO_STDERR", "ABSENT")),
+    ] {
         add_pipeline(
             &d,
             dir.path(),
-            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs",
-                "env": {"DEMO_STDERR": format!("{{{{ secret:{secret} }}}}")}}]}),
+            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs", "env": env}]}),
         );
     }
+    // A secret whose scope leaves the step out: refused at registration.
+    let (status, v) = request(
+        &d,
+        "POST",
+        "/api/v1/pipelines",
+        Some(
+            json!({"name": "outside", "steps": [{"name": "s", "tool": "demo",
+            "output_dataset": "obs", "env": secret_env("DEMO_STDERR", "OTHER")}]}),
+        ),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "secret_not_allowed", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("OTHER"),
+        "{v}"
+    );
+
     d.maoctl_ok(&["pipeline", "init", "uses"]);
     let run = run_pipeline(&d, "uses");
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let step = step_record(&d, &run, 0);
-    // The tool printed the variable it got: the secret's value.
+    // The tool printed the variable it got; the log served masks it.
     let logs = d.maoctl_ok(&["run", "logs", &step.id]);
-    assert!(logs.contains("tok-4f1c9e"), "{logs}");
-    // Not in the record, the pipeline, the shared store or the daemon's log.
+    assert!(logs.contains("***"), "{logs}");
+    assert!(!logs.contains("tok-4f1c9e"), "{logs}");
+    let on_disk = std::fs::read_to_string(&step.log_path).unwrap();
+    assert!(!on_disk.contains("tok-4f1c9e"), "{on_disk}");
     assert_eq!(step.env_keys, ["DEMO_STDERR"]);
+
+    // A control file holding the secret: the record says which file and what is wrong.
+    let run = run_pipeline(&d, "control");
+    let control = step_record(&d, &run, 0);
+    let why = control.metrics_error.clone().expect("a metrics error");
+    assert!(
+        why.contains("control-") && why.contains("not a number"),
+        "{why}"
+    );
+    assert!(!why.contains("tok-4f1c9e") && !why.contains("***"), "{why}");
+
+    // Not in the records, the pipeline, the shared store or the daemon's log.
     for text in [
         d.maoctl_ok(&["-o", "json", "run", "get", &step.id]),
+        d.maoctl_ok(&["-o", "json", "run", "get", &control.id]),
         d.maoctl_ok(&["-o", "json", "pipeline", "get", "uses"]),
         d.log_text(),
     ] {
@@ -974,6 +1018,18 @@ fn secrets_reach_the_step_and_nowhere_else() {
     assert_eq!(e.status(), Some(422), "{e:?}");
     assert_eq!(e.code(), Some("missing_secret"), "{e:?}");
     assert!(e.to_string().contains("ABSENT"), "{e:?}");
+
+    // The scope narrowed after a restart: a pipeline registered before is refused at run
+    // time.
+    d.kill();
+    std::fs::write(&config, scoped("\"uses\"")).unwrap();
+    let d = start_node(dir.path(), &node, &config_arg);
+    let e = crate::support::client(&d)
+        .start_pipeline_run("later")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e:?}");
+    assert_eq!(e.code(), Some("secret_not_allowed"), "{e:?}");
+    assert!(!d.log_text().contains("tok-4f1c9e"));
 }
 
 #[test]
