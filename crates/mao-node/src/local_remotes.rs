@@ -31,8 +31,7 @@ impl LocalRemotes {
         let Some(path) = local_path(url) else {
             return Ok(());
         };
-        // A path that does not exist cannot be canonicalised: refused in the same words.
-        let real = std::fs::canonicalize(&path).map_err(|_| LocalRemoteRefused)?;
+        let real = resolve(&path).ok_or(LocalRemoteRefused)?;
         let inside = self.roots.iter().any(|root| {
             // The root itself may not exist yet (`bare/` before the first init-local).
             let root = std::fs::canonicalize(root)
@@ -44,6 +43,25 @@ impl LocalRemotes {
             Ok(())
         } else {
             Err(LocalRemoteRefused)
+        }
+    }
+}
+
+/// `path` with every symlink and `..` resolved: its deepest existing ancestor
+/// canonicalised, then the rest, which must be plain names (a repository that does not
+/// exist yet, or no longer, under an allowed folder is judged by where it would be).
+fn resolve(path: &Path) -> Option<PathBuf> {
+    let mut existing = std::path::absolute(path).ok()?;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            return Some(rest.iter().rev().fold(real, |p, name| p.join(name)));
+        }
+        // `..` and `.` have no file name: a path that climbs through something that does
+        // not exist is refused.
+        rest.push(existing.file_name()?.to_owned());
+        if !existing.pop() {
+            return None;
         }
     }
 }
@@ -108,10 +126,14 @@ mod tests {
             policy.check(&allowed.join("b.git").display().to_string()),
             Ok(())
         );
+        // Not there (yet, or any more) under an allowed folder: judged by where it would be.
+        assert_eq!(policy.check(&url(&allowed.join("new/d.git"))), Ok(()));
         for refused in [
             url(&outside.join("c.git")),
             url(&bare.join("../outside/c.git")),
             url(&bare.join("escape/c.git")),
+            url(&bare.join("missing/../../outside/c.git")),
+            url(&bare.join("escape/missing.git")),
             url(&bare),
             "file:///etc".to_owned(),
             "file:///nonexistent".to_owned(),
