@@ -54,6 +54,9 @@ struct Settings {
     /// tamper with the dataset's repository does. The tool reports whether the data folder
     /// has a `.git` before it writes.
     write_file: Option<(PathBuf, String)>,
+    /// Printed on stdout in two writes 300 ms apart, split in its middle
+    /// (`DEMO_ECHO_SPLIT`), so that it reaches the orchestrator in two chunks.
+    echo_split: Option<String>,
 }
 
 impl Settings {
@@ -82,6 +85,7 @@ impl Settings {
             ),
             control_text: env::var("DEMO_CONTROL_TEXT").ok(),
             metrics_text: env::var("DEMO_METRICS_TEXT").ok(),
+            echo_split: env::var("DEMO_ECHO_SPLIT").ok(),
             write_file: env::var_os("DEMO_WRITE_FILE").map(|path| {
                 (
                     PathBuf::from(path),
@@ -123,6 +127,19 @@ fn run() -> Result<u8, String> {
             .and_then(|()| out.flush())
             .map_err(|e| format!("stdout: {e}"))?;
         thread::sleep(Duration::from_millis(100));
+    }
+    if let Some(text) = &settings.echo_split {
+        let middle = (1..text.len())
+            .find(|i| *i >= text.len() / 2 && text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        let (first, second) = text.split_at(middle);
+        write!(out, "echo: {first}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
+        thread::sleep(Duration::from_millis(300));
+        writeln!(out, "{second}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
     }
     if let Some((rel, text)) = &settings.write_file {
         write_extra(&mut out, &settings.data_dir, rel, text)?;

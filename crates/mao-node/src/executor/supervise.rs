@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::{Ending, Executor, Progress};
-use crate::redact::StreamRedactor;
+use crate::redact::Redactor;
 
 impl Executor {
     /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
@@ -63,7 +63,7 @@ impl Executor {
             PathBuf::from(&record.log_path),
             self.settings.log_cap,
             progress.clone(),
-            self.runs.redactor().stream(),
+            self.runs.redactor().clone(),
         ));
         let ending = match exited {
             Some(code) => Ending::Exited(code),
@@ -173,8 +173,11 @@ async fn pump_logs(
     path: PathBuf,
     cap: u64,
     progress: watch::Sender<Progress>,
-    mut redactor: StreamRedactor,
+    redactor: Redactor,
 ) -> anyhow::Result<(u64, bool)> {
+    // One per stream: stdout and stderr chunks interleave, and a secret split in one of
+    // them must be joined with its own rest.
+    let (mut out_redactor, mut err_redactor) = (redactor.stream(), redactor.stream());
     let mut file = tokio::fs::File::create(&path).await?;
     let mut stream = match attached {
         Some(s) => s,
@@ -184,12 +187,12 @@ async fn pump_logs(
     let mut truncated = false;
     while let Some(chunk) = stream.next().await {
         let bytes = match chunk? {
-            LogChunk::Stdout(b) | LogChunk::Stderr(b) => b,
+            LogChunk::Stdout(b) => out_redactor.push(&b),
+            LogChunk::Stderr(b) => err_redactor.push(&b),
         };
         if truncated {
             continue;
         }
-        let bytes = redactor.push(&bytes);
         let room = cap.saturating_sub(written) as usize;
         if bytes.len() <= room {
             file.write_all(&bytes).await?;
@@ -204,7 +207,8 @@ async fn pump_logs(
         file.flush().await?;
         progress.send_modify(|p| p.log_bytes = written);
     }
-    let tail = redactor.finish();
+    let mut tail = out_redactor.finish();
+    tail.extend(err_redactor.finish());
     if !truncated && !tail.is_empty() {
         file.write_all(&tail).await?;
         written += tail.len() as u64;
