@@ -52,6 +52,14 @@ struct Settings {
     /// Octal mode of the files written (`DEMO_FILE_MODE=600`), to test that the orchestrator
     /// still reads and commits files a tool kept to itself.
     file_mode: Option<u32>,
+    /// A file to write under the data folder (`DEMO_WRITE_FILE`, a relative path such as
+    /// `.git/config`), with `DEMO_WRITE_TEXT` as its content: what a tool that tries to
+    /// tamper with the dataset's repository does. The tool reports whether the data folder
+    /// has a `.git` before it writes.
+    write_file: Option<(PathBuf, String)>,
+    /// Printed on stdout in two writes 300 ms apart, split in its middle
+    /// (`DEMO_ECHO_SPLIT`), so that it reaches the orchestrator in two chunks.
+    echo_split: Option<String>,
 }
 
 impl Settings {
@@ -91,6 +99,13 @@ impl Settings {
                 ),
                 _ => None,
             },
+            echo_split: env::var("DEMO_ECHO_SPLIT").ok(),
+            write_file: env::var_os("DEMO_WRITE_FILE").map(|path| {
+                (
+                    PathBuf::from(path),
+                    env::var("DEMO_WRITE_TEXT").unwrap_or_default(),
+                )
+            }),
         })
     }
 }
@@ -127,6 +142,22 @@ fn run() -> Result<u8, String> {
             .map_err(|e| format!("stdout: {e}"))?;
         thread::sleep(Duration::from_millis(100));
     }
+    if let Some(text) = &settings.echo_split {
+        let middle = (1..text.len())
+            .find(|i| *i >= text.len() / 2 && text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        let (first, second) = text.split_at(middle);
+        write!(out, "echo: {first}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
+        thread::sleep(Duration::from_millis(300));
+        writeln!(out, "{second}")
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
+    }
+    if let Some((rel, text)) = &settings.write_file {
+        write_extra(&mut out, &settings.data_dir, rel, text)?;
+    }
     write_filler(&mut out, settings.output_bytes).map_err(|e| format!("stdout: {e}"))?;
     thread::sleep(settings.sleep);
 
@@ -143,6 +174,27 @@ fn run() -> Result<u8, String> {
     .and_then(|()| out.flush())
     .map_err(|e| format!("stdout: {e}"))?;
     Ok(settings.exit_code)
+}
+
+/// Says whether the data folder holds a `.git`, then writes `text` to `rel` under it.
+fn write_extra(
+    out: &mut impl Write,
+    data_dir: &Path,
+    rel: &Path,
+    text: &str,
+) -> Result<(), String> {
+    let git = if data_dir.join(".git").exists() {
+        "present"
+    } else {
+        "absent"
+    };
+    writeln!(out, "mao-demo-tool: data .git is {git}").map_err(|e| format!("stdout: {e}"))?;
+    let path = data_dir.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(out, "mao-demo-tool: wrote {}", rel.display()).map_err(|e| format!("stdout: {e}"))
 }
 
 /// Proves whether the input folder is writable, then names what it holds.

@@ -112,6 +112,22 @@ pub(crate) fn is_ssh(url: &str) -> bool {
     }
 }
 
+/// The host a remote URL connects to, lowercased (`None` for local paths and `file://`).
+pub(crate) fn url_host(url: &str) -> Option<String> {
+    let authority = match url.split_once("://") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(""),
+        // scp-like `user@host:path`
+        None if is_ssh(url) => url.split(':').next().unwrap_or(""),
+        None => return None,
+    };
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
 /// The port an SSH URL connects to (22 unless the URL says otherwise).
 pub(crate) fn ssh_port(url: &str) -> u16 {
     let Some((_, rest)) = url.split_once("://") else {
@@ -167,5 +183,17 @@ mod tests {
         assert_eq!(ssh_port("ssh://[::1]:2200/x"), 2200);
         assert_eq!(ssh_port("ssh://host/x"), 22);
         assert_eq!(ssh_port("git@host:x.git"), 22);
+    }
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(
+            url_host("https://tok@Example.org:8443/x.git").as_deref(),
+            Some("example.org")
+        );
+        assert_eq!(url_host("ssh://git@[::1]:2200/x").as_deref(), Some("::1"));
+        assert_eq!(url_host("git@host:x.git").as_deref(), Some("host"));
+        assert_eq!(url_host("file:///tmp/x"), None);
+        assert_eq!(url_host("/tmp/x"), None);
     }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, RemoteCallbacks};
 
-use crate::credentials::{is_ssh, redact_url, ssh_port, Credentials};
+use crate::credentials::{is_ssh, redact_url, ssh_port, url_host, Credentials};
 use crate::error::{Error, Result};
 use crate::known_hosts;
 
@@ -39,6 +39,8 @@ pub(crate) struct Session {
     /// The URL as it may be shown.
     pub(crate) remote: String,
     port: u16,
+    /// The host of the registered remote: the only one any credential is sent to.
+    host: Option<String>,
     seen: Rc<RefCell<Seen>>,
 }
 
@@ -55,6 +57,7 @@ impl Session {
             creds: creds.clone(),
             remote: redact_url(url),
             port: ssh_port(url),
+            host: url_host(url),
             seen: Rc::default(),
         })
     }
@@ -67,6 +70,7 @@ impl Session {
         let seen = self.seen.clone();
         // Counted per set of callbacks, that is per connection: a clone connects twice.
         let mut tries = Tries::default();
+        let registered_host = self.host.clone();
         callbacks.credentials(move |url, username, allowed| {
             let mut seen = seen.borrow_mut();
             let refuse = |seen: &mut Seen, why: String| {
@@ -74,6 +78,17 @@ impl Session {
                 seen.auth_refused = Some(why);
                 Err(err)
             };
+            // A redirect (or anything else) that leads elsewhere gets no secret of ours.
+            let asking = url_host(url);
+            if asking.is_none() || asking != registered_host {
+                return refuse(
+                    &mut seen,
+                    format!(
+                        "{} asks for credentials; the node sends them only to the dataset's registered remote",
+                        redact_url(url)
+                    ),
+                );
+            }
             if allowed.contains(CredentialType::USERNAME) {
                 tries.username += 1;
                 if tries.username > 1 {

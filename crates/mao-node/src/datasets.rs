@@ -1,6 +1,12 @@
-//! Datasets on this node: the clones under `<data-dir>/datasets/<name>`, the bare
-//! repositories `init-local` makes under `<data-dir>/bare/<name>.git`, and the lock that
-//! keeps two runs from sharing a worktree.
+//! Datasets on this node: the clones (worktree `<data-dir>/datasets/<name>`, git directory
+//! `<data-dir>/git/<name>.git`), the bare repositories `init-local` makes under
+//! `<data-dir>/bare/<name>.git`, and the lock that keeps two runs from sharing a worktree.
+//!
+//! A worktree holds no `.git`: a step's container gets the worktree mounted read-write,
+//! and must not reach the repository (its config, hooks, references) through it. Every
+//! fetch and push goes to the dataset's registered remote ([`ClonePaths::open`]), never to
+//! a URL the repository's config names. A data dir of an older version (the git directory
+//! inside the worktree) is moved to this layout the first time the clone is looked at.
 //!
 //! Every git operation runs on a blocking thread ([`Clones::blocking`]), never on the
 //! async runtime's workers.
@@ -14,6 +20,7 @@ use mao_datasets::{Credentials, Repo};
 use tokio::sync::OwnedMutexGuard;
 use tracing::{info, warn};
 
+use crate::local_remotes::{LocalRemoteRefused, LocalRemotes};
 use crate::registry::{Registry, RegistryError};
 
 /// What can go wrong with the node's clones of datasets.
@@ -37,6 +44,9 @@ pub enum DatasetError {
     },
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A `file://` or path remote outside the folders this node allows.
+    #[error(transparent)]
+    LocalRemote(#[from] LocalRemoteRefused),
 }
 
 /// Result of work on the node's clones.
@@ -45,25 +55,113 @@ pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
 /// The node's clones of datasets.
 pub struct Clones {
     root: PathBuf,
+    git_root: PathBuf,
     bare_root: PathBuf,
     creds: Arc<Credentials>,
+    /// Where each dataset's registered remote is read from.
+    datasets: Registry<Dataset>,
+    /// Which local remotes a dataset may have.
+    local_remotes: LocalRemotes,
     worktrees: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// One clone: its worktree (what a step's container sees), its git directory (outside the
+/// worktree, never mounted) and the remote every transfer goes to.
+#[derive(Clone, Debug)]
+pub struct ClonePaths {
+    pub worktree: PathBuf,
+    pub git_dir: PathBuf,
+    /// The dataset's registered remote; `None` once the registry no longer has it.
+    pub remote: Option<String>,
+}
+
+impl ClonePaths {
+    /// Opens the clone with its git directory named explicitly and its transfers bound to
+    /// the registered remote (blocking).
+    pub fn open(&self) -> Result<Repo, mao_datasets::Error> {
+        let repo = Repo::open_separate(&self.git_dir, &self.worktree)?;
+        Ok(match &self.remote {
+            Some(url) => repo.with_remote(url),
+            None => repo.without_remote(),
+        })
+    }
+}
+
 impl Clones {
-    /// Clones kept under `<data_dir>/datasets`, made with `creds`.
-    pub fn new(data_dir: &Path, creds: Credentials) -> Clones {
+    /// Clones kept under `<data_dir>/datasets` (worktrees) and `<data_dir>/git` (their git
+    /// directories), made with `creds`, transfers going to the remotes `datasets` holds;
+    /// local remotes only under `<data_dir>/bare` and `allowed_local_remotes`.
+    pub fn new(
+        data_dir: &Path,
+        creds: Credentials,
+        datasets: Registry<Dataset>,
+        allowed_local_remotes: &[PathBuf],
+    ) -> Clones {
         Clones {
+            local_remotes: LocalRemotes::new(&data_dir.join("bare"), allowed_local_remotes),
             root: data_dir.join("datasets"),
+            git_root: data_dir.join("git"),
             bare_root: data_dir.join("bare"),
             creds: Arc::new(creds),
+            datasets,
             worktrees: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Where the clone of `name` lives (a validated name; never a path from a user).
+    /// Where the worktree of `name` lives (a validated name; never a path from a user).
     pub fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// Where the git directory of `name` lives.
+    fn git_dir(&self, name: &str) -> PathBuf {
+        self.git_root.join(format!("{name}.git"))
+    }
+
+    /// Whether `name` is cloned here; moves the git directory of an older data dir out of
+    /// the worktree first.
+    fn is_cloned(&self, name: &str) -> bool {
+        let (worktree, git_dir) = (self.path(name), self.git_dir(name));
+        if !worktree.is_dir() {
+            return false;
+        }
+        if git_dir.is_dir() {
+            return true;
+        }
+        let inside = worktree.join(".git");
+        if !inside.is_dir() {
+            return false;
+        }
+        match Repo::separate(&worktree, &git_dir) {
+            Ok(_) => {
+                info!(dataset = name, git_dir = %git_dir.display(), "moved the clone's git directory out of its worktree");
+                true
+            }
+            Err(e) => {
+                // Another task may have moved it just now.
+                if git_dir.is_dir() {
+                    return true;
+                }
+                warn!(dataset = name, error = %e, "cannot move the clone's git directory out of its worktree");
+                false
+            }
+        }
+    }
+
+    /// The clone of `name` with its registered remote, or 409 telling the user to
+    /// initialise the pipeline.
+    pub async fn clone_of(&self, name: &str) -> Result<ClonePaths> {
+        self.require(name)?;
+        let remote = match self.datasets.get(name).await {
+            Ok((dataset, _)) => Some(dataset.master),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ClonePaths {
+            worktree: self.path(name),
+            git_dir: self.git_dir(name),
+            remote,
+        })
     }
 
     /// Runs git work on a blocking thread, with the node's credentials.
@@ -104,15 +202,27 @@ impl Clones {
         m.lock_owned().await
     }
 
+    /// Refuses (422) a local remote outside `<data-dir>/bare/` and `allowed_local_remotes`,
+    /// in the same words whatever the path: registering cannot probe the host's paths.
+    pub fn check_remote(&self, url: &str) -> Result<()> {
+        Ok(self.local_remotes.check(url)?)
+    }
+
     /// Clones `dataset` unless this node has it already; true when it cloned now. A clone
-    /// that fails leaves nothing behind.
+    /// that fails leaves nothing behind. Its remote is checked first (a document stored
+    /// before the check existed, or written by another node, gets no pass).
     pub async fn ensure(&self, dataset: &Dataset) -> Result<bool> {
+        self.check_remote(&dataset.master)?;
         let _guard = self.lock(&dataset.name).await;
         let path = self.path(&dataset.name);
+        let git_dir = self.git_dir(&dataset.name);
         let url = dataset.master.clone();
+        let cloned = self.is_cloned(&dataset.name);
         self.blocking(move |creds| {
-            if path.join(".git").is_dir() {
-                let repo = Repo::open(&path)?;
+            if cloned {
+                // Transfers use the registered URL whatever the config says; the config
+                // keeps it too, for a person reading the clone with git.
+                let repo = Repo::open_separate(&git_dir, &path)?;
                 let remote = repo
                     .git()
                     .find_remote(mao_datasets::REMOTE)
@@ -136,7 +246,7 @@ impl Clones {
                 ".{}.partial",
                 path.file_name().unwrap_or_default().to_string_lossy()
             ));
-            for stale in [&path, &partial] {
+            for stale in [&path, &partial, &git_dir] {
                 if stale.exists() {
                     std::fs::remove_dir_all(stale).map_err(|e| mao_datasets::Error::Io {
                         path: stale.to_path_buf(),
@@ -150,17 +260,24 @@ impl Clones {
                     source: e,
                 })?;
             }
-            match mao_datasets::clone_dataset(&url, &partial, creds) {
-                Ok(repo) => {
+            // The git directory leaves the worktree before the worktree takes its place.
+            let made = mao_datasets::clone_dataset(&url, &partial, creds)
+                .and_then(|repo| {
+                    drop(repo);
+                    Repo::separate(&partial, &git_dir)
+                })
+                .and_then(|repo| {
                     drop(repo);
                     std::fs::rename(&partial, &path).map_err(|e| mao_datasets::Error::Io {
                         path: path.clone(),
                         source: e,
-                    })?;
-                    Ok(true)
-                }
+                    })
+                });
+            match made {
+                Ok(()) => Ok(true),
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&partial);
+                    let _ = std::fs::remove_dir_all(&git_dir);
                     Err(e)
                 }
             }
@@ -172,15 +289,24 @@ impl Clones {
     /// (`index.lock`, `*.lock` under refs): this daemon is their only writer and nothing
     /// runs yet, so they are stale, and git refuses to work while they exist.
     pub async fn clear_stale_locks(&self) {
-        let root = self.root.clone();
+        // Older clones get their git directory moved out first.
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for entry in entries.flatten() {
+                if let Some(name) = entry.file_name().to_str() {
+                    if !name.starts_with('.') {
+                        self.is_cloned(name);
+                    }
+                }
+            }
+        }
+        let root = self.git_root.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let Ok(entries) = std::fs::read_dir(&root) else {
                 return;
             };
             for entry in entries.flatten() {
-                let git = entry.path().join(".git");
-                if git.is_dir() {
-                    remove_locks(&git, 0);
+                if entry.path().is_dir() {
+                    remove_locks(&entry.path(), 0);
                 }
             }
         })
@@ -189,9 +315,8 @@ impl Clones {
 
     /// The clone of `name`, or 409 telling the user to initialise the pipeline.
     pub fn require(&self, name: &str) -> Result<PathBuf> {
-        let path = self.path(name);
-        if path.join(".git").is_dir() {
-            Ok(path)
+        if self.is_cloned(name) {
+            Ok(self.path(name))
         } else {
             Err(DatasetError::NotCloned {
                 name: name.to_owned(),
@@ -201,27 +326,30 @@ impl Clones {
 
     /// What this node holds: every clone, with its branch and state.
     pub async fn list(&self, registered: Vec<String>) -> Result<Vec<LocalDataset>> {
-        let root = self.root.clone();
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(DatasetError::Io {
+                    what: format!("cannot read {}", self.root.display()),
+                    source,
+                })
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| !name.starts_with('.') && self.is_cloned(name))
+            .collect();
+        names.sort();
+        let clones: Vec<(PathBuf, PathBuf, String)> = names
+            .into_iter()
+            .map(|name| (self.path(&name), self.git_dir(&name), name))
+            .collect();
         self.blocking(move |_| {
             let mut out = Vec::new();
-            let entries = match std::fs::read_dir(&root) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-                Err(e) => {
-                    return Err(mao_datasets::Error::Io {
-                        path: root,
-                        source: e,
-                    })
-                }
-            };
-            let mut names: Vec<String> = entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().join(".git").is_dir())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect();
-            names.sort();
-            for name in names {
-                match describe(&root.join(&name), &name, registered.contains(&name)) {
+            for (worktree, git_dir, name) in clones {
+                match describe(&worktree, &git_dir, &name, registered.contains(&name)) {
                     Ok(d) => out.push(d),
                     Err(e) => warn!(dataset = %name, error = %e, "cannot read a local clone"),
                 }
@@ -234,8 +362,9 @@ impl Clones {
     /// One clone's state.
     pub async fn describe(&self, name: &str, registered: bool) -> Result<LocalDataset> {
         let path = self.require(name)?;
+        let git_dir = self.git_dir(name);
         let name = name.to_owned();
-        self.blocking(move |_| describe(&path, &name, registered))
+        self.blocking(move |_| describe(&path, &git_dir, &name, registered))
             .await
     }
 
@@ -244,6 +373,7 @@ impl Clones {
     pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
         let _guard = self.lock(name).await;
         let path = self.path(name);
+        let git_dir = self.git_dir(name);
         if !path.exists() {
             return Err(DatasetError::NoClone {
                 name: name.to_owned(),
@@ -251,9 +381,15 @@ impl Clones {
         }
         let state = {
             let path = path.clone();
+            let git_dir = git_dir.clone();
             let name = name.to_owned();
-            self.blocking(move |_| Ok((describe(&path, &name, false)?, failed_refs(&path))))
-                .await
+            self.blocking(move |_| {
+                Ok((
+                    describe(&path, &git_dir, &name, false)?,
+                    failed_refs(&git_dir, &path),
+                ))
+            })
+            .await
         };
         if !force {
             let refuse = |what: String| {
@@ -287,12 +423,18 @@ impl Clones {
                 Err(e) => return refuse(format!("a state that cannot be read ({})", e.detail())),
             }
         }
-        tokio::fs::remove_dir_all(&path)
-            .await
-            .map_err(|source| DatasetError::Io {
-                what: format!("cannot delete {}", path.display()),
-                source,
-            })?;
+        for dir in [&path, &git_dir] {
+            match tokio::fs::remove_dir_all(dir).await {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(DatasetError::Io {
+                        what: format!("cannot delete {}", dir.display()),
+                        source,
+                    })
+                }
+                Ok(()) => {}
+            }
+        }
         info!(dataset = name, "local clone removed");
         Ok(())
     }
@@ -372,8 +514,8 @@ impl DatasetError {
 }
 
 /// Outputs of failed steps kept in a clone (`refs/mao/failed/*`), which exist nowhere else.
-fn failed_refs(clone: &Path) -> usize {
-    let Ok(repo) = Repo::open(clone) else {
+fn failed_refs(git_dir: &Path, worktree: &Path) -> usize {
+    let Ok(repo) = Repo::open_separate(git_dir, worktree) else {
         return 0;
     };
     repo.git()
@@ -382,7 +524,7 @@ fn failed_refs(clone: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Deletes `*.lock` files in a `.git` folder: at its top and under `refs/`.
+/// Deletes `*.lock` files in a git directory: at its top and under `refs/`.
 fn remove_locks(dir: &Path, depth: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -407,10 +549,11 @@ fn remove_locks(dir: &Path, depth: usize) {
 
 fn describe(
     path: &Path,
+    git_dir: &Path,
     name: &str,
     registered: bool,
 ) -> Result<LocalDataset, mao_datasets::Error> {
-    let repo = Repo::open(path)?;
+    let repo = Repo::open_separate(git_dir, path)?;
     let branch = repo.head_branch()?;
     let unpushed = match &branch {
         Some(b) => repo.unpushed(b).unwrap_or(0),

@@ -19,17 +19,19 @@ pub mod datasets;
 pub mod executor;
 mod keys;
 pub mod local;
+pub mod local_remotes;
 pub mod membership;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod scheduler;
 mod settings;
 
 pub use keys::Keys;
-pub use settings::{GitSettings, Secret};
+pub use settings::{GitSettings, Secret, SecretScope};
 
 use datasets::Clones;
 use executor::{Executor, RunSettings};
@@ -95,6 +97,8 @@ impl Node {
             git,
             sinks,
         } = settings;
+        // Every record saved and every run log written masks the node's secrets.
+        let local = local.with_redactor(git.redactor());
         let keys = Keys::new(&prefix);
         let registry = |collection: &str| keys.collection(collection);
         let tools = Registry::new(store.clone(), registry("tools"));
@@ -118,7 +122,12 @@ impl Node {
             data_dir.clone(),
             notifier.clone(),
         );
-        let clones = Arc::new(Clones::new(&data_dir, git.credentials));
+        let clones = Arc::new(Clones::new(
+            &data_dir,
+            git.credentials,
+            datasets.clone(),
+            &git.allowed_local_remotes,
+        ));
         let runner = Arc::new(PipelineService {
             node: name.clone(),
             keys: keys.clone(),

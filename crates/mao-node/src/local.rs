@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use mao_api::{PipelineRun, RunRecord, SlotRecord};
 use mao_store::embedded::EmbeddedStore;
 use mao_store::{list_all, Result, Store, StoreError};
+
+use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 
 const PREFIX: &str = "/runs/";
@@ -71,6 +73,8 @@ pub struct ScheduleState {
 #[derive(Clone)]
 pub struct LocalStore {
     store: EmbeddedStore,
+    /// Known secrets, masked in every string of a run record or pipeline run saved.
+    redactor: Redactor,
 }
 
 impl LocalStore {
@@ -78,11 +82,24 @@ impl LocalStore {
     pub fn open(path: &Path) -> Result<LocalStore> {
         Ok(LocalStore {
             store: EmbeddedStore::open(path)?,
+            redactor: Redactor::default(),
         })
+    }
+
+    /// The same store, masking `redactor`'s secrets in what it saves.
+    pub fn with_redactor(mut self, redactor: Redactor) -> LocalStore {
+        self.redactor = redactor;
+        self
+    }
+
+    /// The secrets this store masks (the executor masks run logs with them too).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// Writes a record (durably: it survives kill -9 once this returns).
     pub async fn save(&self, record: &RunRecord) -> Result<()> {
+        let record = &self.redactor.redact_value(record.clone());
         let json = serde_json::to_vec(record).expect("run records serialize");
         self.store
             .put(&format!("{PREFIX}{}", record.id), Bytes::from(json), None)
@@ -176,6 +193,7 @@ impl LocalStore {
 impl LocalStore {
     /// Writes a pipeline run's record durably.
     pub async fn save_pipeline_run(&self, run: &PipelineRun) -> Result<()> {
+        let run = &self.redactor.redact_value(run.clone());
         let json = serde_json::to_vec(run).expect("pipeline runs serialize");
         self.store
             .put(

@@ -34,12 +34,12 @@ pub fn parse_control(text: &str) -> Result<f64, String> {
         .unwrap_or("")
         .trim()
         .trim_matches('"');
-    let shown: String = cell.chars().take(40).collect();
+    // The cell is never quoted: a control file may hold anything, a secret included.
     let value: f64 = cell
         .parse()
-        .map_err(|_| format!("its first cell {shown:?} is not a number"))?;
+        .map_err(|_| "its first cell is not a number".to_owned())?;
     if !value.is_finite() {
-        return Err(format!("its first cell {shown:?} is not a finite number"));
+        return Err("its first cell is not a finite number".into());
     }
     Ok(value)
 }
@@ -47,14 +47,20 @@ pub fn parse_control(text: &str) -> Result<f64, String> {
 /// The named numbers of a `metrics.json` object; entries that are not finite numbers are
 /// skipped and named in the problems.
 pub fn parse_metrics_json(text: &str) -> Result<(BTreeMap<String, f64>, Vec<String>), String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        // Where, not what: serde's message may quote the text.
+        format!(
+            "it is not JSON (error at line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
     let serde_json::Value::Object(map) = value else {
         return Err("it is not a JSON object of named numbers".into());
     };
     let mut out = BTreeMap::new();
     let mut skipped = Vec::new();
-    for (name, v) in map {
+    for (position, (name, v)) in map.into_iter().enumerate() {
         let ok_name = !name.is_empty()
             && name.len() <= 64
             && name
@@ -64,7 +70,12 @@ pub fn parse_metrics_json(text: &str) -> Result<(BTreeMap<String, f64>, Vec<Stri
             Some(x) if ok_name && x.is_finite() && out.len() < MAX_METRICS => {
                 out.insert(name, x);
             }
-            _ if !ok_name => skipped.push(format!("{name:?} is not a usable metric name")),
+            // An unusable name is not quoted (it may be anything); a usable one is a
+            // metric's name, as the record shows it.
+            _ if !ok_name => skipped.push(format!(
+                "entry {} has a name that is not a usable metric name (1 to 64 letters, digits, '.', '_', '-')",
+                position + 1
+            )),
             Some(_) if out.len() >= MAX_METRICS => skipped.push(format!(
                 "{name:?} is beyond the first {MAX_METRICS} metrics"
             )),
@@ -261,5 +272,34 @@ mod tests {
         let c = collect(dir.path(), Some(later));
         assert!(c.values.is_empty());
         assert!(c.problems[0].contains("no new control"), "{c:?}");
+    }
+
+    #[test]
+    fn problems_name_the_file_never_its_content() {
+        let secret = "hunter2-s3cr3t";
+        for (control, json) in [
+            (
+                format!("{secret},x\n"),
+                format!("{{\"{secret} x\": 1, \"ok\": \"{secret}\"}}"),
+            ),
+            (format!("\"{secret}\"\n"), format!("{{\"a\": {secret}}}")),
+            ("inf\n".to_owned(), format!("[\"{secret}\"]")),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("control-1.csv"), &control).unwrap();
+            std::fs::write(dir.path().join("metrics.json"), &json).unwrap();
+            let c = collect(dir.path(), None);
+            assert!(c.problems.len() >= 2, "{c:?}");
+            assert!(c.problems[0].starts_with("control-1.csv: "), "{c:?}");
+            assert!(
+                c.problems[1..]
+                    .iter()
+                    .all(|p| p.starts_with("metrics.json: ")),
+                "{c:?}"
+            );
+            for problem in &c.problems {
+                assert!(!problem.contains("hunter2"), "{problem}");
+            }
+        }
     }
 }

@@ -296,6 +296,11 @@ impl From<DatasetError> for ApiError {
                 ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "io", message)
             },
             DatasetError::Registry(r) => r.into(),
+            DatasetError::LocalRemote(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "local_remote_not_allowed",
+                message,
+            ),
         }
     }
 }
@@ -362,6 +367,11 @@ impl From<PipelineError> for ApiError {
             PipelineError::MissingSecret { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_secret", message)
             }
+            PipelineError::SecretNotAllowed { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "secret_not_allowed",
+                message,
+            ),
             PipelineError::Finished { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "run_finished", message)
             }

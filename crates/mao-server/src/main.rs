@@ -40,9 +40,14 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
-        .with_writer(std::io::stderr)
+        .with_writer(mao_server::log_writer::RedactingStderr::new(
+            config.git.redactor(),
+        ))
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
     // Two workers suffice for an API and a few background tasks, and keep idle memory low.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

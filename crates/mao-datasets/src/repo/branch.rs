@@ -11,14 +11,18 @@ use crate::outcome::{BranchSetup, FastForward};
 use crate::remote::Session;
 use crate::REMOTE;
 
-use super::{heads, remote_url, remotes, Repo};
+use super::{heads, remotes, Repo};
+
+/// What a fetch brings: every branch of the remote, as `refs/remotes/origin/<branch>`.
+static FETCH_REFSPEC: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("+refs/heads/*:refs/remotes/{REMOTE}/*"));
 
 impl Repo {
-    /// Fetches every branch of `origin`, pruning the ones deleted there, and records the
-    /// remote's default branch.
+    /// Fetches every branch of the registered remote into `refs/remotes/origin/*`, pruning
+    /// the ones deleted there, and records the remote's default branch.
     pub fn fetch(&self, creds: &Credentials) -> Result<()> {
-        let mut remote = self.origin()?;
-        let session = Session::new(&remote_url(&remote)?, creds)?;
+        let (mut remote, url) = self.registered_remote()?;
+        let session = Session::new(url, creds)?;
         let default_branch;
         {
             let mut connection = remote
@@ -34,7 +38,7 @@ impl Repo {
                 .download_tags(AutotagOption::None);
             connection
                 .remote()
-                .fetch(&[] as &[&str], Some(&mut opts), Some("fetch"))
+                .fetch(&[FETCH_REFSPEC.as_str()], Some(&mut opts), Some("fetch"))
                 .map_err(|e| session.transfer_error("fetch", e))?;
         }
         if let Some(branch) = default_branch

@@ -3,7 +3,7 @@
 
 use git2::build::CheckoutBuilder;
 use git2::{Commit, IndexAddOption, ObjectType, Oid, ResetType, StatusOptions};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::credentials::Credentials;
 use crate::error::{Error, GitContext, Result};
@@ -28,6 +28,7 @@ impl Repo {
     /// Puts the worktree and the index back to HEAD: discards changes, removes untracked
     /// and ignored files (`git reset --hard && git clean -fdx`).
     pub fn reset_clean(&self) -> Result<()> {
+        self.remove_planted_git()?;
         let head = self
             .git
             .head()
@@ -69,6 +70,7 @@ impl Repo {
 
     /// Stages the whole worktree; `None` when the result equals HEAD.
     fn stage_all(&self) -> Result<Option<(git2::Tree<'_>, Option<Commit<'_>>)>> {
+        self.remove_planted_git()?;
         let mut index = self.git.index().op("read index")?;
         index
             .add_all(["*"], IndexAddOption::DEFAULT, None)
@@ -89,6 +91,43 @@ impl Repo {
         }
         let tree = self.git.find_tree(tree_id).op("write tree")?;
         Ok(Some((tree, parent)))
+    }
+
+    /// Deletes every entry named `.git` (any case) that something wrote into the worktree:
+    /// the clone's git directory lives elsewhere, so such an entry is a tool's attempt to
+    /// plant a repository, a gitlink or a config. It is never followed (symlinks are not
+    /// traversed), staged or committed.
+    fn remove_planted_git(&self) -> Result<()> {
+        // A clone opened with its git directory inside (`Repo::open`) keeps that one.
+        let own = std::fs::canonicalize(self.git.path()).ok();
+        let mut dirs = vec![self.workdir.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+                let named_git = entry
+                    .file_name()
+                    .as_encoded_bytes()
+                    .eq_ignore_ascii_case(b".git");
+                if named_git && own.is_some() && std::fs::canonicalize(&path).ok() == own {
+                    continue;
+                }
+                if named_git {
+                    warn!(path = %path.display(), "removed a .git entry a tool wrote into the worktree");
+                    let removed = if kind.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.map_err(|e| Error::io(&path, e))?;
+                } else if kind.is_dir() {
+                    dirs.push(path);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps what a failed step wrote: commits the worktree's state onto

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, Index, Oid, Repository};
 
+use crate::credentials::redact_url;
 use crate::error::{Error, GitContext, Result};
 use crate::REMOTE;
 
@@ -28,12 +29,17 @@ pub use clone::{clone_dataset, init_bare_with_initial_commit};
 pub struct Repo {
     git: Repository,
     workdir: PathBuf,
+    /// The URL every fetch and push goes to. Set by the caller from the registry
+    /// ([`Repo::with_remote`]); never re-read from the repository's config once opened, so
+    /// nothing that edits the config can move a transfer.
+    remote: Option<String>,
 }
 
 impl fmt::Debug for Repo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Repo")
             .field("workdir", &self.workdir)
+            .field("remote", &self.remote.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -50,7 +56,53 @@ impl Repo {
         Repo::from_git(git)
     }
 
+    /// Opens a clone whose git directory lives outside its worktree (`git_dir` is the
+    /// repository, `workdir` holds no `.git` at all). Nothing inside the worktree is read
+    /// to find the repository, so a tool that writes there cannot redirect it.
+    pub fn open_separate(git_dir: &Path, workdir: &Path) -> Result<Repo> {
+        let git = Repository::open_bare(git_dir).map_err(|e| match e.code() {
+            ErrorCode::NotFound => {
+                Error::not_found(format!("git repository at {}", git_dir.display()))
+            }
+            _ => Error::git("open", e),
+        })?;
+        git.set_workdir(workdir, false).op("open")?;
+        Repo::from_git(git)
+    }
+
+    /// Moves the git directory of a clone made with it inside (`<workdir>/.git`) to
+    /// `git_dir` (absent), then opens it with [`Repo::open_separate`]: how a fresh clone
+    /// and an older data dir get their git directory out of the mounted worktree.
+    pub fn separate(workdir: &Path, git_dir: &Path) -> Result<Repo> {
+        let inside = workdir.join(".git");
+        if let Some(parent) = git_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::rename(&inside, git_dir).map_err(|e| Error::io(&inside, e))?;
+        Repo::open_separate(git_dir, workdir)
+    }
+
+    /// Makes every fetch and push of this handle go to `url` (the dataset's registered
+    /// remote), whatever the repository's config says.
+    pub fn with_remote(mut self, url: &str) -> Repo {
+        self.remote = Some(url.to_owned());
+        self
+    }
+
+    /// Makes every fetch and push of this handle fail: the dataset has no registered
+    /// remote any more, and the repository's config is not a substitute for one.
+    pub fn without_remote(mut self) -> Repo {
+        self.remote = None;
+        self
+    }
+
     fn from_git(git: Repository) -> Result<Repo> {
+        // The URL the clone was made from, read once at open; callers that know the
+        // registered remote replace it with `with_remote`.
+        let remote = git
+            .find_remote(REMOTE)
+            .ok()
+            .and_then(|r| r.url().ok().map(str::to_owned));
         let workdir = git
             .workdir()
             .ok_or_else(|| {
@@ -63,7 +115,11 @@ impl Repo {
                 )
             })?
             .to_path_buf();
-        Ok(Repo { git, workdir })
+        Ok(Repo {
+            git,
+            workdir,
+            remote,
+        })
     }
 
     /// The worktree: what a step's output is mounted from.
@@ -115,11 +171,31 @@ impl Repo {
         ))
     }
 
-    fn origin(&self) -> Result<git2::Remote<'_>> {
-        self.git.find_remote(REMOTE).map_err(|e| match e.code() {
-            ErrorCode::NotFound => Error::not_found(format!("remote {REMOTE}")),
-            _ => Error::git("read remote", e),
-        })
+    /// An anonymous remote on the registered URL: no URL, refspec or `pushurl` of the
+    /// repository's config takes part in a transfer.
+    fn registered_remote(&self) -> Result<(git2::Remote<'_>, &str)> {
+        let url = self
+            .remote
+            .as_deref()
+            .ok_or_else(|| Error::not_found("a registered remote for this clone"))?;
+        let remote = self
+            .git
+            .remote_anonymous(url)
+            .map_err(|e| Error::invalid("remote url", redact_url(e.message())))?;
+        // libgit2 still applies `url.*.insteadOf` / `pushInsteadOf` of the config to an
+        // anonymous remote: a rewritten URL is refused rather than followed.
+        let rewritten = remote.url_bytes() != url.as_bytes()
+            || remote.pushurl_bytes().is_some_and(|p| p != url.as_bytes());
+        if rewritten {
+            return Err(Error::invalid(
+                "remote url",
+                format!(
+                    "the config of {} rewrites the registered URL (url.*.insteadOf); remove that section",
+                    self.git.path().display()
+                ),
+            ));
+        }
+        Ok((remote, url))
     }
 
     fn ref_oid(&self, name: &str) -> Result<Option<Oid>> {
@@ -149,13 +225,6 @@ fn heads(branch: &str) -> String {
 
 fn remotes(branch: &str) -> String {
     format!("refs/remotes/{REMOTE}/{branch}")
-}
-
-fn remote_url(remote: &git2::Remote<'_>) -> Result<String> {
-    remote
-        .url()
-        .map(str::to_owned)
-        .map_err(|_| Error::invalid("remote url", "not valid UTF-8"))
 }
 
 fn conflict_paths(index: &Index) -> Result<Vec<PathBuf>> {

@@ -13,7 +13,7 @@ use crate::outcome::{PublishOutcome, RebaseOutcome};
 use crate::remote::Session;
 use crate::REMOTE;
 
-use super::{conflict_paths, heads, remote_url, remotes, Repo};
+use super::{conflict_paths, heads, remotes, Repo};
 
 impl Repo {
     /// Pushes the local `branch` to the branch of the same name on `origin`, never forcing.
@@ -35,8 +35,8 @@ impl Repo {
         branch: &str,
         creds: &Credentials,
     ) -> Result<()> {
-        let mut remote = self.origin()?;
-        let session = Session::new(&remote_url(&remote)?, creds)?;
+        let (mut remote, url) = self.registered_remote()?;
+        let session = Session::new(url, creds)?;
         let refused: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
         {
             let mut connection = remote
@@ -75,6 +75,16 @@ impl Repo {
                 reference: reference.clone(),
                 reason: creds.scrub(reason),
             });
+        }
+        // An anonymous remote has no fetch refspec to update the remote-tracking branch
+        // by: record what the remote now holds ourselves.
+        if let Some((src, dst)) = refspec.trim_start_matches('+').split_once(':') {
+            if let Some(pushed) = dst.strip_prefix("refs/heads/") {
+                let tip = self.git.refname_to_id(src).op("read pushed reference")?;
+                self.git
+                    .reference(&remotes(pushed), tip, true, "push: remote branch")
+                    .op("record pushed branch")?;
+            }
         }
         Ok(())
     }

@@ -264,7 +264,9 @@ fn push_to_a_url_that_does_not_exist_is_a_network_error() {
         .git()
         .remote_set_url("origin", "file:///nonexistent/dataset.git")
         .unwrap();
-    let err = clone.repo.push(NODE, &creds(NODE)).unwrap_err();
+    // The URL is read when the clone is opened (the daemon passes the registered one).
+    let repo = Repo::open(clone.path()).unwrap();
+    let err = repo.push(NODE, &creds(NODE)).unwrap_err();
     assert!(matches!(err, Error::Network { .. }), "{err:?}");
     assert!(err.to_string().contains("unreachable"), "{err}");
     assert_eq!(clone.repo.unpushed(NODE).unwrap(), 1);

@@ -2,6 +2,7 @@
 //! over file://, a real sshd, and a bulk commit timed against the git command line.
 
 mod bulk;
+mod confine;
 mod local;
 mod ssh;
 mod support;

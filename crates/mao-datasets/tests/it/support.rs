@@ -71,6 +71,18 @@ impl Clone {
         Clone { _dir: dir, repo }
     }
 
+    /// A clone as the daemon keeps it: the git directory outside the worktree (which has
+    /// no `.git` at all), every transfer to the registered `remote`.
+    pub fn separate(remote: &Remote, node: &str) -> Clone {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path().join("clone");
+        clone_dataset(&remote.url(), &workdir, &creds(node)).unwrap();
+        let repo = Repo::separate(&workdir, &dir.path().join("clone.git"))
+            .unwrap()
+            .with_remote(&remote.url());
+        Clone { _dir: dir, repo }
+    }
+
     pub fn path(&self) -> &Path {
         self.repo.workdir()
     }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::{Ending, Executor, Progress};
+use crate::redact::Redactor;
 
 impl Executor {
     /// Follows a started container to its end: logs, wait (timeout, cancel), record, removal.
@@ -62,6 +63,7 @@ impl Executor {
             PathBuf::from(&record.log_path),
             self.settings.log_cap,
             progress.clone(),
+            self.runs.redactor().clone(),
         ));
         let ending = match exited {
             Some(code) => Ending::Exited(code),
@@ -166,8 +168,9 @@ impl Executor {
     }
 }
 
-/// Writes a container's output to the run's log file, up to `cap` bytes, then a marker;
-/// the rest is drained and dropped so the container never blocks on a full pipe.
+/// Writes a container's output to the run's log file, node secrets masked, up to `cap`
+/// bytes, then a marker; the rest is drained and dropped so the container never blocks on
+/// a full pipe. The log is masked as it is written: a follower never sees a secret.
 async fn pump_logs(
     runtime: Arc<dyn Runtime>,
     container: String,
@@ -175,7 +178,11 @@ async fn pump_logs(
     path: PathBuf,
     cap: u64,
     progress: watch::Sender<Progress>,
+    redactor: Redactor,
 ) -> anyhow::Result<(u64, bool)> {
+    // One per stream: stdout and stderr chunks interleave, and a secret split in one of
+    // them must be joined with its own rest.
+    let (mut out_redactor, mut err_redactor) = (redactor.stream(), redactor.stream());
     let mut file = tokio::fs::File::create(&path).await?;
     let mut stream = match attached {
         Some(s) => s,
@@ -185,7 +192,8 @@ async fn pump_logs(
     let mut truncated = false;
     while let Some(chunk) = stream.next().await {
         let bytes = match chunk? {
-            LogChunk::Stdout(b) | LogChunk::Stderr(b) => b,
+            LogChunk::Stdout(b) => out_redactor.push(&b),
+            LogChunk::Stderr(b) => err_redactor.push(&b),
         };
         if truncated {
             continue;
@@ -202,6 +210,13 @@ async fn pump_logs(
             truncated = true;
         }
         file.flush().await?;
+        progress.send_modify(|p| p.log_bytes = written);
+    }
+    let mut tail = out_redactor.finish();
+    tail.extend(err_redactor.finish());
+    if !truncated && !tail.is_empty() {
+        file.write_all(&tail).await?;
+        written += tail.len() as u64;
         progress.send_modify(|p| p.log_bytes = written);
     }
     file.sync_all().await?;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mao_api::{GroundTruthResult, NotificationKind, Severity};
-use mao_datasets::{MergeOutcome, Repo};
+use mao_datasets::MergeOutcome;
 use tracing::{error, warn};
 
 use super::publish::raise_dataset;
@@ -23,6 +23,10 @@ pub(super) async fn merge_ground_truth(
         commit: None,
         message: Some(message),
     };
+    let clone = match state.clones.clone_of(dataset).await {
+        Ok(c) => c,
+        Err(e) => return failed(e.detail()),
+    };
     let key = state.keys.lock(&format!("ground-truth/{dataset}"));
     let lock = match tokio::time::timeout(
         Duration::from_secs(300),
@@ -39,11 +43,10 @@ pub(super) async fn merge_ground_truth(
         Ok(Err(e)) => return failed(format!("cannot take the ground-truth lock: {e}")),
         Err(_) => return failed("the ground-truth lock was not free within 5 minutes".into()),
     };
-    let worktree = state.clones.path(dataset);
     let node = state.node.clone();
     let merged = state
         .clones
-        .blocking(move |creds| Repo::open(&worktree)?.merge_into_ground_truth(&node, creds))
+        .blocking(move |creds| clone.open()?.merge_into_ground_truth(&node, creds))
         .await;
     if let Err(e) = lock.release().await {
         warn!(error = %e, "cannot release the ground-truth lock; it expires with its lease");

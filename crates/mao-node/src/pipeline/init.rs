@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use mao_api::{DatasetInit, DatasetRole, InitReport, Pipeline};
-use mao_datasets::Repo;
 use tracing::info;
 
 use super::{check_refs, PipelineError, PipelineService};
@@ -16,7 +15,7 @@ pub async fn init(state: &Arc<PipelineService>, p: &Pipeline) -> Result<InitRepo
     for (name, role) in p.datasets() {
         let (dataset, _) = state.datasets.get(name).await?;
         let cloned = state.clones.ensure(&dataset).await?;
-        let path = state.clones.path(name);
+        let clone = state.clones.clone_of(name).await?;
         let node = state.node.clone();
         let _guard = state.clones.lock(name).await;
         let mut report = DatasetInit {
@@ -35,7 +34,7 @@ pub async fn init(state: &Arc<PipelineService>, p: &Pipeline) -> Result<InitRepo
             DatasetRole::Output => {
                 let setup = state
                     .clones
-                    .blocking(move |creds| Repo::open(&path)?.ensure_node_branch(&node, creds))
+                    .blocking(move |creds| clone.open()?.ensure_node_branch(&node, creds))
                     .await?;
                 report.branch = Some(setup.branch.clone());
                 report.head = Some(setup.head.to_string());
@@ -62,7 +61,7 @@ pub async fn init(state: &Arc<PipelineService>, p: &Pipeline) -> Result<InitRepo
                 if !cloned {
                     state
                         .clones
-                        .blocking(move |creds| Repo::open(&path)?.fetch(creds))
+                        .blocking(move |creds| clone.open()?.fetch(creds))
                         .await?;
                 }
             }

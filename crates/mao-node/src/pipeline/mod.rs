@@ -46,6 +46,13 @@ pub enum PipelineError {
     NotRegistered { what: String },
     #[error("step {step:?} needs the secret {secret:?}, which this node does not have (add it under [secrets] in the node config)")]
     MissingSecret { step: String, secret: String },
+    #[error("step {step:?} (pipeline {pipeline:?}, tool {tool:?}) may not use the secret {secret:?}; add the pipeline or the tool to its scope (pipelines = [...], tools = [...] under [secrets.{secret}] in the node config)")]
+    SecretNotAllowed {
+        step: String,
+        secret: String,
+        pipeline: String,
+        tool: String,
+    },
     #[error("pipeline run {id} does not exist on this node")]
     NotFound { id: String },
     #[error("pipeline run {id} has already finished ({})", status.as_str())]
@@ -137,9 +144,18 @@ impl PipelineRuns {
     }
 }
 
-/// 404 naming the step when a pipeline refers to a tool or dataset that is not registered.
+/// 404 naming the step when a pipeline refers to a tool or dataset that is not registered;
+/// 422 when a step asks for a secret of this node whose scope leaves it out.
 pub async fn check_refs(state: &PipelineService, p: &Pipeline) -> Result<()> {
     for step in &p.steps {
+        for value in step.env.values() {
+            if let Some(secret) = mao_api::pipeline::secret_ref(value) {
+                // A secret this node lacks may be another node's: judged at run time.
+                if let Some(s) = state.secrets.get(secret) {
+                    check_scope(p, step, secret, s)?;
+                }
+            }
+        }
         if let Err(e) = state.tools.get(&step.tool).await {
             return Err(refine(
                 e,
@@ -155,6 +171,12 @@ pub async fn check_refs(state: &PipelineService, p: &Pipeline) -> Result<()> {
     Ok(())
 }
 
+/// The pipeline as it may be stored in the shared registry: a node secret's value written
+/// into it (instead of a `{{ secret:NAME }}` reference) is masked.
+pub fn redact(state: &PipelineService, p: Pipeline) -> Pipeline {
+    state.local.redactor().redact_value(p)
+}
+
 fn refine(e: RegistryError, what: &str) -> PipelineError {
     if e.is_not_found() {
         PipelineError::NotRegistered {
@@ -165,9 +187,27 @@ fn refine(e: RegistryError, what: &str) -> PipelineError {
     }
 }
 
-/// The tool a step runs: the registered tool with the step's command, environment
-/// (secrets filled in) and socket wish.
-pub(crate) fn step_tool(state: &PipelineService, tool: &Tool, step: &Step) -> Result<Tool> {
+fn check_scope(p: &Pipeline, step: &Step, name: &str, secret: &Secret) -> Result<()> {
+    if secret.allows(&p.name, &step.tool) {
+        Ok(())
+    } else {
+        Err(PipelineError::SecretNotAllowed {
+            step: step.name.clone(),
+            secret: name.to_owned(),
+            pipeline: p.name.clone(),
+            tool: step.tool.clone(),
+        })
+    }
+}
+
+/// The tool a step of `p` runs: the registered tool with the step's command, environment
+/// (secrets filled in, each checked against its scope) and socket wish.
+pub(crate) fn step_tool(
+    state: &PipelineService,
+    p: &Pipeline,
+    tool: &Tool,
+    step: &Step,
+) -> Result<Tool> {
     let mut t = tool.clone();
     if step.cmd.is_some() {
         t.cmd = step.cmd.clone();
@@ -175,7 +215,10 @@ pub(crate) fn step_tool(state: &PipelineService, tool: &Tool, step: &Step) -> Re
     for (k, v) in &step.env {
         let value = match mao_api::pipeline::secret_ref(v) {
             Some(secret) => match state.secrets.get(secret) {
-                Some(s) => s.0.clone(),
+                Some(s) => {
+                    check_scope(p, step, secret, s)?;
+                    s.value.clone()
+                }
                 None => {
                     return Err(PipelineError::MissingSecret {
                         step: step.name.clone(),
@@ -200,7 +243,7 @@ pub async fn check_can_run(state: &PipelineService, p: &Pipeline) -> Result<()> 
     check_refs(state, p).await?;
     for step in &p.steps {
         let (tool, _) = state.tools.get(&step.tool).await?;
-        let tool = step_tool(state, &tool, step)?;
+        let tool = step_tool(state, p, &tool, step)?;
         state.executor.check_can_run(&tool).await?;
     }
     for (name, _) in p.datasets() {

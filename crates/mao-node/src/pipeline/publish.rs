@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use mao_api::{GitOutcome, GroundTruthResult, NotificationKind, PushState, Severity};
-use mao_datasets::{PublishOutcome, Repo};
+use mao_datasets::PublishOutcome;
 use std::sync::Arc;
 
 use tracing::{error, info, warn};
@@ -34,12 +34,16 @@ pub(super) async fn publish(
     run_id: &str,
     merge: bool,
 ) {
-    let worktree = state.clones.path(dataset);
     let node = state.node.clone();
-    let result = state
-        .clones
-        .git(move |creds| Repo::open(&worktree)?.publish(&node, creds))
-        .await;
+    // Errors as (retryable, message): a registry that cannot be read now is retried too.
+    let result = match state.clones.clone_of(dataset).await {
+        Ok(clone) => state
+            .clones
+            .git(move |creds| clone.open()?.publish(&node, creds))
+            .await
+            .map_err(|e| (e.is_retryable(), e.to_string())),
+        Err(e) => Err((true, e.detail())),
+    };
     match result {
         Ok(PublishOutcome::Pushed { .. }) | Ok(PublishOutcome::RebasedAndPushed { .. }) => {
             git.push = PushState::Pushed;
@@ -75,14 +79,14 @@ pub(super) async fn publish(
             .await;
             settle_pending(state, dataset, PushState::Conflict, Some(msg), None).await;
         }
-        Err(e) => {
-            git.push = if e.is_retryable() {
+        Err((retryable, e)) => {
+            git.push = if retryable {
                 PushState::Pending
             } else {
                 PushState::Failed
             };
-            git.push_error = Some(e.to_string());
             warn!(dataset, error = %e, "push failed; it is retried in the background");
+            git.push_error = Some(e);
             if let Err(e) = state.local.add_pending_push(dataset, run_id, merge).await {
                 error!(dataset, error = %e, "cannot remember the pending push");
             }

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mao_api::{NotificationKind, PushState, Severity};
-use mao_datasets::{PublishOutcome, Repo};
+use mao_datasets::PublishOutcome;
 use tracing::{error, info, warn};
 
 use super::ground_truth::merge_ground_truth;
 use super::publish::{raise_dataset, settle_pending};
 use super::PipelineService;
+use crate::datasets::DatasetError;
 use crate::retry::PUSH;
 
 /// Failed retries of a pending push before an operator is told.
@@ -79,28 +80,34 @@ pub async fn pusher(state: Arc<PipelineService>) {
 
 /// One retry of the pending push of `dataset`; true when nothing is pending any more.
 async fn retry_push(state: &Arc<PipelineService>, dataset: &str) -> bool {
-    let worktree = state.clones.path(dataset);
-    if !worktree.join(".git").is_dir() {
-        warn!(
-            dataset,
-            "the clone with pending pushes is gone; forgetting them"
-        );
-        settle_pending(
-            state,
-            dataset,
-            PushState::Failed,
-            Some("the node's clone was removed before the push".into()),
-            None,
-        )
-        .await;
-        return true;
-    }
+    let clone = match state.clones.clone_of(dataset).await {
+        Ok(clone) => clone,
+        Err(DatasetError::NotCloned { .. }) => {
+            warn!(
+                dataset,
+                "the clone with pending pushes is gone; forgetting them"
+            );
+            settle_pending(
+                state,
+                dataset,
+                PushState::Failed,
+                Some("the node's clone was removed before the push".into()),
+                None,
+            )
+            .await;
+            return true;
+        }
+        Err(e) => {
+            warn!(dataset, error = %e, "cannot look the dataset up; the push waits");
+            return false;
+        }
+    };
     let _guard = state.clones.lock(dataset).await;
     let node = state.node.clone();
     let result = state
         .clones
         .blocking(move |creds| {
-            let repo = Repo::open(&worktree)?;
+            let repo = clone.open()?;
             if repo.unpushed(&node)? == 0 {
                 return Ok(None);
             }

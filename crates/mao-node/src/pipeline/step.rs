@@ -9,14 +9,13 @@ use mao_api::{
     GitOutcome, GroundTruth, InputRef, Pipeline, PipelineRun, PushState, RunRecord, RunRequest,
     RunStatus, Step,
 };
-use mao_datasets::Repo;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use super::ground_truth::merge_ground_truth;
 use super::publish::publish;
 use super::{save, step_tool, PipelineService};
-use crate::datasets::DatasetError;
+use crate::datasets::{ClonePaths, DatasetError};
 use crate::executor::{Placement, StepOf, Trigger};
 
 /// Why a step ended before its container could finish normally; its status and message
@@ -82,8 +81,9 @@ pub(super) async fn run_step(
     cancel: &CancellationToken,
 ) -> Result<StepOutcome, StepError> {
     let (tool, _) = state.tools.get(&step.tool).await?;
-    let tool = step_tool(state, &tool, step)?;
-    let worktree = state.clones.require(&step.output_dataset)?;
+    let tool = step_tool(state, p, &tool, step)?;
+    let clone = state.clones.clone_of(&step.output_dataset).await?;
+    let worktree = clone.worktree.clone();
     state.pipeline_runs.wait_recovered().await;
     // Held from before the fetch until the commit is made: two runs never share a worktree.
     // With an input, both are taken in name order, so two pipelines reading each other's
@@ -102,11 +102,10 @@ pub(super) async fn run_step(
     let node = state.node.clone();
     let leftover_id = format!("{}-{}-leftover", run.id, step.name);
     let base = {
-        let worktree = worktree.clone();
         let node = node.clone();
         state
             .clones
-            .blocking(move |creds| prepare(&worktree, &node, &leftover_id, creds))
+            .blocking(move |creds| prepare(&clone, &node, &leftover_id, creds))
             .await
             .map_err(|e| StepError::failed("cannot prepare the dataset", e.detail()))?
     };
@@ -186,7 +185,7 @@ async fn export_input(
     step: &Step,
     input: &str,
 ) -> Result<(InputRef, PathBuf), StepError> {
-    let src = state.clones.require(input)?;
+    let src = state.clones.clone_of(input).await?;
     let dest = state
         .executor
         .data_dir()
@@ -196,7 +195,7 @@ async fn export_input(
     let exported = state
         .clones
         .blocking(move |creds| {
-            let repo = Repo::open(&src)?;
+            let repo = src.open()?;
             if let Err(e) = repo.fetch(creds) {
                 if !e.is_retryable() {
                     return Err(e);
@@ -231,12 +230,13 @@ async fn remove_input(dir: Option<&PathBuf>) {
 /// The worktree on the node branch, clean (leftovers kept under a failed ref), fast-forwarded
 /// to the remote when it can be reached. Returns the tip the step starts from.
 fn prepare(
-    worktree: &std::path::Path,
+    clone: &ClonePaths,
     node: &str,
     leftover_id: &str,
     creds: &mao_datasets::Credentials,
 ) -> Result<Option<String>, mao_datasets::Error> {
-    let repo = Repo::open(worktree)?;
+    let worktree = &clone.worktree;
+    let repo = clone.open()?;
     if repo.head_branch()?.as_deref() != Some(node) {
         return Err(mao_datasets::Error::NotFound {
             what: format!(
@@ -299,13 +299,21 @@ pub(super) async fn after_step(
         input,
         ground_truth: None,
     };
-    let worktree = state.clones.path(&step.output_dataset);
+    let clone = match state.clones.clone_of(&step.output_dataset).await {
+        Ok(clone) => clone,
+        Err(e) => {
+            let why = format!("cannot open the dataset's clone: {}", e.detail());
+            git.push = PushState::Failed;
+            git.push_error = Some(why.clone());
+            return (git, Some(why));
+        }
+    };
     let node = state.node.clone();
     let run_id = record.id.clone();
     if record.status != RunStatus::Succeeded {
         let kept = state
             .clones
-            .blocking(move |creds| Repo::open(&worktree)?.keep_failed(&run_id, creds))
+            .blocking(move |creds| clone.open()?.keep_failed(&run_id, creds))
             .await;
         match kept {
             Ok(Some(_)) => {
@@ -323,11 +331,10 @@ pub(super) async fn after_step(
         p.name, step.name, record.id, p.name, step.name, step.tool, record.id, node, record.trigger
     );
     let committed = {
-        let worktree = worktree.clone();
         state
             .clones
             .blocking(move |creds| {
-                let repo = Repo::open(&worktree)?;
+                let repo = clone.open()?;
                 let commit = repo.commit_all(&message, creds)?;
                 let unpushed = repo.unpushed(&node).unwrap_or(0);
                 Ok((commit, unpushed))

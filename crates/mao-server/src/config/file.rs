@@ -13,9 +13,10 @@ use super::layer::{keys, long, takes_list, CONFIG_KEY};
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileSections {
-    /// `NAME = "value"` pairs that pipeline steps refer to as `{{ secret:NAME }}`.
+    /// Secrets pipeline steps refer to as `{{ secret:NAME }}`: `[secrets.NAME]` tables
+    /// (checked in `git.rs`), or the older `NAME = "value"` pairs.
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, toml::Value>,
     /// The node's default detector (`[detector]`).
     pub detector: Option<mao_api::DetectorSpec>,
     /// Notification sinks (`[[sinks]]`).

@@ -1,11 +1,31 @@
-//! `git_*` and `[secrets]`: the node's git identity and the secrets it holds.
+//! `git_*`, `allowed_local_remotes` and `[secrets]`: the node's git identity, where its
+//! datasets' local remotes may be, and the secrets it holds.
+//!
+//! A secret is a `[secrets.NAME]` table: its value (`value`, or `file` = a path read at
+//! start-up, or `env` = a variable read at start-up) and its scope (`pipelines = [...]`
+//! and/or `tools = [...]`; a step may use it when every list given holds its pipeline,
+//! resp. its tool). A table without a scope is refused: a secret reaches no step by
+//! accident. The older form `[secrets] NAME = "value"` still loads, so that a node keeps
+//! starting after an upgrade, but with a start-up warning per secret: such a secret may be
+//! bound by any pipeline step (the logs and records mask it, the tool still gets it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::{ConfigError, Origins};
 
-pub use mao_node::{GitSettings, Secret};
+pub use mao_node::{GitSettings, Secret, SecretScope};
+
+/// A `[secrets.NAME]` table.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretTable {
+    value: Option<String>,
+    file: Option<PathBuf>,
+    env: Option<String>,
+    pipelines: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
+}
 
 /// The node's git identity and credentials.
 #[derive(clap::Args, Debug, Default)]
@@ -25,15 +45,22 @@ pub(super) struct GitLayer {
     /// Token for https:// remotes. Prefer the variable or the file: a flag shows in `ps`.
     #[arg(long, value_name = "TOKEN")]
     pub git_https_token: Option<String>,
+    /// Folders whose repositories may be datasets' file:// or path remotes, besides the
+    /// node's own <data-dir>/bare/, comma-separated [default: none].
+    #[arg(long, value_name = "DIR[,DIR...]", value_delimiter = ',')]
+    pub allowed_local_remotes: Option<Vec<PathBuf>>,
 }
 
 impl GitLayer {
     /// The settings of node `node`, with the file's `[secrets]`.
+    /// Warnings for the log come back in `warnings`; `env` is read for `env = ` secrets.
     pub(super) fn resolve(
         self,
         node: &str,
-        secrets: BTreeMap<String, String>,
+        secrets: BTreeMap<String, toml::Value>,
+        env: &BTreeMap<String, String>,
         origins: &Origins,
+        warnings: &mut Vec<String>,
     ) -> Result<GitSettings, ConfigError> {
         let name = self.git_name.unwrap_or_else(|| node.to_owned());
         if name.trim().is_empty() || name.contains(['<', '>', '\n']) {
@@ -55,8 +82,22 @@ impl GitLayer {
                 })?;
             }
         }
+        let mut allowed_local_remotes = Vec::new();
+        for dir in self.allowed_local_remotes.unwrap_or_default() {
+            // Canonical, so a symlink or `..` in the setting cannot widen it later.
+            let real = std::fs::canonicalize(&dir)
+                .ok()
+                .filter(|real| real.is_dir() && real.parent().is_some())
+                .ok_or_else(|| {
+                    origins.bad(
+                        "allowed_local_remotes",
+                        format!("{} is not an existing folder other than /", dir.display()),
+                    )
+                })?;
+            allowed_local_remotes.push(real);
+        }
         let mut node_secrets = BTreeMap::new();
-        for (secret, value) in secrets {
+        for (secret, entry) in secrets {
             let ok = !secret.is_empty()
                 && secret.len() <= 128
                 && secret
@@ -68,7 +109,8 @@ impl GitLayer {
                     format!("{secret:?} is not a secret name (letters, digits, '_', '-', '.')"),
                 ));
             }
-            node_secrets.insert(secret, Secret(value));
+            let value = resolve_secret(&secret, entry, env, origins, warnings)?;
+            node_secrets.insert(secret, value);
         }
         Ok(GitSettings {
             credentials: mao_datasets::Credentials {
@@ -79,6 +121,71 @@ impl GitLayer {
                 https_token: self.git_https_token.filter(|t| !t.is_empty()),
             },
             secrets: node_secrets,
+            allowed_local_remotes,
         })
     }
+}
+
+/// One secret: its value read now, its scope checked.
+fn resolve_secret(
+    name: &str,
+    entry: toml::Value,
+    env: &BTreeMap<String, String>,
+    origins: &Origins,
+    warnings: &mut Vec<String>,
+) -> Result<Secret, ConfigError> {
+    let bad = |message: String| ConfigError {
+        key: format!("secrets.{name}"),
+        origin: origins.of("secrets"),
+        message,
+    };
+    let table: SecretTable = match entry {
+        toml::Value::String(value) => {
+            warnings.push(format!(
+                "secret {name:?} has no scope: any pipeline step may use it; write it as [secrets.{name}] with value (or file, or env) and pipelines = [...] and/or tools = [...]"
+            ));
+            return Ok(Secret::unscoped(value));
+        }
+        toml::Value::Table(table) => toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(e.message().trim().to_owned()))?,
+        other => {
+            return Err(bad(format!(
+                "expected a table (value, file or env; pipelines, tools), found a {}",
+                other.type_str()
+            )))
+        }
+    };
+    let value = match (table.value, table.file, table.env) {
+        (Some(value), None, None) => value,
+        (None, Some(path), None) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            text.strip_suffix('\n').unwrap_or(&text).to_owned()
+        }
+        (None, None, Some(var)) => env
+            .get(&var)
+            .cloned()
+            .ok_or_else(|| bad(format!("the variable {var} is not set")))?,
+        _ => return Err(bad("give exactly one of value, file and env".into())),
+    };
+    if value.is_empty() {
+        return Err(bad("the value is empty".into()));
+    }
+    if table.pipelines.is_none() && table.tools.is_none() {
+        return Err(bad(
+            "give its scope: pipelines = [...] and/or tools = [...] (the steps that may use it)"
+                .into(),
+        ));
+    }
+    for name in table.pipelines.iter().chain(table.tools.iter()).flatten() {
+        mao_api::validate::name("scope", name).map_err(|e| bad(format!("scope: {}", e.message)))?;
+    }
+    Ok(Secret {
+        value,
+        scope: SecretScope::Only {
+            pipelines: table.pipelines,
+            tools: table.tools,
+        },
+    })
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use access::{Access, AuthMode, TlsFiles};
 pub use error::{ConfigError, LoadError, Source};
-pub use git::{GitSettings, Secret};
+pub use git::{GitSettings, Secret, SecretScope};
 pub use node::default_data_dir;
 pub use store::StoreKind;
 
@@ -53,6 +53,8 @@ pub struct Config {
     pub git: GitSettings,
     /// Where this node delivers its notifications.
     pub sinks: Vec<mao_notify::SinkConfig>,
+    /// What start-up logs as warnings (a setting that works but should change).
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -88,7 +90,10 @@ impl Config {
         let (data_dir, node) = layer.node.resolve(env, home, origins)?;
         let store = layer.store.resolve(env, origins)?;
         let membership_ttl = layer.membership.resolve(origins)?;
-        let git = layer.git.resolve(&node, sections.secrets, origins)?;
+        let mut warnings = Vec::new();
+        let git = layer
+            .git
+            .resolve(&node, sections.secrets, env, origins, &mut warnings)?;
         let log = layer.log.unwrap_or_else(|| "info".to_owned());
         tracing_subscriber::EnvFilter::try_new(&log)
             .map_err(|e| origins.bad("log", format!("{log:?} is not a log filter ({e})")))?;
@@ -108,6 +113,7 @@ impl Config {
             runs,
             git,
             sinks,
+            warnings,
         })
     }
 }

@@ -369,7 +369,13 @@ fn git_identity_keys_and_secrets() {
     .unwrap();
     assert_eq!(c.git.credentials.name, "Site A");
     assert_eq!(c.git.credentials.email, "a@example.org");
-    assert_eq!(c.git.secrets["API_KEY"].0, "s3cr3t");
+    assert_eq!(c.git.secrets["API_KEY"].value, "s3cr3t");
+    assert_eq!(c.git.secrets["API_KEY"].scope, SecretScope::Any);
+    assert!(
+        c.warnings[0].contains("\"API_KEY\" has no scope"),
+        "{:?}",
+        c.warnings
+    );
     let shown = format!("{c:?}");
     assert!(
         !shown.contains("s3cr3t") && !shown.contains("tok-123"),
@@ -745,4 +751,102 @@ fn a_daemon_that_is_not_root_runs_tools_as_itself() {
     let e = resolve(Some("65534:65534")).unwrap_err();
     assert_eq!(e.key, "run_user");
     assert!(e.message.contains("not root"), "{e}");
+}
+
+#[test]
+fn allowed_local_remotes_are_existing_folders_kept_canonical() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    std::fs::create_dir(&a).unwrap();
+    std::os::unix::fs::symlink(&a, dir.path().join("link")).unwrap();
+    let file = write(
+        dir.path(),
+        &format!(
+            "allowed_local_remotes = [{:?}]\n",
+            dir.path().join("link").display().to_string()
+        ),
+    );
+    let c = load(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(
+        c.git.allowed_local_remotes,
+        [std::fs::canonicalize(&a).unwrap()]
+    );
+    let both = format!("{},{}", a.display(), dir.path().display());
+    let c = load_env(&[], &[("MAO_ALLOWED_LOCAL_REMOTES", both.as_str())]).unwrap();
+    assert_eq!(c.git.allowed_local_remotes.len(), 2);
+    assert!(load(&[]).unwrap().git.allowed_local_remotes.is_empty());
+    for bad in ["/nonexistent/dir", "/", file.to_str().unwrap()] {
+        let e = invalid(load(&["--allowed-local-remotes", bad]));
+        assert_eq!(e.key, "allowed_local_remotes", "{bad}: {e}");
+        assert!(e.message.contains("not an existing folder"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn scoped_secrets_from_a_value_a_file_or_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("token");
+    std::fs::write(&from_file, "from-file\n").unwrap();
+    let path = write(
+        dir.path(),
+        &format!(
+            "[secrets.A]\nvalue = \"va\"\npipelines = [\"p1\"]\n\
+             [secrets.B]\nfile = {:?}\ntools = [\"demo\"]\n\
+             [secrets.C]\nenv = \"MY_TOKEN\"\npipelines = [\"p1\"]\ntools = [\"demo\"]\n",
+            from_file.display().to_string()
+        ),
+    );
+    let args = ["--config", path.to_str().unwrap()];
+    let c = load_env(&args, &[("MY_TOKEN", "from-env")]).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let s = &c.git.secrets;
+    assert_eq!(
+        (
+            s["A"].value.as_str(),
+            s["B"].value.as_str(),
+            s["C"].value.as_str()
+        ),
+        ("va", "from-file", "from-env")
+    );
+    assert!(s["A"].allows("p1", "any") && !s["A"].allows("p2", "any"));
+    assert!(s["B"].allows("any", "demo") && !s["B"].allows("any", "other"));
+    assert!(
+        s["C"].allows("p1", "demo")
+            && !s["C"].allows("p1", "other")
+            && !s["C"].allows("p2", "demo")
+    );
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("from-file") && !shown.contains("from-env"),
+        "{shown}"
+    );
+
+    for (table, message) in [
+        ("[secrets.X]\nvalue = \"v\"\n", "give its scope"),
+        (
+            "[secrets.X]\nvalue = \"v\"\nenv = \"Y\"\ntools = [\"t\"]\n",
+            "exactly one of",
+        ),
+        (
+            "[secrets.X]\nenv = \"UNSET_VAR\"\ntools = [\"t\"]\n",
+            "UNSET_VAR is not set",
+        ),
+        (
+            "[secrets.X]\nfile = \"/nonexistent/x\"\ntools = [\"t\"]\n",
+            "cannot read /nonexistent/x",
+        ),
+        (
+            "[secrets.X]\nvalue = \"v\"\ntools = [\"Bad Tool\"]\n",
+            "scope",
+        ),
+        (
+            "[secrets.X]\nvalue = \"v\"\nscope = [\"t\"]\n",
+            "unknown field",
+        ),
+    ] {
+        write(dir.path(), table);
+        let e = invalid(load(&args));
+        assert_eq!(e.key, "secrets.X", "{table}: {e}");
+        assert!(e.message.contains(message), "{table}: {e}");
+    }
 }

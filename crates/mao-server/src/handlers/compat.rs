@@ -110,6 +110,8 @@ pub async fn register_dataset(
         description: req.body.description,
         local_only: req.body.local_only,
     };
+    dataset.validate()?;
+    state.clones.check_remote(&dataset.master)?;
     Ok(as_string(state.datasets.upsert(dataset).await?.json))
 }
 

@@ -29,6 +29,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     p.validate()?;
     pipeline::check_refs(&state.runner, &p).await?;
+    let p = pipeline::redact(&state.runner, p);
     let stored = state.pipelines.create(p.clone()).await?;
     info!(pipeline = %p.name, "registered");
     Ok(document(StatusCode::CREATED, stored))
@@ -43,6 +44,7 @@ pub async fn replace(
 ) -> ApiResult<Response> {
     p.validate()?;
     pipeline::check_refs(&state.runner, &p).await?;
+    let p = pipeline::redact(&state.runner, p);
     let stored = state.pipelines.replace(&name, p, expected).await?;
     Ok(document(StatusCode::OK, stored))
 }
@@ -161,6 +163,7 @@ pub async fn compat_init(
         Some(p) => {
             p.validate()?;
             pipeline::check_refs(&state.runner, &p).await?;
+            let p = pipeline::redact(&state.runner, p);
             match state.pipelines.get(&p.name).await {
                 Ok((existing, _)) if existing == p => existing,
                 Ok(_) => {

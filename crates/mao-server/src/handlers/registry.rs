@@ -56,6 +56,12 @@ impl Registered for Dataset {
     fn registry(state: &Node) -> &Registry<Self> {
         &state.datasets
     }
+
+    /// A local remote only under the node's bare/ or allowed_local_remotes.
+    async fn admit(state: &Node, item: &Self) -> ApiResult<()> {
+        item.validate()?;
+        Ok(state.clones.check_remote(&item.master)?)
+    }
 }
 
 /// Query of a listing: `?limit=N&after=NAME`.

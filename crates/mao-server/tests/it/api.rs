@@ -384,7 +384,7 @@ async fn concurrent_updates_are_not_lost() {
     api.json(
         Method::POST,
         "/api/v1/datasets",
-        json!({"name": "shared", "master": "/srv/shared.git"}),
+        json!({"name": "shared", "master": "https://example.org/shared.git"}),
     )
     .await;
     // Sixteen nodes add their branch at once; compare-and-swap keeps every one.

@@ -52,7 +52,7 @@ fn registry_survives_sigkill(args: &[&str], dir: &std::path::Path) {
         "dataset",
         "add",
         "prices",
-        "/srv/git/prices.git",
+        "ssh://git@example.org/srv/git/prices.git",
         "--local-only",
     ]);
 

@@ -2,6 +2,7 @@
 //! daemon binary with the real maoctl, etcd, sshd, SMTP and Docker Engine.
 
 mod api;
+mod confine;
 mod e2e;
 mod hardening;
 mod node;

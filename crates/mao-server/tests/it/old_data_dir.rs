@@ -1,7 +1,9 @@
 //! A data dir written by the daemon before the redesign (tests/fixtures/old-data-dir.tar.gz,
 //! made by make-old-data-dir.sh with the binary of the commit in old-data-dir.commit) opens
 //! unchanged: its registry (store.redb), run records, notifications and schedule
-//! state (local.redb) are all read, and the node goes on working on it.
+//! state (local.redb) are all read, and the node goes on working on it. A clone of that
+//! layout (its git directory inside the worktree) gets its git directory moved out to
+//! `<data-dir>/git/<name>.git` at start-up, history and branch kept.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,6 +32,18 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
     assert!(status.success(), "cannot unpack {}", fixture.display());
     let runs = std::fs::read_to_string(data.join("FIXTURE-RUNS")).unwrap();
     let (ok, failed) = runs.trim().split_once('\n').expect("two run ids");
+    // A clone as the previous layout kept it: `.git` inside the worktree.
+    let worktree = data.join("datasets/notes");
+    let cloned = Command::new("git")
+        .args(["clone", "-q"])
+        .arg(data.join("bare/notes.git"))
+        .arg(&worktree)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .expect("git runs");
+    assert!(cloned.success());
+    assert!(worktree.join(".git").is_dir());
 
     let daemon = start_daemon(
         &[
@@ -66,6 +80,20 @@ fn a_data_dir_of_the_previous_layout_opens_unchanged() {
             pipeline.steps[0].output_dataset.as_str()
         ),
         ("scrape", "demo", "notes")
+    );
+    // The clone was moved to the new layout and reads as before.
+    let local = client.list_local_datasets().unwrap();
+    assert!(!worktree.join(".git").exists());
+    assert!(data.join("git/notes.git/HEAD").is_file());
+    assert!(worktree.join("README.md").is_file());
+    assert_eq!(local.len(), 1, "{local:?}");
+    assert_eq!(
+        (
+            local[0].name.as_str(),
+            local[0].branch.as_deref(),
+            local[0].clean
+        ),
+        ("notes", Some("main"), true)
     );
     let schedule = client.get_schedule("nightly").unwrap();
     assert_eq!(schedule.schedule.cron, "0 3 * * *");

@@ -15,7 +15,7 @@ use mao_testkit::etcd::EtcdServer;
 use serde_json::{json, Value};
 
 /// Runs git and returns its stdout; panics with its stderr when it fails.
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -35,8 +35,24 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs git on a node's clone of `dataset`: its worktree under `<data>/datasets/`, its git
+/// directory under `<data>/git/` (the worktree has no `.git`).
+pub(crate) fn clone_git(data: &Path, dataset: &str, args: &[&str]) -> String {
+    let git_dir = format!(
+        "--git-dir={}",
+        data.join(format!("git/{dataset}.git")).display()
+    );
+    let work_tree = format!(
+        "--work-tree={}",
+        data.join("datasets").join(dataset).display()
+    );
+    let mut all = vec![git_dir.as_str(), work_tree.as_str()];
+    all.extend_from_slice(args);
+    git(data, &all)
+}
+
 /// A bare repository `<dir>/<name>.git` whose `main` holds `files`; returns its file:// URL.
-fn bare_repo(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
+pub(crate) fn bare_repo(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
     let bare = dir.join(format!("{name}.git"));
     git(
         dir,
@@ -54,19 +70,19 @@ fn bare_repo(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
     format!("file://{}", bare.display())
 }
 
-fn bare_path(url: &str) -> PathBuf {
+pub(crate) fn bare_path(url: &str) -> PathBuf {
     PathBuf::from(url.strip_prefix("file://").unwrap())
 }
 
 /// Commit subjects of `branch` in a bare repository, newest first.
-fn log(bare: &Path, branch: &str) -> Vec<String> {
+pub(crate) fn log(bare: &Path, branch: &str) -> Vec<String> {
     git(bare, &["log", "--format=%s", branch])
         .lines()
         .map(str::to_owned)
         .collect()
 }
 
-fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(120))
         .build();
@@ -86,22 +102,31 @@ fn request(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, V
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn start_node(dir: &Path, node: &str, extra: &[&str]) -> Daemon {
+/// A node whose data dir is `<dir>/<node>`; the tests' bare repositories in `dir` are
+/// allowed local remotes.
+pub(crate) fn start_node(dir: &Path, node: &str, extra: &[&str]) -> Daemon {
     let data = dir.join(node);
-    let mut args = vec!["--data-dir", data.to_str().unwrap(), "--node", node];
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--node",
+        node,
+        "--allowed-local-remotes",
+        dir.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     start_daemon(&args, &dir.join(format!("{node}.log")))
 }
 
 /// Writes a pipeline file and adds it with maoctl.
-fn add_pipeline(d: &Daemon, dir: &Path, pipeline: &Value) {
+pub(crate) fn add_pipeline(d: &Daemon, dir: &Path, pipeline: &Value) {
     let file = dir.join(format!("{}.json", pipeline["name"].as_str().unwrap()));
     std::fs::write(&file, serde_json::to_vec_pretty(pipeline).unwrap()).unwrap();
     d.maoctl_ok(&["pipeline", "add", "-f", file.to_str().unwrap()]);
 }
 
 /// Adds a pipeline with maoctl and initialises it on the node.
-fn add_and_init(d: &Daemon, dir: &Path, pipeline: &Value) {
+pub(crate) fn add_and_init(d: &Daemon, dir: &Path, pipeline: &Value) {
     add_pipeline(d, dir, pipeline);
     d.maoctl_ok(&["pipeline", "init", pipeline["name"].as_str().unwrap()]);
 }
@@ -127,7 +152,7 @@ fn step_never_ran(run: &PipelineRun, step: usize) -> bool {
 }
 
 /// Runs a pipeline with maoctl and waits for it; returns the pipeline run.
-fn run_pipeline(d: &Daemon, name: &str) -> PipelineRun {
+pub(crate) fn run_pipeline(d: &Daemon, name: &str) -> PipelineRun {
     let id = start_pipeline(d, name);
     let mut last = None;
     assert!(
@@ -150,7 +175,7 @@ fn run_pipeline(d: &Daemon, name: &str) -> PipelineRun {
     last.expect("at least one look at the run")
 }
 
-fn step_record(d: &Daemon, run: &PipelineRun, step: usize) -> RunRecord {
+pub(crate) fn step_record(d: &Daemon, run: &PipelineRun, step: usize) -> RunRecord {
     let id = run.steps[step]
         .run_id
         .as_deref()
@@ -159,7 +184,7 @@ fn step_record(d: &Daemon, run: &PipelineRun, step: usize) -> RunRecord {
 }
 
 /// The git outcome of a step's run; panics (with the record) when it has none.
-fn git_of(step: &RunRecord) -> &GitOutcome {
+pub(crate) fn git_of(step: &RunRecord) -> &GitOutcome {
     step.git
         .as_ref()
         .unwrap_or_else(|| panic!("no git outcome: {step:?}"))
@@ -174,17 +199,17 @@ fn ground_truth_outcome(step: &RunRecord) -> Option<&str> {
 }
 
 /// One node with the demo tool and a dataset `obs` on a fresh bare repository.
-struct Site {
-    dir: tempfile::TempDir,
-    node: String,
+pub(crate) struct Site {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) node: String,
     _sweep: mao_testkit::docker::ContainerSweep,
-    url: String,
-    bare: PathBuf,
-    d: Daemon,
+    pub(crate) url: String,
+    pub(crate) bare: PathBuf,
+    pub(crate) d: Daemon,
 }
 
 impl Site {
-    fn new(prefix: &str) -> Site {
+    pub(crate) fn new(prefix: &str) -> Site {
         ensure_demo_image();
         let dir = tempfile::tempdir().unwrap();
         let node = unique_node(prefix);
@@ -423,10 +448,15 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
     let failed_ref = git_of(&step).failed_ref.clone().unwrap();
     assert_eq!(failed_ref, format!("refs/mao/failed/{}", step.id));
     let clone = dir.path().join(&node).join("datasets/obs");
-    let kept = git(&clone, &["ls-tree", "--name-only", &failed_ref]);
+    let data = dir.path().join(&node);
+    assert!(
+        !clone.join(".git").exists(),
+        "no git directory in the worktree"
+    );
+    let kept = clone_git(&data, "obs", &["ls-tree", "--name-only", &failed_ref]);
     assert!(kept.contains("control-"), "what it wrote is kept: {kept}");
     assert_eq!(
-        git(&clone, &["status", "--porcelain"]),
+        clone_git(&data, "obs", &["status", "--porcelain"]),
         "",
         "worktree reset"
     );
@@ -446,8 +476,9 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let files = git(&bare, &["ls-tree", "--name-only", &node]);
     assert!(!files.contains("junk.txt"), "{files}");
-    let refs = git(
-        &clone,
+    let refs = clone_git(
+        &data,
+        "obs",
         &["for-each-ref", "--format=%(refname)", "refs/mao/failed/"],
     );
     assert!(refs.contains("-only-leftover"), "junk kept: {refs}");
@@ -459,6 +490,10 @@ fn a_failed_step_is_kept_off_the_branch_and_junk_is_set_aside() {
     assert!(clone.is_dir());
     d.maoctl_ok(&["dataset", "remove-local", "obs", "--force"]);
     assert!(!clone.exists());
+    assert!(
+        !data.join("git/obs.git").exists(),
+        "its git directory went too"
+    );
 }
 
 #[test]
@@ -539,8 +574,8 @@ fn someone_elses_push_is_rebased_on_and_a_conflict_stops_without_force() {
         maoctl_items(&d, &["notification", "list", "--kind", "push_conflict"]);
     assert_eq!(n[0].dataset.as_deref(), Some("obs"), "{n:?}");
     assert_eq!(n[0].severity, Severity::Critical, "{n:?}");
-    let clone = dir.path().join(&node).join("datasets/obs");
-    let ours = git(&clone, &["log", "--format=%s", "-1", &node]);
+    let data = dir.path().join(&node);
+    let ours = clone_git(&data, "obs", &["log", "--format=%s", "-1", &node]);
     assert!(ours.starts_with("mao: slow9 / s"), "ours is intact: {ours}");
 }
 
@@ -900,36 +935,85 @@ fn a_ground_truth_conflict_leaves_ground_truth_untouched_and_says_why() {
 }
 
 #[test]
-fn secrets_reach_the_step_and_nowhere_else() {
+fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
     ensure_demo_image();
     let dir = tempfile::tempdir().unwrap();
     let node = unique_node("psec");
     let _sweep = container_sweep(&node);
     let url = bare_repo(dir.path(), "obs", &[]);
     let config = dir.path().join("node.toml");
-    std::fs::write(&config, "[secrets]\nTOKEN = \"tok-4f1c9e\"\n").unwrap();
-    let d = start_node(dir.path(), &node, &["--config", config.to_str().unwrap()]);
+    let scoped = |pipelines: &str| {
+        format!(
+            "[secrets.TOKEN]\nvalue = \"tok-4f1c9e\"\npipelines = [{pipelines}]\n\
+             [secrets.OTHER]\nvalue = \"other-77aa\"\ntools = [\"not-demo\"]\n"
+        )
+    };
+    std::fs::write(&config, scoped("\"uses\", \"control\", \"later\"")).unwrap();
+    let config_arg = ["--config", config.to_str().unwrap()];
+    let mut d = start_node(dir.path(), &node, &config_arg);
     crate::support::add_demo_tool(&d);
     d.maoctl_ok(&["dataset", "add", "obs", &url]);
-    for (name, secret) in [("uses", "TOKEN"), ("lacks", "ABSENT")] {
+    let secret_env = |var: &str, secret: &str| json!({var: format!("{{{{ secret:{secret} }}}}")});
+    for (name, env) in [
+        (
+            "uses",
+            json!({"DEMO_STDERR": "{{ secret:TOKEN }}", "DEMO_ECHO_SPLIT": "{{ secret:TOKEN }}"}),
+        ),
+        ("control", secret_env("DEMO_CONTROL_TEXT", "TOKEN")),
+        ("later", secret_env("DEMO_STDERR", "TOKEN")),
+        ("lacks", secret_env("DEMO_STDERR", "ABSENT")),
+    ] {
         add_pipeline(
             &d,
             dir.path(),
-            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs",
-                "env": {"DEMO_STDERR": format!("{{{{ secret:{secret} }}}}")}}]}),
+            &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs", "env": env}]}),
         );
     }
+    // A secret whose scope leaves the step out: refused at registration.
+    let (status, v) = request(
+        &d,
+        "POST",
+        "/api/v1/pipelines",
+        Some(
+            json!({"name": "outside", "steps": [{"name": "s", "tool": "demo",
+            "output_dataset": "obs", "env": secret_env("DEMO_STDERR", "OTHER")}]}),
+        ),
+    );
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "secret_not_allowed", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("OTHER"),
+        "{v}"
+    );
+
     d.maoctl_ok(&["pipeline", "init", "uses"]);
     let run = run_pipeline(&d, "uses");
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
     let step = step_record(&d, &run, 0);
-    // The tool printed the variable it got: the secret's value.
+    // The tool printed the variable it got; the log served masks it.
     let logs = d.maoctl_ok(&["run", "logs", &step.id]);
-    assert!(logs.contains("tok-4f1c9e"), "{logs}");
-    // Not in the record, the pipeline, the shared store or the daemon's log.
-    assert_eq!(step.env_keys, ["DEMO_STDERR"]);
+    assert!(logs.contains("***"), "{logs}");
+    assert!(!logs.contains("tok-4f1c9e"), "{logs}");
+    let on_disk = std::fs::read_to_string(&step.log_path).unwrap();
+    assert!(!on_disk.contains("tok-4f1c9e"), "{on_disk}");
+    // Printed in two writes too: masked although it came in two chunks.
+    assert!(logs.contains("echo: ***"), "{logs}");
+    assert_eq!(step.env_keys, ["DEMO_ECHO_SPLIT", "DEMO_STDERR"]);
+
+    // A control file holding the secret: the record says which file and what is wrong.
+    let run = run_pipeline(&d, "control");
+    let control = step_record(&d, &run, 0);
+    let why = control.metrics_error.clone().expect("a metrics error");
+    assert!(
+        why.contains("control-") && why.contains("not a number"),
+        "{why}"
+    );
+    assert!(!why.contains("tok-4f1c9e") && !why.contains("***"), "{why}");
+
+    // Not in the records, the pipeline, the shared store or the daemon's log.
     for text in [
         d.maoctl_ok(&["-o", "json", "run", "get", &step.id]),
+        d.maoctl_ok(&["-o", "json", "run", "get", &control.id]),
         d.maoctl_ok(&["-o", "json", "pipeline", "get", "uses"]),
         d.log_text(),
     ] {
@@ -942,6 +1026,18 @@ fn secrets_reach_the_step_and_nowhere_else() {
     assert_eq!(e.status(), Some(422), "{e:?}");
     assert_eq!(e.code(), Some("missing_secret"), "{e:?}");
     assert!(e.to_string().contains("ABSENT"), "{e:?}");
+
+    // The scope narrowed after a restart: a pipeline registered before is refused at run
+    // time.
+    d.kill();
+    std::fs::write(&config, scoped("\"uses\"")).unwrap();
+    let d = start_node(dir.path(), &node, &config_arg);
+    let e = crate::support::client(&d)
+        .start_pipeline_run("later")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e:?}");
+    assert_eq!(e.code(), Some("secret_not_allowed"), "{e:?}");
+    assert!(!d.log_text().contains("tok-4f1c9e"));
 }
 
 #[test]
@@ -970,7 +1066,7 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
     }));
     d.kill();
     // A lock file as a crash in the middle of a commit leaves it: cleared at the start.
-    let index_lock = dir.path().join(&node).join("datasets/obs/.git/index.lock");
+    let index_lock = dir.path().join(&node).join("git/obs.git/index.lock");
     std::fs::write(&index_lock, "").unwrap();
     let d = start_node(dir.path(), &node, &[]);
     let mut last = None;
