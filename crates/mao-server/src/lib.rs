@@ -15,9 +15,9 @@ pub mod config;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod log_writer;
 pub mod serve;
 pub mod token_cmd;
-pub mod log_writer;
 
 /// Largest request body accepted (1 MiB); larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
