@@ -357,8 +357,10 @@ fn runs_survive_a_daemon_crash() {
             "run",
             "demo",
             "--detach",
+            // Room for a slow container start on a loaded machine (its 1 s sleep must end
+            // before the limit), yet passed by the time the daemon is back.
             "--timeout",
-            "2s",
+            "5s",
             "--env",
             "DEMO_SLEEP=1",
             "--env",
