@@ -26,7 +26,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 token=$("$bin/mao-orchestrator" token create bench --role admin --data-dir "$work/data" 2>/dev/null)
 
 start() { # args...
-  "$bin/mao-orchestrator" --listen 127.0.0.1:0 --log warn --node bench --data-dir "$work/data" "$@" >"$work/out" 2>"$work/err" &
+  "$bin/mao-orchestrator" --listen 127.0.0.1:0 --log warn --node bench --data-dir "$work/data" \
+    --allowed-images "registry.example.org/*" "$@" >"$work/out" 2>"$work/err" &
   dpid=$!
   for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
   url=$(sed -n 's/^mao-orchestrator listening on //p' "$work/out")

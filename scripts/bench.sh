@@ -24,7 +24,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 start_daemon() { # args...
-  "$bin/mao-orchestrator" --listen 127.0.0.1:0 --log warn "$@" >"$work/out" 2>"$work/err" &
+  # The benchmark's images are never pulled; the pattern only lets them be registered.
+  "$bin/mao-orchestrator" --listen 127.0.0.1:0 --log warn --allowed-images "registry.example.org/*" "$@" >"$work/out" 2>"$work/err" &
   dpid=$!; pids+=("$dpid")
   for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done
   url=$(sed -n 's/^mao-orchestrator listening on //p' "$work/out")
