@@ -447,29 +447,29 @@ fn auth_follows_the_listen_address() {
             "site-a.example.org"
         ]
     );
-    let e = invalid(load(&["--allowed-hosts", "evil.example:80"]));
-    assert_eq!(e.key, "allowed_hosts", "{e}");
-
-    let e = invalid(load(&[
-        "--tls-cert",
-        "/nonexistent/cert.pem",
-        "--tls-key",
-        "/nonexistent/k",
-    ]));
-    assert_eq!(e.key, "tls_cert", "{e}");
-    let e = invalid(load(&["--tls-key", "/etc/hostname"]));
-    assert_eq!(e.key, "tls_cert", "{e}");
-    let e = invalid(load(&["--http-header-timeout", "0s"]));
-    assert_eq!(e.key, "http_header_timeout", "{e}");
-    let e = invalid(load(&[
-        "--http-header-timeout",
-        "30s",
-        "--http-idle-timeout",
-        "10s",
-    ]));
-    assert_eq!(e.key, "http_idle_timeout", "{e}");
-    let e = invalid(load(&["--http-max-connections", "0"]));
-    assert_eq!(e.key, "http_max_connections", "{e}");
+    let refused: [(&[&str], &str); 6] = [
+        (&["--allowed-hosts", "evil.example:80"], "allowed_hosts"),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent/c.pem",
+                "--tls-key",
+                "/nonexistent/k",
+            ],
+            "tls_cert",
+        ),
+        (&["--tls-key", "/etc/hostname"], "tls_cert"),
+        (&["--http-header-timeout", "0s"], "http_header_timeout"),
+        (
+            &["--http-header-timeout", "30s", "--http-idle-timeout", "10s"],
+            "http_idle_timeout",
+        ),
+        (&["--http-max-connections", "0"], "http_max_connections"),
+    ];
+    for (args, key) in refused {
+        let e = invalid(load(args));
+        assert_eq!(e.key, key, "{args:?}: {e}");
+    }
 }
 
 #[test]
