@@ -268,18 +268,41 @@ impl<T: Entity> Registry<T> {
             )
             .into());
         }
-        let expected = match expected {
-            Some(r) => r,
-            None => self.get_from_store(name).await?.revision,
-        };
         let json = Bytes::from(serde_json::to_vec(&item).expect("entities serialize"));
-        let revision = self
-            .store
-            .compare_and_swap(&self.key(name), expected, json.clone(), None)
-            .await
-            .map_err(|e| self.map_write_error(name, e))?;
+        let revision = match expected {
+            Some(expected) => self
+                .store
+                .compare_and_swap(&self.key(name), expected, json.clone(), None)
+                .await
+                .map_err(|e| self.map_write_error(name, e))?,
+            None => self.replace_blind(name, &json).await?,
+        };
         self.wait_applied(revision).await;
         Ok(Stored { json, revision })
+    }
+
+    /// A replace that expects no revision: whoever wrote in between, this write is the
+    /// last one, so a conflict is retried with the new revision rather than reported (an
+    /// unconditional PUT never answers 409). Bounded: a document rewritten faster than it
+    /// can be read gives up with `Conflict`.
+    async fn replace_blind(&self, name: &str, json: &Bytes) -> Result<Revision> {
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let current = self.get_from_store(name).await?.revision;
+            match self
+                .store
+                .compare_and_swap(&self.key(name), current, json.clone(), None)
+                .await
+            {
+                Ok(revision) => return Ok(revision),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(self.map_write_error(name, e)),
+            }
+        }
+        Err(RegistryError::Conflict {
+            kind: T::KIND,
+            name: name.to_owned(),
+        })
     }
 
     /// Creates or replaces a document (the original's registration semantics).

@@ -234,6 +234,49 @@ async fn datasets_crud_and_validation() {
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
 }
 
+/// Writers that PUT without `If-Match` mean "this is the document now": however their
+/// writes interleave, none is answered 409 (issue 12, D9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blind_puts_from_concurrent_writers_never_conflict() {
+    let api = Arc::new(api().await);
+    let (s, v) = api
+        .json(Method::POST, "/api/v1/tools", tool("shared"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                for i in 0..100 {
+                    let mut doc = tool("shared");
+                    doc["description"] = json!(format!("writer {w}, write {i}"));
+                    let (s, v) = api.json(Method::PUT, "/api/v1/tools/shared", doc).await;
+                    if s != StatusCode::OK {
+                        refused.push(format!("{s}: {v}"));
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for writer in writers {
+        refused.extend(writer.await.unwrap());
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of 400 refused: {:?}",
+        refused.len(),
+        &refused[..refused.len().min(3)]
+    );
+    let (_, v) = api.get("/api/v1/tools/shared").await;
+    assert!(
+        v["description"].as_str().unwrap().ends_with("write 99"),
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn bad_input_changes_nothing() {
     let api = api().await;
