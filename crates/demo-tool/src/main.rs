@@ -130,7 +130,9 @@ fn run() -> Result<u8, String> {
     let mut out = stdout.lock();
 
     if let Some(line) = &settings.stderr_line {
-        eprintln!("{line}");
+        // One write: `eprintln!` writes the line and its newline apart (stderr is not
+        // buffered), and another stream's output could land between them in the log.
+        let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
     }
     if settings.input_dir.is_dir() {
         report_input(&mut out, &settings.input_dir).map_err(|e| format!("stdout: {e}"))?;
