@@ -66,7 +66,7 @@ pub struct TokenInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
     pub at: DateTime<Utc>,
-    /// The token's name; `-` when the request carried no valid token, `local` when auth is off.
+    /// The token's name; `local` when auth is off.
     pub who: String,
     /// The token's role, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -336,14 +336,20 @@ fn validate_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `scheme://host[:port]/path` of a URL: no user-info, query or fragment, which often
-/// carry tokens.
+/// `scheme://host[:port]/...` of a URL: no user-info, path, query or fragment, which often
+/// carry tokens (many webhooks hold theirs in the path, `/api/webhooks/ID/TOKEN`). This is
+/// what errors, logs and the deliveries a `read` token sees show of a sink.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => match u.host_str() {
             Some(host) => {
                 let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-                format!("{}://{host}{port}{}", u.scheme(), u.path())
+                let rest = if matches!(u.path(), "" | "/") && u.query().is_none() {
+                    "/"
+                } else {
+                    "/..."
+                };
+                format!("{}://{host}{port}{rest}", u.scheme())
             }
             None => format!("{}:<redacted>", u.scheme()),
         },
@@ -562,7 +568,8 @@ mod tests {
         assert_eq!(hook.retries, 2);
         assert!(hook.routes(NotificationKind::Spike));
         assert!(!hook.routes(NotificationKind::PushFailing));
-        assert_eq!(hook.target(), "https://hooks.example.com/mao");
+        // The path may hold the webhook's token: never shown.
+        assert_eq!(hook.target(), "https://hooks.example.com/...");
         let SinkKind::Email(mail) = &sinks[3].kind else {
             panic!("not email: {:?}", sinks[3]);
         };
@@ -684,7 +691,7 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }
         assert!(
-            debug.contains("https://hooks.example.com:8443/mao"),
+            debug.contains("https://hooks.example.com:8443/...") && !debug.contains("/mao"),
             "{debug}"
         );
         assert!(debug.contains("Authorization"), "{debug}");

@@ -87,15 +87,26 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
         Err((caller, e)) => (caller, e.into_response()),
     };
-    if changes_state {
+    // Requests refused before anyone was identified (foreign host, cross-site, no valid
+    // token) are not logged: anyone could send them, and a flood of them would rotate the
+    // record of what token holders did out of the log.
+    if let (true, Some(caller)) = (changes_state, caller) {
+        let mut target = target;
+        if target.len() > MAX_TARGET {
+            let mut cut = MAX_TARGET;
+            while !target.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            target.truncate(cut);
+            target.push('…');
+        }
         let entry = Activity {
             at: chrono::Utc::now(),
-            who: match &caller {
-                Some(Caller(Some(p))) => p.name.clone(),
-                Some(Caller(None)) => "local".to_owned(),
-                None => "-".to_owned(),
+            who: match &caller.0 {
+                Some(p) => p.name.clone(),
+                None => "local".to_owned(),
             },
-            role: caller.and_then(|c| c.0.map(|p| p.role)),
+            role: caller.0.map(|p| p.role),
             method: method.to_string(),
             target,
             status: response.status().as_u16(),
@@ -111,6 +122,9 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
 }
 
 type Refusal = (Option<Caller>, ApiError);
+
+/// The longest path kept in an activity entry.
+const MAX_TARGET: usize = 256;
 
 fn check(
     guard: &Guard,
@@ -190,6 +204,19 @@ fn host_allowed(guard: &Guard, host: &str) -> bool {
         || guard.allowed_hosts.contains(&name)
 }
 
+/// An origin is this node when its host is one of the node's names, or the very IP
+/// literal the request was sent to (any other IP is another site's page).
+fn origin_allowed(guard: &Guard, origin_host: &str, headers: &HeaderMap) -> bool {
+    let name = host_name(origin_host);
+    if name.parse::<IpAddr>().is_ok() {
+        return headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|host| host_name(host) == name);
+    }
+    name.ends_with(".localhost") || guard.allowed_hosts.contains(&name)
+}
+
 /// A browser can send a cross-origin POST without asking first only as a "simple"
 /// request (a form or text/plain body): so a POST must be JSON or carry
 /// [`CLIENT_HEADER`]. PUT and DELETE always need a preflight, which this API never
@@ -205,7 +232,7 @@ fn check_cross_site(guard: &Guard, method: &Method, headers: &HeaderMap) -> Resu
     };
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         let host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-        if origin == "null" || host.is_empty() || !host_allowed(guard, host) {
+        if origin == "null" || host.is_empty() || !origin_allowed(guard, host, headers) {
             return Err(refused(format!(
                 "the request comes from the origin {origin:?}"
             )));

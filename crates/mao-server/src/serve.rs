@@ -146,15 +146,17 @@ async fn connection<I>(
     let service = {
         let activity = activity.clone();
         hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-            let in_flight = InFlight::enter(activity.clone());
+            let activity = activity.clone();
             let app = app.clone();
             async move {
                 let response = app.oneshot(request.map(Body::new)).await?;
-                // The request counts as in flight until its body is sent (or dropped): a
-                // long poll or a followed log is not idle.
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| Body::new(TrackedBody { body, in_flight })),
-                )
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(TrackedBody {
+                        body,
+                        activity,
+                        waiting: false,
+                    })
+                }))
             }
         })
     };
@@ -191,11 +193,16 @@ async fn connection<I>(
     }
 }
 
-/// When bytes last moved on a connection, and how many of its requests are in flight.
+/// When bytes last moved on a connection, and how many of its responses wait for data.
+///
+/// A connection is idle when no byte moved for the idle timeout and no response body is
+/// waiting for data of its own (a followed log of a quiet run, which may be silent for
+/// long). A client that stops reading a response, or stops sending a request's body, moves
+/// no byte and has no such body: it is closed after the timeout like a silent one.
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
-    in_flight: AtomicUsize,
+    waiting: AtomicUsize,
 }
 
 impl Activity {
@@ -203,7 +210,7 @@ impl Activity {
         Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -218,7 +225,7 @@ impl Activity {
     }
 
     fn is_idle(&self, idle: Duration) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && self.quiet_for() >= idle
+        self.waiting.load(Ordering::Relaxed) == 0 && self.quiet_for() >= idle
     }
 
     /// How long until the connection could be idle at the earliest.
@@ -228,27 +235,32 @@ impl Activity {
     }
 }
 
-/// A request in flight on a connection, from its head to the end of its response's body.
-struct InFlight(Arc<Activity>);
-
-impl InFlight {
-    fn enter(activity: Arc<Activity>) -> InFlight {
-        activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(activity)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.touch();
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A response body that keeps its request in flight until it is done.
+/// A response body that tells its connection when it is waiting for data to send.
 struct TrackedBody {
     body: Body,
-    in_flight: InFlight,
+    activity: Arc<Activity>,
+    /// Whether the last poll found no data yet (counted in `activity.waiting`).
+    waiting: bool,
+}
+
+impl TrackedBody {
+    fn set_waiting(&mut self, waiting: bool) {
+        if waiting != self.waiting {
+            self.waiting = waiting;
+            if waiting {
+                self.activity.waiting.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.activity.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.activity.touch();
+            }
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.set_waiting(false);
+    }
 }
 
 impl http_body::Body for TrackedBody {
@@ -260,9 +272,8 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = &polled {
-            self.in_flight.0.touch();
-        }
+        let waiting = polled.is_pending();
+        self.set_waiting(waiting);
         polled
     }
 

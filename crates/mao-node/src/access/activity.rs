@@ -1,6 +1,7 @@
 //! The activity log: one JSON line per state-changing request, appended to
 //! `<data-dir>/activity.jsonl` and made durable before the next one. Never rewritten; when
-//! it outgrows [`ROTATE_AT`] it becomes `activity.jsonl.1` (one previous file is kept).
+//! it outgrows [`ROTATE_AT`] it becomes `activity.jsonl.1` ([`KEPT`] previous files are
+//! kept, the oldest dropped).
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,14 @@ pub const FILE: &str = "activity.jsonl";
 
 /// Size at which the log is rotated.
 pub const ROTATE_AT: u64 = 64 * 1024 * 1024;
+
+/// Rotated files kept besides the current one.
+pub const KEPT: usize = 3;
+
+/// `activity.jsonl.N`.
+fn rotated(path: &Path, n: usize) -> PathBuf {
+    path.with_extension(format!("jsonl.{n}"))
+}
 
 /// Most entries one read returns.
 pub const MAX_READ: usize = 10_000;
@@ -61,8 +70,16 @@ impl ActivityLog {
         let mut file = self.file.lock().expect("activity lock");
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len >= ROTATE_AT {
-            let old = self.path.with_extension("jsonl.1");
-            std::fs::rename(&self.path, &old).map_err(|e| AccessError::io(&self.path, e))?;
+            // activity.jsonl.3 goes, .2 becomes .3, .1 becomes .2, the log becomes .1.
+            for n in (1..KEPT).rev() {
+                let from = rotated(&self.path, n);
+                if from.exists() {
+                    std::fs::rename(&from, rotated(&self.path, n + 1))
+                        .map_err(|e| AccessError::io(&from, e))?;
+                }
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))
+                .map_err(|e| AccessError::io(&self.path, e))?;
             *file = open_append(&self.path)?;
         }
         file.write_all(&line)
@@ -74,7 +91,9 @@ impl ActivityLog {
     pub fn read(&self, filter: &ActivityFilter) -> Result<Vec<Activity>, AccessError> {
         let limit = filter.limit.unwrap_or(MAX_READ).min(MAX_READ);
         let mut out = std::collections::VecDeque::new();
-        for path in [self.path.with_extension("jsonl.1"), self.path.clone()] {
+        let mut paths: Vec<PathBuf> = (1..=KEPT).rev().map(|n| rotated(&self.path, n)).collect();
+        paths.push(self.path.clone());
+        for path in paths {
             let file = match std::fs::File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -47,6 +47,12 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), AccessError
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| AccessError::io(&tmp, e))?;
+    // `sudo mao-orchestrator token ...` must not leave a file the daemon's user cannot
+    // read: the new file keeps the owner of the one it replaces.
+    if let Ok(old) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
+    }
     std::fs::rename(&tmp, path).map_err(|e| AccessError::io(path, e))?;
     if let Some(dir) = path.parent() {
         // The rename is durable once the directory is.

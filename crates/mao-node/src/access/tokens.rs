@@ -189,8 +189,10 @@ impl Tokens {
     /// digest with every token in constant time, so timing tells nothing about any of them.
     pub fn verify(&self, presented: &str) -> Option<Principal> {
         if let Err(e) = self.refresh() {
-            // The last good version stays in force; the operator sees why.
-            tracing::warn!(error = %e, "cannot re-read the token file");
+            // A file that changed and cannot be read may be a revocation: fail closed
+            // (no token is accepted) until it can be read again.
+            tracing::warn!(error = %e, "cannot read the token file; refusing every token until it can be read");
+            return None;
         }
         let presented = digest(presented);
         let loaded = self.loaded.read().expect("tokens lock");
@@ -204,6 +206,15 @@ impl Tokens {
     }
 
     fn refresh(&self) -> Result<(), AccessError> {
+        let result = self.reload();
+        if result.is_err() {
+            // Forget the old tokens, and read again at the next request.
+            *self.loaded.write().expect("tokens lock") = Loaded::default();
+        }
+        result
+    }
+
+    fn reload(&self) -> Result<(), AccessError> {
         use std::os::unix::fs::MetadataExt;
         let stamp = match std::fs::metadata(&self.path) {
             Ok(m) => Some((
@@ -321,13 +332,19 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_file_keeps_the_last_good_tokens() {
+    fn a_file_that_cannot_be_read_accepts_no_token() {
         let dir = tempfile::tempdir().unwrap();
         let file = TokenFile::in_data_dir(dir.path());
         let secret = file.create("ci", Role::Read).unwrap();
         let tokens = Tokens::open(dir.path()).unwrap();
-        std::fs::write(file.path(), b"{ not json").unwrap();
         assert!(tokens.verify(&secret).is_some());
+        // A hand edit gone wrong (or a revocation the daemon cannot read): fail closed.
+        std::fs::write(file.path(), b"{ not json").unwrap();
+        assert!(tokens.verify(&secret).is_none());
         assert!(Tokens::open(dir.path()).is_err());
+        // Fixed: accepted again.
+        std::fs::remove_file(file.path()).unwrap();
+        let secret = file.create("ci", Role::Read).unwrap();
+        assert!(tokens.verify(&secret).is_some());
     }
 }

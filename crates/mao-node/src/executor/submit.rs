@@ -357,12 +357,18 @@ impl Executor {
             return Ok(());
         };
         let dir = dir.to_owned();
-        self.lent
-            .lock()
-            .unwrap()
-            .entry(dir.clone())
-            .or_default()
-            .insert(id.to_owned());
+        let first = {
+            let mut lent = self.lent.lock().unwrap();
+            let runs = lent.entry(dir.clone()).or_default();
+            runs.insert(id.to_owned());
+            runs.len() == 1
+        };
+        if !first {
+            // Another run of the tool holds it already: the tree is the tool user's, and
+            // walking it now, while that run's tool can swap folders for symlinks under
+            // the walk, could hand a host file over.
+            return Ok(());
+        }
         tokio::task::spawn_blocking(move || ownership::chown_tree(&dir, uid, gid))
             .await
             .map_err(std::io::Error::other)?

@@ -168,7 +168,7 @@ async fn a_receiver_that_never_answers_times_out() {
     assert!(e.is_retryable());
     assert_eq!(
         e.to_string(),
-        format!("http://127.0.0.1:{}/hook did not answer within 1s", r.port)
+        format!("http://127.0.0.1:{}/... did not answer within 1s", r.port)
     );
     // Bounded by the sink's timeout, give or take the scheduler.
     assert!(took < Duration::from_secs(4), "took {took:?}");
@@ -192,10 +192,13 @@ async fn connection_refused_is_retryable_and_names_no_secret() {
     assert!(e.is_retryable());
     let text = format!("{e} {e:?}");
     assert!(
-        text.contains(&format!("cannot reach http://127.0.0.1:{port}/hook")),
+        text.contains(&format!("cannot reach http://127.0.0.1:{port}/...")),
         "{text}"
     );
-    assert!(!text.contains("t0ken") && !text.contains("pa55"), "{text}");
+    assert!(
+        !text.contains("t0ken") && !text.contains("pa55") && !text.contains("/hook"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

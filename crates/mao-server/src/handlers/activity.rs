@@ -66,5 +66,6 @@ fn parse_since(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         return Some(at.with_timezone(&chrono::Utc));
     }
     let back = mao_api::units::parse_duration(text).ok()?;
-    Some(chrono::Utc::now() - chrono::Duration::from_std(back).ok()?)
+    // A duration beyond the calendar is no time at all, not a panic.
+    chrono::Utc::now().checked_sub_signed(chrono::Duration::from_std(back).ok()?)
 }

@@ -125,6 +125,7 @@ pub async fn cancel_run(
 /// registered pipeline; `{"name","steps",...}` registers (if needed) and initialises.
 pub async fn compat_init(
     State(state): State<Arc<Node>>,
+    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
     ApiJson(req): ApiJson<PipelineInitRequest>,
 ) -> ApiResult<Json<InitReport>> {
     let wanted = match (&req.tool, &req.dataset, &req.steps) {
@@ -161,10 +162,16 @@ pub async fn compat_init(
     };
     let p = match wanted {
         Some(p) => {
+            let existing = state.pipelines.get(&p.name).await;
+            if matches!(&existing, Err(e) if e.is_not_found()) {
+                // Initialising is an operator's; registering a pipeline (which decides
+                // what runs with which secrets) is an admin's.
+                caller.require(mao_api::auth::Role::Admin)?;
+            }
             p.validate()?;
             pipeline::check_refs(&state.runner, &p).await?;
             let p = pipeline::redact(&state.runner, p);
-            match state.pipelines.get(&p.name).await {
+            match existing {
                 Ok((existing, _)) if existing == p => existing,
                 Ok(_) => {
                     return Err(ApiError::new(
