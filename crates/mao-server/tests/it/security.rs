@@ -314,6 +314,18 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         "{all:?}"
     );
 
+    // A time before the calendar begins is a bad query, not a crash.
+    for since in ["100000000000d", "yesterday"] {
+        let a = request(
+            "GET",
+            &url(&format!("/api/v1/activity?since={since}")),
+            Some(&admin),
+            &[],
+            None,
+        );
+        assert_eq!(a.status, 400, "{since}: {}", a.body);
+    }
+
     // A revoked token is refused at its next request, without a restart.
     let out = Command::new(daemon_bin())
         .args(["token", "revoke", "operator", "--data-dir"])
