@@ -270,6 +270,20 @@ pub struct Readiness {
     pub ready: bool,
     pub store: String,
     pub node: String,
+    /// Why it is not ready: the first failing check's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Each part the node needs to do its job: `store`, `runtime`, `membership`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<ReadinessCheck>,
+}
+
+/// One part of readiness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessCheck {
+    /// `store`, `runtime` or `membership`.
+    pub name: String,
+    pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

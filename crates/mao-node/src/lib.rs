@@ -78,6 +78,8 @@ pub struct Node {
     pub runner: Arc<PipelineService>,
     /// Schedules: management and the loop that fires their slots.
     pub scheduler: Arc<Scheduler>,
+    /// Whether the node holds its membership lease, once it has joined.
+    membership: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Node {
@@ -168,7 +170,20 @@ impl Node {
             notifier,
             runner,
             scheduler,
+            membership: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Follows the node's membership lease (from `membership::Membership::held`), so
+    /// readiness can say whether the node holds its name.
+    pub fn track_membership(&self, held: tokio::sync::watch::Receiver<bool>) {
+        let _ = self.membership.set(held);
+    }
+
+    /// Whether the node holds its membership lease; `None` before it joined (a node
+    /// built in-process, without membership).
+    pub fn holds_membership(&self) -> Option<bool> {
+        self.membership.get().map(|held| *held.borrow())
     }
 
     /// Starts the background tasks: registry copies kept in step with the store, the

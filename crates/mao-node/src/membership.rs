@@ -34,6 +34,7 @@ pub struct Membership {
     key: String,
     task: JoinHandle<()>,
     keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
+    held: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Membership {
@@ -47,14 +48,27 @@ impl Membership {
     ) -> Result<Membership, JoinError> {
         let keeper = publish(&store, &key, &info, ttl).await?;
         let keeper = Arc::new(tokio::sync::Mutex::new(Some(keeper)));
+        let (held_tx, held) = tokio::sync::watch::channel(true);
         let task = tokio::spawn(rejoin_when_lost(
             store.clone(),
             key.clone(),
             info,
             ttl,
             keeper.clone(),
+            held_tx,
         ));
-        Ok(Membership { key, task, keeper })
+        Ok(Membership {
+            key,
+            task,
+            keeper,
+            held,
+        })
+    }
+
+    /// Whether this node holds its membership lease now (false from the moment it is lost
+    /// until the entry is published again).
+    pub fn held(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.held.clone()
     }
 
     /// Leaves the federation now (revokes the lease) instead of waiting for the TTL.
@@ -74,6 +88,7 @@ async fn rejoin_when_lost(
     info: NodeInfo,
     ttl: Duration,
     keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
+    held: tokio::sync::watch::Sender<bool>,
 ) {
     loop {
         let mut lost = match keeper.lock().await.as_ref() {
@@ -83,6 +98,7 @@ async fn rejoin_when_lost(
         if lost.wait_for(|l| *l).await.is_err() {
             return;
         }
+        held.send_replace(false);
         warn!(key = %key, "membership lease lost; publishing this node again");
         let mut backoff = crate::retry::STORE.backoff();
         loop {
@@ -90,6 +106,7 @@ async fn rejoin_when_lost(
                 Ok(k) => {
                     info!(key = %key, "membership restored");
                     *keeper.lock().await = Some(k);
+                    held.send_replace(true);
                     break;
                 }
                 Err(e) => {

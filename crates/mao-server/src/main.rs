@@ -158,6 +158,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             sinks: config.sinks.clone(),
         },
     );
+    node.track_membership(membership.held());
     let _tasks = node.spawn_background();
     let app = router(node, guard);
     info!(node = %config.node, url = %advertise_url, auth = if config.access.auth_required { "required" } else { "off" }, "listening");

@@ -12,8 +12,9 @@ use crate::{LeaseId, Result, Store, StoreError};
 /// A lease refreshed every third of its TTL until it is revoked or dropped.
 ///
 /// When the store is unreachable the keeper keeps trying; once the store says the lease
-/// is gone (it expired meanwhile), [`LeaseKeeper::lost`] turns true and the keeper stops,
-/// so the owner can start over with a new lease.
+/// is gone (it expired meanwhile), or no keep-alive got through for a whole TTL (the store
+/// may have let it expire), [`LeaseKeeper::lost`] turns true and the keeper stops, so the
+/// owner can start over with a new lease.
 pub struct LeaseKeeper {
     store: Arc<dyn Store>,
     lease: LeaseId,
@@ -34,14 +35,27 @@ impl LeaseKeeper {
         let period = (ttl / 3).max(Duration::from_millis(100));
         let task_store = store.clone();
         let task = tokio::spawn(async move {
+            let mut last_kept = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(period).await;
                 match task_store.keep_alive(lease).await {
-                    Ok(()) => {}
+                    Ok(()) => last_kept = tokio::time::Instant::now(),
                     Err(StoreError::LeaseNotFound(_)) => {
                         warn!(
                             lease = format!("{lease:x}"),
                             "lease expired; its keys are gone"
+                        );
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    // No keep-alive got through for a whole TTL: the store may have let
+                    // the lease expire already, so the owner must not count on it (it
+                    // could be another's turn to hold what the lease held).
+                    Err(e) if last_kept.elapsed() >= ttl => {
+                        warn!(
+                            lease = format!("{lease:x}"),
+                            error = %e,
+                            "no keep-alive got through for the lease's TTL; presuming it expired"
                         );
                         let _ = lost_tx.send(true);
                         return;
@@ -63,7 +77,7 @@ impl LeaseKeeper {
         self.lease
     }
 
-    /// Becomes true once the lease is known to have expired.
+    /// Becomes true once the lease has expired, or may have (no keep-alive for a TTL).
     pub fn lost(&self) -> watch::Receiver<bool> {
         self.lost.clone()
     }

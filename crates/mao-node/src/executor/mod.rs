@@ -255,6 +255,11 @@ enum Ending {
 }
 
 impl Executor {
+    /// Whether the container engine answers now.
+    pub async fn ping_runtime(&self) -> Result<(), RuntimeError> {
+        self.runtime.ping().await
+    }
+
     /// An executor keeping records in `runs` and data under `data_dir`, reporting failed
     /// runs and spikes to `notifier`.
     pub fn new(

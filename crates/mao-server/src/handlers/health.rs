@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use mao_api::Readiness;
+use mao_api::{Readiness, ReadinessCheck};
 
 use mao_node::Node;
 
@@ -15,14 +15,42 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when the shared store answers, 503 otherwise.
+/// `GET /readyz`: 200 when the node can do its job: the shared store answers, the
+/// container engine answers, and the node holds its membership lease; 503 otherwise, with
+/// each check and the first reason.
 pub async fn readyz(State(state): State<Arc<Node>>) -> (StatusCode, Json<Readiness>) {
-    let probe = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
-    let reason = match probe {
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("the store did not answer within 3 s".to_owned()),
-    };
+    const LIMIT: Duration = Duration::from_secs(3);
+    let (store, runtime) = tokio::join!(
+        tokio::time::timeout(LIMIT, state.store.ping()),
+        tokio::time::timeout(LIMIT, state.executor.ping_runtime()),
+    );
+    let mut checks = vec![
+        check(
+            "store",
+            match store {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the store did not answer within 3 s".to_owned()),
+            },
+        ),
+        check(
+            "runtime",
+            match runtime {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("the Docker Engine did not answer within 3 s".to_owned()),
+            },
+        ),
+    ];
+    if let Some(held) = state.holds_membership() {
+        checks.push(check(
+            "membership",
+            (!held).then(|| {
+                "this node lost its membership lease and is publishing itself again".to_owned()
+            }),
+        ));
+    }
+    let reason = checks.iter().find_map(|c| c.reason.clone());
     let status = if reason.is_none() {
         StatusCode::OK
     } else {
@@ -35,6 +63,15 @@ pub async fn readyz(State(state): State<Arc<Node>>) -> (StatusCode, Json<Readine
             store: state.store.backend().to_owned(),
             node: state.name.clone(),
             reason,
+            checks,
         }),
     )
+}
+
+fn check(name: &str, reason: Option<String>) -> ReadinessCheck {
+    ReadinessCheck {
+        name: name.to_owned(),
+        ok: reason.is_none(),
+        reason,
+    }
 }

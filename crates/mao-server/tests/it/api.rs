@@ -417,6 +417,11 @@ async fn health_and_readiness() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["ready"], true);
     assert_eq!(v["store"], "embedded");
+    // In-process there is no membership to hold: the store and the engine are checked.
+    assert_eq!(
+        v["checks"],
+        json!([{"name": "store", "ok": true}, {"name": "runtime", "ok": true}])
+    );
     let (s, v) = api.get("/nope").await;
     assert_error(s, &v, StatusCode::NOT_FOUND, "no_route");
 }

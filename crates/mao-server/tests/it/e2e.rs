@@ -243,11 +243,31 @@ fn etcd_outage_is_503_and_the_daemon_recovers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     assert_eq!(daemon.get("/healthz").0, 200, "the process itself stays up");
+    // Past its 5 s lease, the node no longer holds its name, and readiness says so.
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let ready = api.ready().unwrap();
+            let membership = ready.checks.iter().find(|c| c.name == "membership");
+            !ready.ready && membership.is_some_and(|c| !c.ok && c.reason.is_some())
+        }),
+        "readyz reports the lost membership lease: {:?}",
+        api.ready()
+    );
 
     etcd.start();
     assert!(
         eventually(Duration::from_secs(20), || daemon.get("/readyz").0 == 200),
         "readyz recovers by itself"
+    );
+    let ready = api.ready().unwrap();
+    let names: Vec<_> = ready
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.ok))
+        .collect();
+    assert_eq!(
+        names,
+        [("store", true), ("runtime", true), ("membership", true)]
     );
     assert!(eventually(Duration::from_secs(10), || {
         daemon.maoctl(&["tool", "get", "before"]).status.success()

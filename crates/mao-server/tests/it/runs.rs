@@ -439,6 +439,19 @@ fn an_unreachable_docker_engine_is_503_and_the_registry_still_serves() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Docker Engine is unavailable"), "{err}");
+    // A node that cannot run tools is not ready, and says which part is missing.
+    let ready = crate::support::client(&daemon).ready().unwrap();
+    assert!(!ready.ready, "{ready:?}");
+    let runtime = ready.checks.iter().find(|c| c.name == "runtime").unwrap();
+    assert!(
+        !runtime.ok && runtime.reason.as_deref().is_some_and(|r| !r.is_empty()),
+        "{ready:?}"
+    );
+    assert!(
+        ready.checks.iter().any(|c| c.name == "store" && c.ok),
+        "{ready:?}"
+    );
+    assert_eq!(ready.reason, runtime.reason);
     assert_eq!(
         maoctl_items::<Tool>(&daemon, &["tool", "list"])[0].name,
         "demo"
