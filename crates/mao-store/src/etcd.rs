@@ -275,10 +275,14 @@ impl EtcdStore {
 
     /// etcd closes a TLS connection whose client certificate it does not accept (or that
     /// has none) without an alert that reaches this client's error: say what may be wrong.
+    /// Depending on timing the closed connection is seen as "connection closed", a broken
+    /// pipe or a reset.
     fn with_tls_hint(&self, e: StoreError) -> StoreError {
         match (self.tls_hint, e) {
             (Some(hint), StoreError::Unavailable(message))
-                if message.ends_with("connection closed") =>
+                if ["connection closed", "broken pipe", "reset by peer"]
+                    .iter()
+                    .any(|seen| message.to_ascii_lowercase().contains(seen)) =>
             {
                 StoreError::Unavailable(format!("{message} ({hint})"))
             }
