@@ -78,7 +78,7 @@ pub fn needed_role(method: &Method, path: &str) -> Option<Role> {
 pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let target = request.uri().path().to_owned();
-    let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let changes_state = changes_state(&method);
     let checked = check(&guard, &method, &target, request.headers());
     let (caller, response) = match checked {
         Ok(caller) => {
@@ -123,6 +123,10 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
 
 type Refusal = (Option<Caller>, ApiError);
 
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// The longest path kept in an activity entry.
 const MAX_TARGET: usize = 256;
 
@@ -133,8 +137,7 @@ fn check(
     headers: &HeaderMap,
 ) -> Result<Caller, Refusal> {
     check_host(guard, headers).map_err(|e| (None, e))?;
-    let changes_state = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state {
+    if changes_state(method) {
         check_cross_site(guard, method, headers).map_err(|e| (None, e))?;
     }
     let Some(needed) = needed_role(method, path) else {
@@ -247,19 +250,15 @@ fn check_cross_site(guard: &Guard, method: &Method, headers: &HeaderMap) -> Resu
             "the browser marked the request cross-site".to_owned(),
         ));
     }
-    if *method == Method::POST {
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-        if !json && !headers.contains_key(CLIENT_HEADER) {
-            return Err(ApiError::new(
+    if *method == Method::POST
+        && !crate::extract::is_json(headers)
+        && !headers.contains_key(CLIENT_HEADER)
+    {
+        return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "a POST must send Content-Type: application/json (a bodyless one too, or the header X-Mao-Client)",
             ));
-        }
     }
     Ok(())
 }
@@ -295,18 +294,6 @@ fn forbidden(needed: Role, principal: &Principal) -> ApiError {
             principal.name, principal.role
         ),
     )
-}
-
-/// Adds `WWW-Authenticate` to a 401, as RFC 6750 asks.
-pub async fn challenge(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"mao\""),
-        );
-    }
-    response
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = is_json(&req);
+        let is_json = is_json(req.headers());
         let bytes = body_bytes(req, state).await?;
         if !is_json {
             return Err(not_json());
@@ -31,8 +31,9 @@ where
     }
 }
 
-fn is_json(req: &Request) -> bool {
-    req.headers()
+/// Whether the headers say the body is JSON (`application/json`, `application/*+json`).
+pub(crate) fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| ct.split(';').next())
@@ -138,7 +139,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = is_json(&req);
+        let is_json = is_json(req.headers());
         let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));

@@ -134,7 +134,6 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::Extension(guard.activity.clone()))
         .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
-        .layer(axum::middleware::from_fn(auth::challenge))
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
 }

@@ -42,22 +42,12 @@ pub async fn list(
         who: q.who,
         limit: q.limit,
     };
+    let unreadable =
+        |e: String| ApiError::internal("activity_failed", "cannot read the activity log", e);
     let items = tokio::task::spawn_blocking(move || log.read(&filter))
         .await
-        .map_err(|e| {
-            ApiError::internal(
-                "activity_failed",
-                "cannot read the activity log",
-                e.to_string(),
-            )
-        })?
-        .map_err(|e| {
-            ApiError::internal(
-                "activity_failed",
-                "cannot read the activity log",
-                e.to_string(),
-            )
-        })?;
+        .map_err(|e| unreadable(e.to_string()))?
+        .map_err(|e| unreadable(e.to_string()))?;
     Ok(Json(List { items, next: None }))
 }
 

@@ -404,6 +404,16 @@ fn a_public_listen_address_needs_auth() {
     });
     let a = request("GET", &format!("{url}/api/v1/tools"), None, &[], None);
     assert_eq!(a.status, 401, "{}", a.body);
+
+    // Where to get a token is in the daemon's own help.
+    let help = Command::new(daemon_bin()).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("token create NAME --role"));
+    let help = Command::new(daemon_bin())
+        .args(["token", "--help"])
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("revoke"));
 }
 
 #[test]
