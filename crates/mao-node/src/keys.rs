@@ -34,6 +34,12 @@ impl Keys {
         format!("{}{}", self.collection("locks"), name)
     }
 
+    /// The marker of a `once` schedule's run in progress (concurrency `forbid`), bound to
+    /// its node's lease.
+    pub fn running(&self, schedule: &str) -> String {
+        format!("{}{}", self.collection("running"), schedule)
+    }
+
     /// The membership key of a node.
     pub fn node(&self, node: &str) -> String {
         format!("{}{}", self.collection("nodes"), node)

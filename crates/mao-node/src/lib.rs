@@ -17,6 +17,7 @@ use mao_store::Store;
 pub mod access;
 pub mod datasets;
 pub mod executor;
+pub mod failpoint;
 mod keys;
 pub mod local;
 pub mod local_remotes;
@@ -79,7 +80,7 @@ pub struct Node {
     /// Schedules: management and the loop that fires their slots.
     pub scheduler: Arc<Scheduler>,
     /// Whether the node holds its membership lease, once it has joined.
-    membership: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>>,
+    fence: membership::Fence,
 }
 
 impl Node {
@@ -144,7 +145,9 @@ impl Node {
             secrets: git.secrets,
             pipeline_runs: PipelineRuns::default(),
         });
+        let fence = membership::Fence::default();
         let scheduler = Arc::new(Scheduler {
+            fence: fence.clone(),
             node: name.clone(),
             keys: keys.clone(),
             store: store.clone(),
@@ -170,20 +173,22 @@ impl Node {
             notifier,
             runner,
             scheduler,
-            membership: std::sync::OnceLock::new(),
+            fence,
         })
     }
 
-    /// Follows the node's membership lease (from `membership::Membership::held`), so
-    /// readiness can say whether the node holds its name.
-    pub fn track_membership(&self, held: tokio::sync::watch::Receiver<bool>) {
-        let _ = self.membership.set(held);
+    /// Follows the node's membership lease, so that readiness can say whether the node
+    /// holds its name and the scheduler is fenced while it may not.
+    pub fn track_membership(&self, membership: &membership::Membership) {
+        self.fence.track(membership);
     }
 
-    /// Whether the node holds its membership lease; `None` before it joined (a node
-    /// built in-process, without membership).
-    pub fn holds_membership(&self) -> Option<bool> {
-        self.membership.get().map(|held| *held.borrow())
+    /// Whether the node surely holds its membership lease (or why not); `None` before it
+    /// joined (a node built in-process, without membership).
+    pub fn holds_membership(&self) -> Option<Result<(), membership::Fenced>> {
+        self.fence
+            .tracking()
+            .then(|| self.fence.check().map(|_| ()))
     }
 
     /// Starts the background tasks: registry copies kept in step with the store, the

@@ -5,13 +5,13 @@
 //! that pid no longer running) is taken over at once, so a restart after kill -9 does not
 //! wait for the TTL.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mao_api::NodeInfo;
 use mao_store::lease::LeaseKeeper;
-use mao_store::{Store, StoreError};
+use mao_store::{LeaseId, Store, StoreError};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
@@ -34,7 +34,109 @@ pub struct Membership {
     key: String,
     task: JoinHandle<()>,
     keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
-    held: tokio::sync::watch::Receiver<bool>,
+    held: tokio::sync::watch::Receiver<Option<Tenure>>,
+    taken: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+/// The lease this node holds its name with, and until when it is certainly alive.
+#[derive(Clone)]
+pub struct Tenure {
+    pub lease: LeaseId,
+    ttl: Duration,
+    valid_until: Arc<Mutex<Instant>>,
+}
+
+impl Tenure {
+    fn of(keeper: &LeaseKeeper, ttl: Duration) -> Tenure {
+        Tenure {
+            lease: keeper.id(),
+            ttl,
+            valid_until: keeper.valid_until(),
+        }
+    }
+}
+
+/// Whether a node may start scheduled runs that need only itself (`every-node` slots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// It surely holds its name (or has no membership at all).
+    Held,
+    /// The store cannot be reached, so no other daemon can take the name either: the
+    /// node works on alone from its cached registry (degraded-local mode).
+    Degraded(String),
+}
+
+/// Why a node may not claim or start scheduled runs now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fenced {
+    #[error("this node lost its membership lease and is publishing itself again")]
+    NotHeld,
+    #[error("this node's membership lease may have expired: no refresh acknowledged for {}s, more than its TTL", .0.as_secs())]
+    Stale(Duration),
+}
+
+/// The fence in front of scheduled work: a node that does not surely hold its membership
+/// lease (lost it, or has not had a refresh acknowledged within the TTL, as after a
+/// SIGSTOP) neither claims slots nor starts scheduled runs, since another daemon may hold
+/// its name and its slots by now. A node without membership (built in-process) is never
+/// fenced.
+#[derive(Clone, Default)]
+pub struct Fence(Arc<OnceLock<tokio::sync::watch::Receiver<Option<Tenure>>>>);
+
+impl Fence {
+    /// Follows `membership` from now on.
+    pub fn track(&self, membership: &Membership) {
+        let _ = self.0.set(membership.held.clone());
+    }
+
+    /// The lease to bind claims to (`None` without membership), or why the node is fenced.
+    pub fn check(&self) -> Result<Option<LeaseId>, Fenced> {
+        let Some(held) = self.0.get() else {
+            return Ok(None);
+        };
+        let tenure = held.borrow().clone().ok_or(Fenced::NotHeld)?;
+        let until = *tenure.valid_until.lock().expect("lease instant lock");
+        let now = Instant::now();
+        if now >= until {
+            return Err(Fenced::Stale(now - until));
+        }
+        Ok(Some(tenure.lease))
+    }
+
+    /// [`Fence::check`], and when that fails, whether the store is unreachable (then the
+    /// node is in degraded-local mode: its lease cannot be taken from it while no one can
+    /// reach the store) or answers (then it is fenced until its lease is confirmed).
+    pub async fn confirm(&self, store: &dyn Store) -> Result<Standing, Fenced> {
+        let fenced = match self.check() {
+            Ok(_) => return Ok(Standing::Held),
+            Err(f) => f,
+        };
+        let tenure = self.0.get().and_then(|held| held.borrow().clone());
+        let sent = Instant::now();
+        let answer = match &tenure {
+            // Refreshing the lease ourselves settles it at once, instead of waiting for
+            // the keeper's next round (a daemon resumed after SIGSTOP must not act first).
+            Some(t) => store.keep_alive(t.lease).await.map(|_| ()),
+            None => store.ping().await.map(|_| ()),
+        };
+        match answer {
+            Ok(()) => match tenure {
+                Some(t) => {
+                    *t.valid_until.lock().expect("lease instant lock") = sent + t.ttl;
+                    Ok(Standing::Held)
+                }
+                None => Err(fenced),
+            },
+            Err(StoreError::Unavailable(reason)) => Ok(Standing::Degraded(reason)),
+            Err(StoreError::LeaseNotFound(_)) => Err(Fenced::NotHeld),
+            Err(_) => Err(fenced),
+        }
+    }
+
+    /// Whether the node tracks a membership at all.
+    pub fn tracking(&self) -> bool {
+        self.0.get().is_some()
+    }
 }
 
 impl Membership {
@@ -47,8 +149,9 @@ impl Membership {
         ttl: Duration,
     ) -> Result<Membership, JoinError> {
         let keeper = publish(&store, &key, &info, ttl).await?;
+        let (held_tx, held) = tokio::sync::watch::channel(Some(Tenure::of(&keeper, ttl)));
+        let (taken_tx, taken) = tokio::sync::watch::channel(None);
         let keeper = Arc::new(tokio::sync::Mutex::new(Some(keeper)));
-        let (held_tx, held) = tokio::sync::watch::channel(true);
         let task = tokio::spawn(rejoin_when_lost(
             store.clone(),
             key.clone(),
@@ -56,19 +159,31 @@ impl Membership {
             ttl,
             keeper.clone(),
             held_tx,
+            taken_tx,
         ));
         Ok(Membership {
             key,
             task,
             keeper,
             held,
+            taken,
         })
     }
 
-    /// Whether this node holds its membership lease now (false from the moment it is lost
-    /// until the entry is published again).
-    pub fn held(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.held.clone()
+    /// Resolves, with the reason, once another live daemon holds this node's name: after
+    /// this node lost its lease (it was stopped, or cut off, for longer than the TTL), a
+    /// daemon took the name. This one must stop; it would act as the other.
+    pub async fn name_taken(&self) -> String {
+        let mut taken = self.taken.clone();
+        let why = match taken.wait_for(|t| t.is_some()).await {
+            Ok(t) => t.clone().unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if why.is_empty() {
+            // The keeper task ended without the name being taken: never resolve.
+            std::future::pending::<()>().await;
+        }
+        why
     }
 
     /// Leaves the federation now (revokes the lease) instead of waiting for the TTL.
@@ -88,7 +203,8 @@ async fn rejoin_when_lost(
     info: NodeInfo,
     ttl: Duration,
     keeper: Arc<tokio::sync::Mutex<Option<LeaseKeeper>>>,
-    held: tokio::sync::watch::Sender<bool>,
+    held: tokio::sync::watch::Sender<Option<Tenure>>,
+    taken: tokio::sync::watch::Sender<Option<String>>,
 ) {
     loop {
         let mut lost = match keeper.lock().await.as_ref() {
@@ -98,16 +214,21 @@ async fn rejoin_when_lost(
         if lost.wait_for(|l| *l).await.is_err() {
             return;
         }
-        held.send_replace(false);
+        held.send_replace(None);
         warn!(key = %key, "membership lease lost; publishing this node again");
         let mut backoff = crate::retry::STORE.backoff();
         loop {
             match publish(&store, &key, &info, ttl).await {
                 Ok(k) => {
                     info!(key = %key, "membership restored");
+                    held.send_replace(Some(Tenure::of(&k, ttl)));
                     *keeper.lock().await = Some(k);
-                    held.send_replace(true);
                     break;
+                }
+                Err(e @ JoinError::NameTaken { .. }) => {
+                    error!(error = %e, "another daemon took this node's name while its lease was lost");
+                    taken.send_replace(Some(e.to_string()));
+                    return;
                 }
                 Err(e) => {
                     error!(error = %e, "cannot publish membership; retrying");

@@ -158,7 +158,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             sinks: config.sinks.clone(),
         },
     );
-    node.track_membership(membership.held());
+    node.track_membership(&membership);
     let _tasks = node.spawn_background();
     let app = router(node, guard);
     info!(node = %config.node, url = %advertise_url, auth = if config.access.auth_required { "required" } else { "off" }, "listening");
@@ -174,7 +174,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tls,
         drain: Duration::from_secs(5),
     };
-    serve(listener, app, settings, shutdown_signal()).await;
+    // Another live daemon taking this node's name (while this one had lost its lease)
+    // stops this one too, with an error: it must not go on acting as that node.
+    let taken = std::sync::OnceLock::<String>::new();
+    let stop = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            why = membership.name_taken() => { let _ = taken.set(why); }
+        }
+    };
+    serve(listener, app, settings, stop).await;
+    if let Some(why) = taken.get() {
+        anyhow::bail!("{why}; this daemon stops");
+    }
     info!("shutting down");
     membership.leave().await;
     Ok(())

@@ -1,7 +1,7 @@
 //! Keeping a lease alive in the background, the same way on every backend.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,27 +19,47 @@ pub struct LeaseKeeper {
     store: Arc<dyn Store>,
     lease: LeaseId,
     lost: watch::Receiver<bool>,
+    valid_until: Arc<Mutex<Instant>>,
     task: JoinHandle<()>,
 }
 
 impl LeaseKeeper {
     /// Grants a lease of `ttl` and starts keeping it alive.
     pub async fn grant(store: Arc<dyn Store>, ttl: Duration) -> Result<LeaseKeeper> {
+        let asked = Instant::now();
         let lease = store.grant_lease(ttl).await?;
-        Ok(Self::start(store, lease, ttl))
+        Ok(Self::keep(store, lease, ttl, asked))
     }
 
-    /// Starts keeping an existing lease alive.
+    /// Starts keeping an existing lease alive (one refreshed or granted just now).
     pub fn start(store: Arc<dyn Store>, lease: LeaseId, ttl: Duration) -> LeaseKeeper {
+        Self::keep(store, lease, ttl, Instant::now())
+    }
+
+    /// `refreshed`: when the request that last granted or refreshed the lease was sent.
+    fn keep(
+        store: Arc<dyn Store>,
+        lease: LeaseId,
+        ttl: Duration,
+        refreshed: Instant,
+    ) -> LeaseKeeper {
         let (lost_tx, lost) = watch::channel(false);
         let period = (ttl / 3).max(Duration::from_millis(100));
         let task_store = store.clone();
+        let valid_until = Arc::new(Mutex::new(refreshed + ttl));
+        let task_valid = valid_until.clone();
         let task = tokio::spawn(async move {
-            let mut last_kept = tokio::time::Instant::now();
+            let mut last_kept = refreshed;
             loop {
                 tokio::time::sleep(period).await;
+                // The store restarts the TTL when it gets the request, which is after it
+                // was sent: the lease lives at least until `sent + ttl`.
+                let sent = Instant::now();
                 match task_store.keep_alive(lease).await {
-                    Ok(()) => last_kept = tokio::time::Instant::now(),
+                    Ok(()) => {
+                        last_kept = sent;
+                        *task_valid.lock().expect("lease instant lock") = sent + ttl;
+                    }
                     Err(StoreError::LeaseNotFound(_)) => {
                         warn!(
                             lease = format!("{lease:x}"),
@@ -68,8 +88,16 @@ impl LeaseKeeper {
             store,
             lease,
             lost,
+            valid_until,
             task,
         }
+    }
+
+    /// The instant until which the lease is certainly alive: the last grant or refresh
+    /// the store acknowledged, plus the TTL (a monotonic clock, which goes on while the
+    /// process is stopped, so a daemon resumed after SIGSTOP sees its lease as stale).
+    pub fn valid_until(&self) -> Arc<Mutex<Instant>> {
+        self.valid_until.clone()
     }
 
     /// The lease id, to bind keys to it.

@@ -31,6 +31,7 @@ mod submit;
 mod supervise;
 
 pub use policy::{ContainerPolicy, Forbidden, Maximums};
+pub use submit::new_run_id;
 
 /// What can go wrong with a run.
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,11 @@ use super::{
     DATA_MOUNT, INPUT_MOUNT, LABEL_NODE, LABEL_PIPELINE, LABEL_RUN, LABEL_TOOL, QUEUE_RETRY_AFTER,
 };
 
+/// A new run's id: a ULID, so later runs sort after earlier ones.
+pub fn new_run_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
 /// How long the engine may take to say whether it has an image, at request time.
 const IMAGE_CHECK: Duration = Duration::from_secs(5);
 
@@ -101,12 +106,25 @@ impl Executor {
         request: RunRequest,
         trigger: Trigger,
     ) -> Result<RunRecord> {
+        self.submit_as(tool, request, trigger, new_run_id()).await
+    }
+
+    /// [`Executor::submit`] with the run id chosen by the caller (the scheduler names the
+    /// run in its slot claim before the run starts).
+    pub async fn submit_as(
+        self: &Arc<Self>,
+        tool: &Tool,
+        request: RunRequest,
+        trigger: Trigger,
+        id: String,
+    ) -> Result<RunRecord> {
         let placement = Placement {
             data_dir: self.tool_data_dir(&tool.name),
             input_dir: None,
             step: None,
         };
-        self.submit_placed(tool, request, trigger, placement).await
+        self.submit_placed_as(tool, request, trigger, placement, id)
+            .await
     }
 
     /// Queues a run of `tool` with its folders chosen by the caller (a pipeline step's
@@ -118,6 +136,18 @@ impl Executor {
         trigger: Trigger,
         placement: Placement,
     ) -> Result<RunRecord> {
+        self.submit_placed_as(tool, request, trigger, placement, new_run_id())
+            .await
+    }
+
+    async fn submit_placed_as(
+        self: &Arc<Self>,
+        tool: &Tool,
+        request: RunRequest,
+        trigger: Trigger,
+        placement: Placement,
+        id: String,
+    ) -> Result<RunRecord> {
         request.validate()?;
         self.settings.policy.check_limits(&request.limits)?;
         let limits = request.limits.or(&tool.limits).or(&self.settings.limits);
@@ -126,7 +156,6 @@ impl Executor {
         let mut env = tool.env.clone();
         env.extend(request.env);
         let cmd = request.cmd.or_else(|| tool.cmd.clone());
-        let id = ulid::Ulid::new().to_string();
         let Placement {
             data_dir,
             input_dir,

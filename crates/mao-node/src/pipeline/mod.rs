@@ -258,9 +258,20 @@ pub async fn submit(
     p: Pipeline,
     trigger: Trigger,
 ) -> Result<PipelineRun> {
+    submit_as(state, p, trigger, crate::executor::new_run_id()).await
+}
+
+/// [`submit`] with the pipeline run's id chosen by the caller (the scheduler names it in
+/// its slot claim before it starts).
+pub async fn submit_as(
+    state: &Arc<PipelineService>,
+    p: Pipeline,
+    trigger: Trigger,
+    id: String,
+) -> Result<PipelineRun> {
     check_can_run(state, &p).await?;
     let run = PipelineRun {
-        id: ulid::Ulid::new().to_string(),
+        id,
         pipeline: p.name.clone(),
         node: state.node.clone(),
         trigger: trigger.label(),

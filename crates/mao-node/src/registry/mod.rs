@@ -65,6 +65,8 @@ pub struct Stored {
 #[derive(Default)]
 pub(crate) struct CacheState {
     pub(crate) live: bool,
+    /// Whether the copy was ever loaded (it is kept, stale, while the store is away).
+    pub(crate) loaded: bool,
     pub(crate) items: BTreeMap<String, Stored>,
     /// The full listing, rendered once per change.
     pub(crate) rendered: Mutex<Option<Bytes>>,
@@ -223,6 +225,45 @@ impl<T: Entity> Registry<T> {
             .and_then(|kv| decode::<T>(&self.prefix, kv))
             .map(|(_, s)| s)
             .ok_or_else(|| not_found::<T>(name))
+    }
+
+    /// For the node's own work while the store is unreachable (degraded-local mode): the
+    /// copy as last seen, if the store cannot answer and the copy was ever loaded. The API
+    /// never serves stale documents; the scheduler may run from them.
+    fn stale_copy(&self, e: &RegistryError) -> Option<std::sync::RwLockReadGuard<'_, CacheState>> {
+        let unavailable = matches!(e, RegistryError::Store(StoreError::Unavailable(_)));
+        let st = self.cache.state.read().unwrap();
+        (unavailable && st.loaded).then_some(st)
+    }
+
+    /// [`Registry::get`], or the last copy while the store is unreachable.
+    pub async fn get_or_stale(&self, name: &str) -> Result<(T, Revision)> {
+        match self.get(name).await {
+            Err(e) => {
+                let stored = match self.stale_copy(&e) {
+                    Some(st) => st.items.get(name).cloned(),
+                    None => return Err(e),
+                };
+                let stored = stored.ok_or_else(|| not_found::<T>(name))?;
+                Ok((parse::<T>(name, &stored.json)?, stored.revision))
+            }
+            ok => ok,
+        }
+    }
+
+    /// [`Registry::entries`], or the last copy while the store is unreachable.
+    pub async fn entries_or_stale(&self) -> Result<Vec<(String, Stored)>> {
+        match self.entries().await {
+            Err(e) => match self.stale_copy(&e) {
+                Some(st) => Ok(st
+                    .items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()),
+                None => Err(e),
+            },
+            ok => ok,
+        }
     }
 
     /// One document, parsed.

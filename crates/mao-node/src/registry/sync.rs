@@ -28,6 +28,7 @@ pub(super) async fn sync_once<T: Entity>(
             .collect();
         *st.rendered.get_mut().unwrap() = None;
         st.live = true;
+        st.loaded = true;
         info!(
             registry = T::KIND,
             entries = st.items.len(),

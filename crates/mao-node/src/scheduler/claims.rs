@@ -11,13 +11,24 @@ use serde::{Deserialize, Serialize};
 
 use super::Scheduler;
 
-/// What a `once` claim records.
+/// What a `once` claim records. While neither `run_id` nor `skipped` is set, the claim is
+/// bound to its node's lease and the other nodes stand by for the slot.
 #[derive(Serialize, Deserialize)]
 pub(super) struct Claim {
     pub(super) node: String,
     pub(super) slot: DateTime<Utc>,
     #[serde(default)]
     pub(super) run_id: Option<String>,
+    /// Why the claimer decided, for the federation, not to run the slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) skipped: Option<String>,
+}
+
+impl Claim {
+    /// Whether the claimer started the slot's run or decided to skip it.
+    pub(super) fn settled(&self) -> bool {
+        self.run_id.is_some() || self.skipped.is_some()
+    }
 }
 
 /// How often old slot claims are deleted.

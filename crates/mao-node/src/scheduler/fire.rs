@@ -1,18 +1,38 @@
-//! Firing one slot: what it runs, the claim (`once` mode), the concurrency policy, the run.
+//! Firing one slot: what it runs, the fence, the claim (`once` mode), the concurrency
+//! policy, the run.
+//!
+//! A `once` slot goes through these steps, each a single store operation:
+//! 1. with concurrency `forbid`, a run of the schedule still going anywhere in the
+//!    federation (its marker `<prefix>/running/<id>`) skips the slot on every node alike;
+//! 2. the claim `<prefix>/claims/<id>/<slot>` is created if absent, bound to the claimer's
+//!    membership lease: a claimer that dies before starting the run loses it with its
+//!    lease, and the nodes that found it taken stand by to take the slot over;
+//! 3. (`forbid`) the claimer creates the running marker, bound to its lease too;
+//! 4. the claim is bound to the run id by a compare-and-swap on the claim's revision,
+//!    without lease; only then does the run start. A claimer whose lease expired meanwhile
+//!    (stopped, cut off) finds its claim gone or replaced and starts nothing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use mao_api::{Concurrency, ScheduleMode, SlotOutcome, SlotRecord, Target};
-use mao_store::StoreError;
+use mao_api::{Concurrency, Schedule, ScheduleMode, SlotOutcome, SlotRecord, Target};
+use mao_store::{LeaseId, Revision, StoreError};
+use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use super::claims::Claim;
 use super::tick::slot_record;
 use super::{Compiled, Scheduler};
-use crate::executor::Trigger;
-use crate::pipeline;
+use crate::executor::{new_run_id, Trigger};
+use crate::membership::Standing;
+use crate::{failpoint, pipeline};
+
+/// How often a node standing by for a slot claimed by another looks at the claim.
+const STANDBY_POLL: Duration = Duration::from_millis(250);
+/// The longest a node stands by for a claim that is neither started nor given back.
+const STANDBY_LIMIT: Duration = Duration::from_secs(600);
 
 /// What a slot runs.
 enum What {
@@ -20,25 +40,115 @@ enum What {
     Pipeline(mao_api::Pipeline),
 }
 
-/// Fires one slot: claim (once mode), concurrency policy, run.
-pub(super) async fn fire(state: &Arc<Scheduler>, c: &Compiled, slot: DateTime<Utc>) -> SlotRecord {
+/// The marker of a `once` + `forbid` schedule's run in progress.
+#[derive(Serialize, Deserialize)]
+struct Running {
+    node: String,
+    slot: DateTime<Utc>,
+    run_id: String,
+}
+
+/// A slot being fired (boxed: a standby fires its slot again, from a task `fire` spawned).
+pub(super) type Firing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = SlotRecord> + Send + 'a>>;
+
+/// Fires one slot: fence, claim (once mode), concurrency policy, run.
+pub(super) fn fire<'a>(
+    state: &'a Arc<Scheduler>,
+    c: &'a Arc<Compiled>,
+    slot: DateTime<Utc>,
+) -> Firing<'a> {
+    Box::pin(fire_slot(state, c, slot))
+}
+
+async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc>) -> SlotRecord {
     let s = &c.schedule;
-    let skipped = |reason: String| {
-        debug!(schedule = %s.id, %slot, %reason, "slot skipped");
-        slot_record(state, s, slot, SlotOutcome::Skipped, None, Some(reason))
-    };
+    let skipped = |reason: String| skip(state, s, slot, reason);
     if s.suspended {
         return skipped("the schedule is paused".into());
     }
     // Checked before claiming: a node that cannot run the slot must leave it to another.
+    let what = match resolve(state, s).await {
+        Ok(w) => w,
+        Err(reason) => return skipped(reason),
+    };
+    if s.mode == ScheduleMode::EveryNode {
+        return match state.fence.confirm(state.store.as_ref()).await {
+            Ok(Standing::Held) => start(state, s, slot, what, None).await,
+            Ok(Standing::Degraded(reason)) => {
+                debug!(schedule = %s.id, %slot, %reason, "firing in degraded-local mode");
+                start(state, s, slot, what, None).await
+            }
+            Err(fenced) => skipped(format!("fenced: {fenced}")),
+        };
+    }
+    let lease = match state.fence.check() {
+        Ok(lease) => lease,
+        Err(fenced) => return skipped(format!("fenced, other nodes may take it: {fenced}")),
+    };
+    if s.concurrency == Concurrency::Forbid {
+        if let Some(reason) = still_going(state, s, slot).await {
+            return skipped(reason);
+        }
+    }
+    let claim_key = state.keys.claim(&s.id, &slot);
+    let value = claim_value(&state.node, slot, None, None);
+    match state.store.create(&claim_key, value, lease).await {
+        Ok(revision) => start(state, s, slot, what, Some(revision)).await,
+        Err(StoreError::AlreadyExists { .. }) => {
+            let (holder, started) = match state.store.get(&claim_key).await {
+                Ok(Some(kv)) => match serde_json::from_slice::<Claim>(&kv.value) {
+                    Ok(claim) => (claim.node.clone(), claim.settled()),
+                    Err(_) => ("another node".into(), true),
+                },
+                _ => ("another node".into(), false),
+            };
+            if !started {
+                tokio::spawn(standby(state.clone(), c.clone(), slot, holder.clone()));
+            }
+            skipped(format!("claimed by node {holder}"))
+        }
+        Err(e) => slot_record(
+            state,
+            s,
+            slot,
+            SlotOutcome::Missed,
+            None,
+            Some(format!("cannot claim the slot: {e}")),
+        ),
+    }
+}
+
+fn skip(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>, reason: String) -> SlotRecord {
+    debug!(schedule = %s.id, %slot, %reason, "slot skipped");
+    slot_record(state, s, slot, SlotOutcome::Skipped, None, Some(reason))
+}
+
+fn claim_value(
+    node: &str,
+    slot: DateTime<Utc>,
+    run_id: Option<String>,
+    skipped: Option<String>,
+) -> Bytes {
+    let claim = Claim {
+        node: node.to_owned(),
+        slot,
+        run_id,
+        skipped,
+    };
+    Bytes::from(serde_json::to_vec(&claim).expect("claims serialize"))
+}
+
+/// The tool or pipeline the slot runs, if this node can run it now.
+async fn resolve(state: &Scheduler, s: &Schedule) -> Result<What, String> {
     let what = match &s.target {
-        Target::Tool(name) => match state.tools.get(name).await {
+        Target::Tool(name) => match state.tools.get_or_stale(name).await {
             Ok((tool, _)) => What::Tool(Box::new(tool)),
-            Err(e) => return skipped(format!("cannot run tool {name}: {}", e)),
+            Err(e) => return Err(format!("cannot run tool {name}: {e}")),
         },
-        Target::Pipeline(name) => match state.pipelines.get(name).await {
+        Target::Pipeline(name) => match state.pipelines.get_or_stale(name).await {
             Ok((p, _)) => What::Pipeline(p),
-            Err(e) => return skipped(format!("cannot run pipeline {name}: {}", e)),
+            Err(e) => return Err(format!("cannot run pipeline {name}: {e}")),
         },
     };
     let can_run = match &what {
@@ -51,101 +161,275 @@ pub(super) async fn fire(state: &Arc<Scheduler>, c: &Compiled, slot: DateTime<Ut
             .await
             .map_err(|e| e.to_string()),
     };
-    if let Err(e) = can_run {
-        return skipped(format!("this node cannot run it now: {}", e));
+    can_run.map_err(|e| format!("this node cannot run it now: {e}"))?;
+    Ok(what)
+}
+
+/// Why a `forbid` slot must be skipped: a run of the schedule is still going on this node,
+/// or on another (its running marker, which names another slot).
+async fn still_going(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>) -> Option<String> {
+    let mut active = state.executor.active_runs_of(&s.id);
+    active.extend(state.runner.pipeline_runs.active_of(&s.id));
+    if !active.is_empty() {
+        return Some(format!(
+            "the previous run {} is still going (concurrency forbid)",
+            active.join(", ")
+        ));
     }
+    if s.mode != ScheduleMode::Once {
+        return None;
+    }
+    let kv = state.store.get(&state.keys.running(&s.id)).await.ok()??;
+    let running: Running = serde_json::from_slice(&kv.value).ok()?;
+    if running.node == state.node {
+        // This node's own run, which is over (not active above): its marker is on its way.
+        return None;
+    }
+    (running.slot != slot).then(|| {
+        format!(
+            "the previous run {} is still going on node {} (concurrency forbid, federation-wide)",
+            running.run_id, running.node
+        )
+    })
+}
+
+/// Starts the run of a slot this node may run: for `once`, the claim at `claimed` is
+/// this node's; it is bound to the run before the run starts.
+async fn start(
+    state: &Arc<Scheduler>,
+    s: &Schedule,
+    slot: DateTime<Utc>,
+    what: What,
+    claimed: Option<Revision>,
+) -> SlotRecord {
+    let skipped = |reason: String| skip(state, s, slot, reason);
     let claim_key = state.keys.claim(&s.id, &slot);
-    let mut claimed = None;
-    if s.mode == ScheduleMode::Once {
-        let claim = Claim {
-            node: state.node.clone(),
-            slot,
-            run_id: None,
-        };
-        let value = Bytes::from(serde_json::to_vec(&claim).expect("claims serialize"));
-        match state.store.create(&claim_key, value, None).await {
-            Ok(revision) => claimed = Some(revision),
-            Err(StoreError::AlreadyExists { .. }) => {
-                let holder = match state.store.get(&claim_key).await {
-                    Ok(Some(kv)) => serde_json::from_slice::<Claim>(&kv.value)
-                        .map(|c| c.node)
-                        .unwrap_or_else(|_| "another node".into()),
-                    _ => "another node".into(),
-                };
-                return skipped(format!("claimed by node {holder}"));
+    let run_id = new_run_id();
+    let mut marker = None;
+    if let Some(revision) = claimed {
+        failpoint::pause("after_claim").await;
+        let lease = match state.fence.check() {
+            Ok(lease) => lease,
+            Err(fenced) => {
+                let _ = state.store.compare_and_delete(&claim_key, revision).await;
+                return skipped(format!("fenced after claiming, slot given back: {fenced}"));
             }
-            Err(e) => {
-                return slot_record(
-                    state,
-                    s,
-                    slot,
-                    SlotOutcome::Missed,
-                    None,
-                    Some(format!("cannot claim the slot: {e}")),
-                )
+        };
+        if s.concurrency == Concurrency::Forbid {
+            match hold_running(state, s, slot, &run_id, lease).await {
+                Ok(revision) => marker = Some(revision),
+                Err(reason) => {
+                    // Decided for the federation: the claim says the slot was skipped.
+                    let _ = state
+                        .store
+                        .compare_and_swap(
+                            &claim_key,
+                            revision,
+                            claim_value(&state.node, slot, None, Some(reason.clone())),
+                            None,
+                        )
+                        .await;
+                    return skipped(reason);
+                }
+            }
+        }
+        let bound = claim_value(&state.node, slot, Some(run_id.clone()), None);
+        if let Err(e) = state
+            .store
+            .compare_and_swap(&claim_key, revision, bound, None)
+            .await
+        {
+            release_running(state, s, marker).await;
+            // Still ours if the store only failed to answer: give it back for the others.
+            let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            return skipped(format!(
+                "the claim was lost before the run started ({e}); this node's lease expired, another node may run the slot"
+            ));
+        }
+    } else {
+        let mut active = state.executor.active_runs_of(&s.id);
+        let active_pipelines = state.runner.pipeline_runs.active_of(&s.id);
+        active.extend(active_pipelines.iter().cloned());
+        if !active.is_empty() {
+            match s.concurrency {
+                Concurrency::Forbid => {
+                    return skipped(format!(
+                        "the previous run {} is still going (concurrency forbid)",
+                        active.join(", ")
+                    ))
+                }
+                Concurrency::Replace => {
+                    for id in &active_pipelines {
+                        let _ = pipeline::cancel(&state.runner, id).await;
+                    }
+                    for id in &active {
+                        let _ = state.executor.cancel(id).await;
+                    }
+                }
+                Concurrency::Allow => {}
             }
         }
     }
-    let mut active = state.executor.active_runs_of(&s.id);
-    let active_pipelines = state.runner.pipeline_runs.active_of(&s.id);
-    active.extend(active_pipelines.iter().cloned());
-    if !active.is_empty() {
-        match s.concurrency {
-            Concurrency::Forbid => {
-                return skipped(format!(
-                    "the previous run {} is still going (concurrency forbid)",
-                    active.join(", ")
-                ))
-            }
-            Concurrency::Replace => {
-                for id in &active_pipelines {
-                    let _ = pipeline::cancel(&state.runner, id).await;
-                }
-                for id in &active {
-                    let _ = state.executor.cancel(id).await;
-                }
-            }
-            Concurrency::Allow => {}
+    if claimed.is_some() && s.concurrency == Concurrency::Replace {
+        // Replace cancels this node's own runs of the schedule; a run on another node
+        // goes on (a once schedule with replace behaves as allow across nodes).
+        for id in state.runner.pipeline_runs.active_of(&s.id) {
+            let _ = pipeline::cancel(&state.runner, &id).await;
+        }
+        for id in state.executor.active_runs_of(&s.id) {
+            let _ = state.executor.cancel(&id).await;
         }
     }
     let trigger = Trigger::Schedule {
         id: s.id.clone(),
         slot,
     };
+    let is_pipeline = matches!(what, What::Pipeline(_));
     let submitted = match what {
         What::Tool(tool) => state
             .executor
-            .submit(&tool, s.overrides.clone(), trigger)
+            .submit_as(&tool, s.overrides.clone(), trigger, run_id.clone())
             .await
             .map(|r| r.id)
             .map_err(|e| e.to_string()),
-        What::Pipeline(p) => pipeline::submit(&state.runner, p, trigger)
+        What::Pipeline(p) => pipeline::submit_as(&state.runner, p, trigger, run_id.clone())
             .await
             .map(|r| r.id)
             .map_err(|e| e.to_string()),
     };
     match submitted {
         Ok(run_id) => {
-            if s.mode == ScheduleMode::Once {
-                let claim = Claim {
-                    node: state.node.clone(),
-                    slot,
-                    run_id: Some(run_id.clone()),
-                };
-                let value = Bytes::from(serde_json::to_vec(&claim).expect("claims serialize"));
-                if let Err(e) = state.store.put(&claim_key, value, None).await {
-                    warn!(schedule = %s.id, error = %e, "cannot record the run id on the claim");
-                }
+            if marker.is_some() {
+                let state = state.clone();
+                let s = s.clone();
+                let run = run_id.clone();
+                tokio::spawn(async move {
+                    wait_run(&state, &run, is_pipeline).await;
+                    release_running(&state, &s, marker).await;
+                });
             }
             info!(schedule = %s.id, %slot, %run_id, "slot fired");
             slot_record(state, s, slot, SlotOutcome::Fired, Some(run_id), None)
         }
         Err(e) => {
-            // Give the slot back so another node may still run it.
-            if let Some(revision) = claimed {
-                let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            release_running(state, s, marker).await;
+            if claimed.is_some() {
+                // Give the slot back: the nodes standing by for it may still run it.
+                let _ = state.store.delete(&claim_key).await;
             }
-            skipped(format!("the run could not start: {}", e))
+            skipped(format!("the run could not start: {e}"))
         }
+    }
+}
+
+/// Creates the running marker of a `once` + `forbid` schedule; why not when another run
+/// holds it.
+async fn hold_running(
+    state: &Scheduler,
+    s: &Schedule,
+    slot: DateTime<Utc>,
+    run_id: &str,
+    lease: Option<LeaseId>,
+) -> Result<Revision, String> {
+    let key = state.keys.running(&s.id);
+    let value = Running {
+        node: state.node.clone(),
+        slot,
+        run_id: run_id.to_owned(),
+    };
+    let value = Bytes::from(serde_json::to_vec(&value).expect("markers serialize"));
+    let mut replaced = false;
+    loop {
+        match state.store.create(&key, value.clone(), lease).await {
+            Ok(revision) => return Ok(revision),
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(format!("cannot mark the run as going: {e}")),
+        }
+        let held = state.store.get(&key).await.ok().flatten();
+        let running = held
+            .as_ref()
+            .and_then(|kv| serde_json::from_slice::<Running>(&kv.value).ok());
+        if let (Some(kv), Some(r), false) = (&held, &running, replaced) {
+            // A marker of this node's own run that has ended (its release may not have
+            // run yet): replace it.
+            if r.node == state.node
+                && !state.executor.active_runs_of(&s.id).contains(&r.run_id)
+                && !state
+                    .runner
+                    .pipeline_runs
+                    .active_of(&s.id)
+                    .contains(&r.run_id)
+            {
+                replaced = true;
+                let _ = state.store.compare_and_delete(&key, kv.mod_revision).await;
+                continue;
+            }
+        }
+        return Err(match running {
+                Some(r) => format!(
+                    "the previous run {} is still going on node {} (concurrency forbid, federation-wide)",
+                    r.run_id, r.node
+                ),
+                None => "the previous run is still going (concurrency forbid, federation-wide)"
+                    .to_owned(),
+            });
+    }
+}
+
+async fn release_running(state: &Scheduler, s: &Schedule, marker: Option<Revision>) {
+    if let Some(revision) = marker {
+        if let Err(e) = state
+            .store
+            .compare_and_delete(&state.keys.running(&s.id), revision)
+            .await
+        {
+            debug!(schedule = %s.id, error = %e, "running marker already gone");
+        }
+    }
+}
+
+/// Waits until a run (or pipeline run) has ended.
+pub(super) async fn wait_run(state: &Scheduler, id: &str, is_pipeline: bool) {
+    const FOREVER: Duration = Duration::from_secs(366 * 86_400);
+    if is_pipeline {
+        let _ = pipeline::wait(&state.runner, id, FOREVER).await;
+    } else {
+        let _ = state.executor.wait(id, FOREVER).await;
+    }
+}
+
+/// Stands by for a slot another node claimed but has not started: when that node gives
+/// the slot back or dies (its lease takes the claim with it), this node claims it and
+/// runs it, within the schedule's starting deadline.
+async fn standby(state: Arc<Scheduler>, c: Arc<Compiled>, slot: DateTime<Utc>, holder: String) {
+    let s = &c.schedule;
+    let key = state.keys.claim(&s.id, &slot);
+    let deadline = chrono::Duration::from_std(c.policy.starting_deadline)
+        .ok()
+        .and_then(|d| slot.checked_add_signed(d))
+        .unwrap_or(slot);
+    let limit = tokio::time::Instant::now() + STANDBY_LIMIT;
+    loop {
+        tokio::time::sleep(STANDBY_POLL).await;
+        if Utc::now() > deadline || tokio::time::Instant::now() > limit {
+            warn!(schedule = %s.id, %slot, %holder, "the claimer neither started the slot nor gave it back in time");
+            return;
+        }
+        match state.store.get(&key).await {
+            Ok(Some(kv)) => match serde_json::from_slice::<Claim>(&kv.value) {
+                Ok(claim) if !claim.settled() => continue,
+                _ => return,
+            },
+            Ok(None) => break,
+            Err(e) => {
+                debug!(schedule = %s.id, error = %e, "cannot read a claim; standing by");
+                continue;
+            }
+        }
+    }
+    info!(schedule = %s.id, %slot, %holder, "the claimer of a slot died or gave it back before starting it; taking it over");
+    let record = fire(&state, &c, slot).await;
+    if let Err(e) = state.local.save_slots(&[], &[record]).await {
+        warn!(schedule = %s.id, error = %e, "cannot save a slot record");
     }
 }

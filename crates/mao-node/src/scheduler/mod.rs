@@ -44,6 +44,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// What the scheduler works with: the schedules, what they run, and where.
 pub struct Scheduler {
     pub node: String,
+    /// Checked before a slot is claimed and before its run starts.
+    pub fence: crate::membership::Fence,
     pub keys: Keys,
     pub store: Arc<dyn Store>,
     pub schedules: Registry<Schedule>,
@@ -176,7 +178,8 @@ async fn refresh(
     compiled: &mut HashMap<String, Arc<Compiled>>,
     states: &mut HashMap<String, ScheduleState>,
 ) -> Result<Vec<String>, RegistryError> {
-    let entries = state.schedules.entries().await?;
+    // While the store is unreachable the schedules as last seen go on (degraded-local).
+    let entries = state.schedules.entries_or_stale().await?;
     let mut changed = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (id, stored) in entries {

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use mao_api::{Schedule, SlotOutcome, SlotRecord};
+use mao_api::{Concurrency, Schedule, SlotOutcome, SlotRecord, Target};
 use mao_scheduler::plan::{plan, MissedReason, Policy};
 use tracing::warn;
 
-use super::fire::fire;
-use super::{Compiled, Scheduler, SLOT_HISTORY};
+use super::fire::{fire, wait_run};
+use super::{compile, Compiled, Scheduler, SLOT_HISTORY};
 use crate::local::ScheduleState;
 
 /// Plans the given schedules at `now`: saves every handled slot first, then fires the due
@@ -102,8 +102,24 @@ pub(super) async fn tick(
         let state = state.clone();
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
-            for slot in slots {
-                out.push(fire(&state, &c, slot).await);
+            // Under forbid, slots caught up after downtime run one after another, each
+            // queued behind the run of the one before (off this round, which must not wait).
+            let serial = c.schedule.concurrency == Concurrency::Forbid && slots.len() > 1;
+            let mut slots = slots.into_iter();
+            while let Some(slot) = slots.next() {
+                let record = fire(&state, &c, slot).await;
+                let fired = record.run_id.clone();
+                out.push(record);
+                if let (true, Some(run)) = (serial && slots.len() > 0, fired) {
+                    let rest: Vec<_> = slots.collect();
+                    tokio::spawn(catch_up_behind(
+                        state.clone(),
+                        c.schedule.id.clone(),
+                        run,
+                        rest,
+                    ));
+                    break;
+                }
             }
             (c.schedule.id.clone(), out)
         }));
@@ -128,6 +144,36 @@ pub(super) async fn tick(
         let _ = state.local.prune_slots(id, SLOT_HISTORY).await;
     }
     nexts
+}
+
+/// Fires `slots` of schedule `id` one after another, each once the run before it (first
+/// `run`) has ended; stops when the schedule is paused or removed meanwhile.
+async fn catch_up_behind(
+    state: Arc<Scheduler>,
+    id: String,
+    run: String,
+    slots: Vec<DateTime<Utc>>,
+) {
+    let mut previous = Some(run);
+    for slot in slots {
+        let Ok((schedule, _)) = state.schedules.get_or_stale(&id).await else {
+            return;
+        };
+        let is_pipeline = matches!(schedule.target, Target::Pipeline(_));
+        if let Some(run) = previous.take() {
+            wait_run(&state, &run, is_pipeline).await;
+        }
+        let Ok(c) = compile(schedule) else { return };
+        if c.schedule.suspended {
+            return;
+        }
+        let c = Arc::new(c);
+        let record = fire(&state, &c, slot).await;
+        previous = record.run_id.clone();
+        if let Err(e) = state.local.save_slots(&[], &[record]).await {
+            warn!(schedule = %id, error = %e, "cannot save a slot record");
+        }
+    }
 }
 
 pub(super) fn slot_record(

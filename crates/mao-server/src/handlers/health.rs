@@ -45,9 +45,7 @@ pub async fn readyz(State(state): State<Arc<Node>>) -> (StatusCode, Json<Readine
     if let Some(held) = state.holds_membership() {
         checks.push(check(
             "membership",
-            (!held).then(|| {
-                "this node lost its membership lease and is publishing itself again".to_owned()
-            }),
+            held.err().map(|fenced| fenced.to_string()),
         ));
     }
     let reason = checks.iter().find_map(|c| c.reason.clone());
