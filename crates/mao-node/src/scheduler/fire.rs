@@ -25,8 +25,10 @@ use tracing::{debug, info, warn};
 use super::claims::Claim;
 use super::tick::slot_record;
 use super::{Compiled, Scheduler};
-use crate::executor::{new_run_id, Trigger};
+use crate::executor::{new_run_id, RunError, Trigger};
 use crate::membership::Standing;
+use crate::pipeline::PipelineError;
+use crate::registry::RegistryError;
 use crate::{failpoint, pipeline};
 
 /// How often a node standing by for a slot claimed by another looks at the claim.
@@ -70,7 +72,8 @@ async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc
     // Checked before claiming: a node that cannot run the slot must leave it to another.
     let what = match resolve(state, s).await {
         Ok(w) => w,
-        Err(reason) => return skipped(reason),
+        Err(Unrunnable::Now(reason)) => return missed(state, s, slot, reason),
+        Err(Unrunnable::Refused(reason)) => return skipped(reason),
     };
     if s.mode == ScheduleMode::EveryNode {
         return match state.fence.confirm(state.store.as_ref()).await {
@@ -79,12 +82,20 @@ async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc
                 debug!(schedule = %s.id, %slot, %reason, "firing in degraded-local mode");
                 start(state, s, slot, what, None).await
             }
-            Err(fenced) => skipped(format!("fenced: {fenced}")),
+            Err(fenced) => missed(state, s, slot, format!("fenced: {fenced}")),
         };
     }
-    let lease = match state.fence.check() {
-        Ok(lease) => lease,
-        Err(fenced) => return skipped(format!("fenced, other nodes may take it: {fenced}")),
+    // A once slot this node cannot claim now is missed, not skipped: planned again, it
+    // finds the claim of whichever node ran it meanwhile, or claims it then.
+    let lease = match state.fence.confirm(state.store.as_ref()).await {
+        Ok(Standing::Held) => match state.fence.check() {
+            Ok(lease) => lease,
+            Err(fenced) => return missed(state, s, slot, format!("fenced: {fenced}")),
+        },
+        Ok(Standing::Degraded(reason)) => {
+            return missed(state, s, slot, format!("cannot claim the slot: {reason}"))
+        }
+        Err(fenced) => return missed(state, s, slot, format!("fenced: {fenced}")),
     };
     if s.concurrency == Concurrency::Forbid {
         if let Some(reason) = still_going(state, s, slot).await {
@@ -108,15 +119,23 @@ async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc
             }
             skipped(format!("claimed by node {holder}"))
         }
-        Err(e) => slot_record(
-            state,
-            s,
-            slot,
-            SlotOutcome::Missed,
-            None,
-            Some(format!("cannot claim the slot: {e}")),
-        ),
+        Err(e) => missed(state, s, slot, format!("cannot claim the slot: {e}")),
     }
+}
+
+/// A slot this node could not run for a passing reason (the store or the Engine does not
+/// answer): it is not handled, and follows the catch-up policy once the node can run it.
+fn missed(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>, reason: String) -> SlotRecord {
+    debug!(schedule = %s.id, %slot, %reason, "slot could not run; it follows the catch-up policy");
+    slot_record(state, s, slot, SlotOutcome::Missed, None, Some(reason))
+}
+
+/// Why a slot cannot run on this node.
+enum Unrunnable {
+    /// For now: what it needs does not answer.
+    Now(String),
+    /// Because of what it is (unknown tool, refused by the node's policy, full queue).
+    Refused(String),
 }
 
 fn skip(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>, reason: String) -> SlotRecord {
@@ -140,29 +159,47 @@ fn claim_value(
 }
 
 /// The tool or pipeline the slot runs, if this node can run it now.
-async fn resolve(state: &Scheduler, s: &Schedule) -> Result<What, String> {
+async fn resolve(state: &Scheduler, s: &Schedule) -> Result<What, Unrunnable> {
+    let registry = |what: &str, name: &str, e: RegistryError| {
+        let reason = format!("cannot run {what} {name}: {e}");
+        match e {
+            RegistryError::Store(StoreError::Unavailable(_)) => Unrunnable::Now(reason),
+            _ => Unrunnable::Refused(reason),
+        }
+    };
     let what = match &s.target {
         Target::Tool(name) => match state.tools.get_or_stale(name).await {
             Ok((tool, _)) => What::Tool(Box::new(tool)),
-            Err(e) => return Err(format!("cannot run tool {name}: {e}")),
+            Err(e) => return Err(registry("tool", name, e)),
         },
         Target::Pipeline(name) => match state.pipelines.get_or_stale(name).await {
             Ok((p, _)) => What::Pipeline(p),
-            Err(e) => return Err(format!("cannot run pipeline {name}: {e}")),
+            Err(e) => return Err(registry("pipeline", name, e)),
         },
     };
     let can_run = match &what {
-        What::Tool(tool) => state
-            .executor
-            .check_can_run(tool)
-            .await
-            .map_err(|e| e.to_string()),
+        What::Tool(tool) => state.executor.check_can_run(tool).await.map_err(|e| {
+            let passing = matches!(e, RunError::RuntimeUnavailable(_));
+            (e.to_string(), passing)
+        }),
         What::Pipeline(p) => pipeline::check_can_run(&state.runner, p)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| {
+                let passing = matches!(
+                    e,
+                    PipelineError::Run(RunError::RuntimeUnavailable(_))
+                        | PipelineError::Store(StoreError::Unavailable(_))
+                );
+                (e.to_string(), passing)
+            }),
     };
-    can_run.map_err(|e| format!("this node cannot run it now: {e}"))?;
-    Ok(what)
+    match can_run {
+        Ok(()) => Ok(what),
+        Err((e, true)) => Err(Unrunnable::Now(format!("this node cannot run it now: {e}"))),
+        Err((e, false)) => Err(Unrunnable::Refused(format!(
+            "this node cannot run it now: {e}"
+        ))),
+    }
 }
 
 /// Why a `forbid` slot must be skipped: a run of the schedule is still going on this node,

@@ -12,6 +12,10 @@ use super::fire::{fire, wait_run};
 use super::{compile, Compiled, Scheduler, SLOT_HISTORY};
 use crate::local::ScheduleState;
 
+/// How soon a slot that could not run (the store or the Engine did not answer) is planned
+/// again.
+const RETRY_UNRUN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Plans the given schedules at `now`: saves every handled slot first, then fires the due
 /// ones (each schedule's slots in order, schedules in parallel). Returns each schedule's
 /// next fire time.
@@ -126,16 +130,36 @@ pub(super) async fn tick(
     }
     let mut saves = Vec::new();
     let mut records = Vec::new();
+    let mut retry = Vec::new();
     for t in tasks {
         let Ok((id, out)) = t.await else { continue };
         let st = states.entry(id.clone()).or_default();
+        let mut unrun: Option<DateTime<Utc>> = None;
         for r in out {
             if r.run_id.is_some() {
                 st.last_run_id = r.run_id.clone();
             }
+            // Only the trailing slots that could not run go back: a later slot that ran
+            // (or was decided) must never be planned again.
+            unrun = match r.outcome {
+                SlotOutcome::Missed => unrun.or(Some(r.slot)),
+                _ => None,
+            };
             records.push(r);
         }
+        if let Some(slot) = unrun {
+            // Not handled after all: planned again shortly, as a missed slot that obeys
+            // the catch-up policy (and the starting deadline).
+            st.last_slot = Some(slot - chrono::Duration::nanoseconds(1));
+            retry.push(id.clone());
+        }
         saves.push((id, st.clone()));
+    }
+    let again = now + chrono::Duration::from_std(RETRY_UNRUN).expect("a small duration");
+    for (id, next) in nexts.iter_mut() {
+        if retry.contains(id) {
+            *next = Some(next.map_or(again, |n| n.min(again)));
+        }
     }
     if let Err(e) = state.local.save_slots(&saves, &records).await {
         warn!(error = %e, "cannot save slot records");

@@ -178,19 +178,27 @@ fn a_daemon_stopped_past_its_lease_fires_nothing_and_exits_when_its_name_was_tak
         "the resumed daemon exits non-zero: {status:?}\n{log}"
     );
     assert!(log.contains("already in use by a live daemon"), "{log}");
+    let claimed_after = |etcd: &EtcdServer| -> Vec<(DateTime<Utc>, serde_json::Value)> {
+        claims(etcd, "once7")
+            .into_iter()
+            .filter(|(slot, _)| *slot >= resumed - chrono::Duration::seconds(1))
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || claimed_after(&etcd)
+            .iter()
+            .filter(|(_, c)| c["run_id"].is_string())
+            .count()
+            >= 3),
+        "the twin runs the slots after the resume\n{}",
+        twin.log_text()
+    );
     twin.maoctl_ok(&["schedule", "pause", "once7"]);
     // Every slot claimed after the resume names a run of the twin: the old daemon started
     // none (its runs would be missing from the twin's list).
     std::thread::sleep(Duration::from_secs(1));
     let twin_runs: Vec<String> = runs_of(&twin, "once7").into_iter().map(|r| r.id).collect();
-    let after: Vec<_> = claims(&etcd, "once7")
-        .into_iter()
-        .filter(|(slot, _)| *slot >= resumed - chrono::Duration::seconds(1))
-        .collect();
-    assert!(
-        !after.is_empty(),
-        "the twin runs the slots after the resume"
-    );
+    let after = claimed_after(&etcd);
     for (slot, claim) in &after {
         let run = claim["run_id"].as_str().unwrap_or_default();
         assert!(
@@ -372,4 +380,46 @@ fn local_runs(d: &Daemon, schedule: &str) -> Vec<RunRecord> {
         .into_iter()
         .filter(|r| r.schedule.as_deref() == Some(schedule))
         .collect()
+}
+
+/// D6: a once slot this node could not claim while etcd was down is not lost: it follows
+/// the catch-up policy (latest, by default) once etcd is back.
+#[test]
+fn a_once_slot_the_store_kept_from_running_is_caught_up_once_it_is_back() {
+    ensure_demo_image();
+    let mut etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("fo");
+    let _sweep = container_sweep(&node);
+    let d = start_node(
+        &fed_args(dir.path(), &node, &etcd.endpoint()),
+        &dir.path().join("d.log"),
+        &[],
+    );
+    add_demo_tool(&d);
+    schedule_demo(&d, "*/2 * * * * *", "once6", &["--mode", "once"]);
+    assert!(eventually(Duration::from_secs(30), || runs_of(&d, "once6")
+        .iter()
+        .any(|r| r.status == RunStatus::Succeeded)));
+    etcd.stop();
+    let down = Utc::now();
+    // Slots pass while no node can claim them.
+    std::thread::sleep(Duration::from_secs(7));
+    let up = Utc::now();
+    etcd.start();
+    let mut late = Vec::new();
+    let caught = eventually(Duration::from_secs(45), || {
+        late = local_runs(&d, "once6")
+            .into_iter()
+            .filter(|r| r.scheduled_at.is_some_and(|s| s > down && s < up))
+            .collect();
+        late.iter().any(|r| r.status == RunStatus::Succeeded)
+    });
+    d.maoctl_ok(&["schedule", "pause", "once6"]);
+    assert!(
+        caught,
+        "a slot of the outage ran once etcd was back: {late:?}\n{}",
+        d.log_text()
+    );
+    assert_eq!(late.len(), 1, "catch-up latest runs one: {late:?}");
 }
