@@ -14,8 +14,9 @@
 use std::collections::VecDeque;
 use std::error::Error as _;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -36,9 +37,16 @@ use crate::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Deadline of dialing one endpoint.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Outer bound of a whole call: tonic's timeout only covers a request that got a
-/// connection and stops at the response headers, which leaves streaming calls open.
+/// Outer bound of a whole call, all its attempts on all members: tonic's timeout only
+/// covers a request that got a connection and stops at the response headers, which
+/// leaves streaming calls open.
 const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+/// The pause before a call tries the members again while they elect a leader; it doubles
+/// each round, up to a second, within [`CALL_TIMEOUT`].
+const ROUND_PAUSE: Duration = Duration::from_millis(100);
+/// How often a member that is down is asked whether it is back.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// HTTP/2 pings find a dead peer on long-lived streams (watches) that TCP would not notice.
 /// etcd refuses pings more often than every 5 s (`--grpc-keepalive-min-time`).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -108,19 +116,50 @@ impl std::fmt::Debug for EtcdUser {
     }
 }
 
-/// The user and the state of its token. The mutex is held while a token is requested, so
-/// concurrent calls that all found the token rejected ask etcd for one new token, not one each.
-struct Auth {
-    user: EtcdUser,
-    /// How many tokens were obtained; 0 before the first. A call remembers the generation
-    /// it ran with, and renews only if no other call renewed since.
-    generation: tokio::sync::Mutex<u64>,
+/// One member of the cluster: a client of its endpoint alone, whether it answered last
+/// time, and (with a user) the generation of the token this client holds.
+struct Member {
+    url: String,
+    client: Client,
+    health: std::sync::Mutex<Health>,
+    /// How many tokens this client obtained; 0 before the first. A call remembers the
+    /// generation it ran with, and renews only if no other call renewed since. The mutex
+    /// is held while a token is requested, so concurrent calls that all found the token
+    /// rejected ask etcd for one new token, not one each.
+    token_generation: tokio::sync::Mutex<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Health {
+    /// The member answered its last request or probe.
+    up: bool,
+    /// When a probe of a member that is down was last started.
+    probed: Option<Instant>,
 }
 
 /// Why one attempt of a call failed.
 enum Failure {
     Etcd(EtcdError),
     TimedOut,
+    /// Mapped already (a failed authentication); not retried.
+    Final(StoreError),
+}
+
+/// What a failure says about the request and the member it went to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Class {
+    /// No connection was made (refused, no route, TLS handshake): the request was never
+    /// sent. Safe to send to another member; the member is down.
+    NotSent,
+    /// The member answered that it did not take the request (it has no leader, or raft
+    /// dropped the proposal): safe to send again; the cluster is electing a leader.
+    NotTaken,
+    /// The request was sent and its outcome is unknown (the connection broke, no answer
+    /// in time, or etcd's own "request timed out"): a write may have been applied.
+    Ambiguous,
+    /// An answer about the request itself (a compare that failed, a missing lease, a
+    /// rejected token or permission): sending it elsewhere changes nothing.
+    Final,
 }
 
 /// What a failed request was about, to fill in the error it maps to.
@@ -146,13 +185,27 @@ impl Context {
     }
 }
 
+/// The answer of a call, and whether an earlier attempt of it had an unknown outcome: a
+/// guarded write then reads its own effect in the answer (see [`EtcdStore::run`]).
+struct Answer<T> {
+    value: T,
+    after_ambiguous: bool,
+}
+
 /// The federation store: an etcd cluster reached through its v3 gRPC API.
+///
+/// Each endpoint has a client of its own, not one client balanced over all of them: a
+/// balanced channel sends a share of the requests to a member that is down, and they fail.
+/// A call goes to the member that answered last; when a member does not answer, the call
+/// goes on to the next one, and the member is not chosen again until a probe finds it up.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Client,
+    members: Arc<[Arc<Member>]>,
+    /// The member that answered last: calls go there first.
+    preferred: Arc<AtomicUsize>,
     /// The endpoints, comma-separated, for error messages.
     endpoints: Arc<str>,
-    auth: Option<Arc<Auth>>,
+    user: Option<Arc<EtcdUser>>,
     /// What to suggest when etcd closes a TLS connection right away.
     tls_hint: Option<&'static str>,
 }
@@ -197,7 +250,11 @@ impl EtcdStore {
             .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
             // etcd does not permit pings without an open stream and answers them with
             // GOAWAY ("too_many_pings"), which would break the connection every few pings.
-            .with_keep_alive_while_idle(false);
+            .with_keep_alive_while_idle(false)
+            // A member without a leader (cut off from the others, or while they elect one)
+            // refuses requests at once ("etcdserver: no leader") and cancels its watches,
+            // instead of holding them until a timeout: the call goes on to another member.
+            .with_require_leader(true);
         if let Some(tls) = &config.tls {
             let mut tls_options =
                 TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
@@ -208,25 +265,33 @@ impl EtcdStore {
         }
         // The user is not handed to etcd-client: it would authenticate in `connect` (so
         // etcd would have to be up) and never again (so the store would break when the
-        // token expires). `Auth` does both lazily.
+        // token expires). `token` does both lazily.
         let joined: Arc<str> = endpoints.join(",").into();
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(|e| map_error(&joined, e, Context::default()))?;
+        let mut members = Vec::with_capacity(endpoints.len());
+        for url in endpoints {
+            let client = Client::connect([url], Some(options.clone()))
+                .await
+                .map_err(|e| map_error(&joined, e, Context::default()))?;
+            members.push(Arc::new(Member {
+                url: url.clone(),
+                client,
+                health: std::sync::Mutex::new(Health {
+                    up: true,
+                    probed: None,
+                }),
+                token_generation: tokio::sync::Mutex::new(0),
+            }));
+        }
         let tls_hint = config.tls.as_ref().map(|tls| match tls.client {
             None => "etcd may require a client certificate: set etcd_cert and etcd_key",
             Some(_) => "etcd may not accept the client certificate of etcd_cert: is it signed by etcd's --trusted-ca-file?",
         });
         Ok(EtcdStore {
-            client,
+            members: members.into(),
+            preferred: Arc::new(AtomicUsize::new(0)),
             endpoints: joined,
             tls_hint,
-            auth: config.user.map(|user| {
-                Arc::new(Auth {
-                    user,
-                    generation: tokio::sync::Mutex::new(0),
-                })
-            }),
+            user: config.user.map(Arc::new),
         })
     }
 
@@ -235,34 +300,179 @@ impl EtcdStore {
         &self.endpoints
     }
 
-    /// Runs one etcd call under [`CALL_TIMEOUT`] and maps its error. With a user, the call
-    /// runs with a token, and once more with a new one when etcd rejected the token.
+    /// Runs one etcd call and maps its error; see [`EtcdStore::run_resolving`]. For
+    /// requests that may be sent again whatever became of an earlier attempt: reads,
+    /// and writes whose repetition leaves the same state.
     async fn run<T, F, C>(&self, ctx: Context, call: C) -> Result<T>
     where
-        C: Fn() -> F,
+        C: Fn(&Client) -> F,
         F: Future<Output = std::result::Result<T, EtcdError>>,
     {
-        let Some(auth) = &self.auth else {
-            return self.attempt(call()).await.map_err(|f| self.failed(f, ctx));
-        };
-        let generation = self.token(auth, None).await?;
-        match self.attempt(call()).await {
-            Err(Failure::Etcd(e)) if is_token_rejected(&e) => {
-                debug!(endpoints = %self.endpoints, "etcd rejected the auth token; asking for a new one");
-                self.token(auth, Some(generation)).await?;
-                self.attempt(call()).await.map_err(|f| self.failed(f, ctx))
+        self.run_resolving(ctx, call).await.map(|a| a.value)
+    }
+
+    /// Runs one etcd call on the members in turn until one answers, within [`CALL_TIMEOUT`].
+    ///
+    /// Which failures are sent again, and why that is safe:
+    /// * no connection was made, or the member said it did not take the request (no
+    ///   leader, proposal dropped): the request had no effect, so any request may go to
+    ///   the next member;
+    /// * the outcome is unknown (the connection broke after the request was sent, no
+    ///   answer in time, etcd's "request timed out"): a write may have been applied. Every
+    ///   request of this store may still be sent again, because none doubles its effect:
+    ///   reads have none; a plain put writes the same value again (watchers may see the
+    ///   same value put twice); lease grants at worst leave an unused lease that expires;
+    ///   keep-alives and revokes repeat harmlessly; guarded writes (create-if-absent,
+    ///   compare-and-swap, compare-and-delete) cannot apply twice, because their compare
+    ///   fails once the first one applied. What the repeat answers may be wrong, though
+    ///   ("already exists" for the key this very call created), so the answer says
+    ///   [`Answer::after_ambiguous`] and the guarded writes read their own effect in it.
+    ///
+    /// Each member is tried at most once per round, the one that answered last first and
+    /// members that are down last. When every member refused the connection etcd is down
+    /// and the call fails at once; when some member was electing a leader (or did not
+    /// answer in time), another round follows after a short pause, so that a write
+    /// during a leader election waits for the new leader instead of failing. With a user,
+    /// the call runs with a token, and once more with a new one when etcd rejected it.
+    async fn run_resolving<T, F, C>(&self, ctx: Context, call: C) -> Result<Answer<T>>
+    where
+        C: Fn(&Client) -> F,
+        F: Future<Output = std::result::Result<T, EtcdError>>,
+    {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let mut after_ambiguous = false;
+        let mut pause = ROUND_PAUSE;
+        loop {
+            let mut electing = false;
+            let mut last = None;
+            for index in self.order() {
+                let member = &self.members[index];
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match self.attempt_with_token(member, left, &call).await {
+                    Ok(value) => {
+                        self.answered(index);
+                        return Ok(Answer {
+                            value,
+                            after_ambiguous,
+                        });
+                    }
+                    Err(failure) => {
+                        let class = classify(&failure);
+                        debug!(endpoint = %member.url, ?class, "etcd request failed");
+                        match class {
+                            Class::Final => return Err(self.failed(failure, ctx)),
+                            Class::NotSent => {}
+                            Class::NotTaken => electing = true,
+                            Class::Ambiguous => {
+                                after_ambiguous = true;
+                                // A member that answers nothing in time is stuck, cut
+                                // off, or waiting for a leader.
+                                electing |= is_timeout(&failure);
+                            }
+                        }
+                        self.mark_down(index);
+                        last = Some(failure);
+                    }
+                }
             }
-            result => result.map_err(|f| self.failed(f, ctx)),
+            let Some(last) = last else {
+                return Err(self.timed_out());
+            };
+            if !electing || Instant::now() + pause >= deadline {
+                return Err(self.failed(last, ctx));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
-    async fn attempt<T, F>(&self, call: F) -> std::result::Result<T, Failure>
+    /// The members in the order a call tries them: the one that answered last, the others
+    /// that are up, then those that are down (their probes are started here).
+    fn order(&self) -> Vec<usize> {
+        let count = self.members.len();
+        let first = self.preferred.load(Ordering::Relaxed) % count;
+        let (mut up, mut down) = (Vec::new(), Vec::new());
+        for index in (0..count).map(|i| (first + i) % count) {
+            let member = &self.members[index];
+            let health = *member.health.lock().expect("health lock");
+            if health.up {
+                up.push(index);
+            } else {
+                down.push(index);
+                if health
+                    .probed
+                    .is_none_or(|at| at.elapsed() >= PROBE_INTERVAL)
+                {
+                    self.probe(index);
+                }
+            }
+        }
+        up.extend(down);
+        up
+    }
+
+    fn answered(&self, index: usize) {
+        self.members[index].health.lock().expect("health lock").up = true;
+        self.preferred.store(index, Ordering::Relaxed);
+    }
+
+    fn mark_down(&self, index: usize) {
+        let member = &self.members[index];
+        let mut health = member.health.lock().expect("health lock");
+        if health.up {
+            warn!(endpoint = %member.url, "etcd member does not answer; using the others until it does");
+            health.up = false;
+            // The first probe waits a moment: the member just failed.
+            health.probed = Some(Instant::now());
+        }
+    }
+
+    /// Asks a member that is down for its status in the background: it is up again once
+    /// it answers and knows a leader.
+    fn probe(&self, index: usize) {
+        let member = self.members[index].clone();
+        member.health.lock().expect("health lock").probed = Some(Instant::now());
+        tokio::spawn(async move {
+            let mut client = member.client.maintenance_client();
+            let up = match tokio::time::timeout(PROBE_TIMEOUT, client.status()).await {
+                Ok(Ok(status)) => status.leader() != 0,
+                // An answer about permissions is an answer: the member is there.
+                Ok(Err(e)) => classify(&Failure::Etcd(e)) == Class::Final,
+                Err(_) => false,
+            };
+            if up {
+                debug!(endpoint = %member.url, "etcd member answers again");
+                member.health.lock().expect("health lock").up = true;
+            }
+        });
+    }
+
+    /// One attempt on one member; with a user, with a token, and once more with a new one
+    /// when etcd rejected the token.
+    async fn attempt_with_token<T, F, C>(
+        &self,
+        member: &Member,
+        left: Duration,
+        call: &C,
+    ) -> std::result::Result<T, Failure>
     where
+        C: Fn(&Client) -> F,
         F: Future<Output = std::result::Result<T, EtcdError>>,
     {
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result.map_err(Failure::Etcd),
-            Err(_) => Err(Failure::TimedOut),
+        let Some(user) = &self.user else {
+            return attempt(left, call(&member.client)).await;
+        };
+        let generation = self.token(member, user, None, left).await?;
+        match attempt(left, call(&member.client)).await {
+            Err(Failure::Etcd(e)) if is_token_rejected(&e) => {
+                debug!(endpoint = %member.url, "etcd rejected the auth token; asking for a new one");
+                self.token(member, user, Some(generation), left).await?;
+                attempt(left, call(&member.client)).await
+            }
+            result => result,
         }
     }
 
@@ -270,6 +480,7 @@ impl EtcdStore {
         match failure {
             Failure::Etcd(e) => self.with_tls_hint(map_error(&self.endpoints, e, ctx)),
             Failure::TimedOut => self.timed_out(),
+            Failure::Final(e) => e,
         }
     }
 
@@ -298,11 +509,17 @@ impl EtcdStore {
         ))
     }
 
-    /// Makes sure the client holds a token and returns its generation: obtains the first
-    /// one, or with `rejected` (the generation etcd refused) a new one unless another call
-    /// already replaced it.
-    async fn token(&self, auth: &Auth, rejected: Option<u64>) -> Result<u64> {
-        let mut generation = auth.generation.lock().await;
+    /// Makes sure the member's client holds a token and returns its generation: obtains
+    /// the first one, or with `rejected` (the generation etcd refused) a new one unless
+    /// another call already replaced it.
+    async fn token(
+        &self,
+        member: &Member,
+        user: &EtcdUser,
+        rejected: Option<u64>,
+        left: Duration,
+    ) -> std::result::Result<u64, Failure> {
+        let mut generation = member.token_generation.lock().await;
         let needed = match rejected {
             None => *generation == 0,
             Some(rejected) => *generation == rejected,
@@ -310,18 +527,22 @@ impl EtcdStore {
         if !needed {
             return Ok(*generation);
         }
-        let mut client = self.client.auth_client();
+        let mut client = member.client.auth_client();
         // A stale token would ride along on the authenticate request itself.
         client.remove_client_auth();
-        let login = client.set_client_auth(auth.user.name.clone(), auth.user.password.clone());
-        match self.attempt(login).await {
+        let login = client.set_client_auth(user.name.clone(), user.password.clone());
+        match attempt(left, login).await {
             Ok(()) => {}
             Err(Failure::Etcd(e)) if e.to_string().contains("authentication is not enabled") => {
-                warn!(endpoints = %self.endpoints, user = %auth.user.name,
+                warn!(endpoints = %self.endpoints, user = %user.name,
                     "etcd_user is set but etcd has authentication off; going on without a token");
             }
-            Err(Failure::Etcd(e)) => return Err(self.login_failed(&auth.user.name, e)),
-            Err(Failure::TimedOut) => return Err(self.timed_out()),
+            // A member that cannot be reached is the next member's business.
+            Err(Failure::Etcd(e)) if classify_etcd(&e) != Class::Final => {
+                return Err(Failure::Etcd(e))
+            }
+            Err(Failure::Etcd(e)) => return Err(Failure::Final(self.login_failed(&user.name, e))),
+            Err(other) => return Err(other),
         }
         *generation += 1;
         Ok(*generation)
@@ -348,25 +569,20 @@ impl EtcdStore {
         }
     }
 
-    /// One transaction on a fresh handle of the KV service (each attempt of [`EtcdStore::run`]
-    /// needs its own future).
-    fn kv_txn(
-        &self,
-        txn: Txn,
-    ) -> impl Future<Output = std::result::Result<TxnResponse, EtcdError>> + 'static {
-        let mut kv = self.client.kv_client();
-        async move { kv.txn(txn).await }
-    }
-
     /// Runs a compare-on-`mod_revision` transaction and reads the key on failure, so a
-    /// failed comparison can tell a missing key from a changed one.
+    /// failed comparison can tell a missing key from a changed one, and a repeat after an
+    /// attempt with an unknown outcome can tell whether that attempt applied.
     async fn guarded(
         &self,
         key: &str,
         expected: Revision,
-        op: TxnOp,
+        write: Guarded,
         ctx: Context,
     ) -> Result<Revision> {
+        let op = match &write {
+            Guarded::Put { value, lease } => TxnOp::put(key, value.to_vec(), put_options(*lease)),
+            Guarded::Delete => TxnOp::delete(key, None),
+        };
         let txn = Txn::new()
             // A missing key compares as mod_revision 0, so also require that it exists.
             .when([
@@ -375,25 +591,167 @@ impl EtcdStore {
             ])
             .and_then([op])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.run(ctx, || self.kv_txn(txn.clone())).await?;
+        let answer = self
+            .run_resolving(ctx, |client| kv_txn(client, txn.clone()))
+            .await?;
+        let resp = answer.value;
         if resp.succeeded() {
             return txn_revision(&resp);
         }
-        let actual = resp.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => Some(get.kvs().first().map(|kv| kv.mod_revision())),
-            _ => None,
-        });
-        match actual.flatten() {
+        let current = txn_get(&resp);
+        if answer.after_ambiguous {
+            // The compare failed, maybe because an earlier attempt of this very call
+            // applied: it did if the key is now what that attempt wrote.
+            match (&write, &current) {
+                (Guarded::Put { value, lease }, Some(kv))
+                    if kv.mod_revision() > expected
+                        && kv.value() == value.as_ref()
+                        && lease.unwrap_or(0) == kv.lease() =>
+                {
+                    return Ok(kv.mod_revision());
+                }
+                (Guarded::Delete, None) => return txn_revision(&resp),
+                (Guarded::Put { .. }, _) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "etcd at {} did not confirm the write of {key} and the key has changed since: it may or may not have been applied",
+                        self.endpoints
+                    )))
+                }
+                (Guarded::Delete, Some(_)) => {}
+            }
+        }
+        match current {
             None => Err(StoreError::NotFound {
                 key: key.to_owned(),
             }),
-            Some(actual) => Err(StoreError::Conflict {
+            Some(kv) => Err(StoreError::Conflict {
                 key: key.to_owned(),
                 expected,
-                actual: Some(actual),
+                actual: Some(kv.mod_revision()),
             }),
         }
     }
+}
+
+/// The write of a guarded transaction.
+enum Guarded {
+    Put {
+        value: Bytes,
+        lease: Option<LeaseId>,
+    },
+    Delete,
+}
+
+/// One transaction on a fresh handle of the KV service (each attempt needs its own future).
+fn kv_txn(
+    client: &Client,
+    txn: Txn,
+) -> impl Future<Output = std::result::Result<TxnResponse, EtcdError>> + 'static {
+    let mut kv = client.kv_client();
+    async move { kv.txn(txn).await }
+}
+
+/// The key read by the `or_else` branch of a failed transaction, if it exists.
+fn txn_get(resp: &TxnResponse) -> Option<etcd_client::KeyValue> {
+    resp.op_responses().into_iter().find_map(|r| match r {
+        TxnOpResponse::Get(get) => get.kvs().first().cloned(),
+        _ => None,
+    })
+}
+
+/// One attempt of a call, bounded by `left` (tonic's own timeout covers only a request
+/// that got a connection, up to the response headers, which leaves streams open).
+async fn attempt<T, F>(left: Duration, call: F) -> std::result::Result<T, Failure>
+where
+    F: Future<Output = std::result::Result<T, EtcdError>>,
+{
+    match tokio::time::timeout(left, call).await {
+        Ok(result) => result.map_err(Failure::Etcd),
+        Err(_) => Err(Failure::TimedOut),
+    }
+}
+
+fn classify(failure: &Failure) -> Class {
+    match failure {
+        Failure::Etcd(e) => classify_etcd(e),
+        Failure::TimedOut => Class::Ambiguous,
+        Failure::Final(_) => Class::Final,
+    }
+}
+
+/// What an etcd-client error says about the request: the one place that decides what
+/// may be sent to another member (see [`EtcdStore::run_resolving`]).
+fn classify_etcd(e: &EtcdError) -> Class {
+    let text = |what: String, source: Option<&(dyn std::error::Error + 'static)>| {
+        describe(what, source).to_lowercase()
+    };
+    match e {
+        EtcdError::TransportError(t) => connection_class(&text(t.to_string(), t.source())),
+        EtcdError::IoError(io) => connection_class(&text(io.to_string(), io.source())),
+        EtcdError::GRpcStatus(status) => {
+            let message = status.message();
+            if is_auth_status(message)
+                || i32::from(status.code()) == GRPC_UNAUTHENTICATED
+                || message.contains("requested lease not found")
+                || message.contains("required revision has been compacted")
+            {
+                return Class::Final;
+            }
+            // etcd's answers for a request it did not hand to raft, or that raft dropped.
+            if ["no leader", "raft proposal dropped", "too many requests"]
+                .iter()
+                .any(|m| message.contains(m))
+            {
+                return Class::NotTaken;
+            }
+            match i32::from(status.code()) {
+                GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED => {
+                    connection_class(&text(message.to_owned(), status.source()))
+                }
+                GRPC_UNKNOWN if is_connection_failure(message) => {
+                    connection_class(&text(message.to_owned(), status.source()))
+                }
+                _ => Class::Final,
+            }
+        }
+        EtcdError::LeaseKeepAliveError(m) if m.contains("lease not found") => Class::Final,
+        // The request stream of a watch or keep-alive closed under us.
+        EtcdError::WatchError(_) | EtcdError::LeaseKeepAliveError(_) => Class::Ambiguous,
+        _ => Class::Final,
+    }
+}
+
+/// A failed connection: never sent when it failed while connecting, unknown otherwise.
+fn connection_class(text: &str) -> Class {
+    let connecting = [
+        "tcp connect error",
+        "error trying to connect",
+        "connection refused",
+        "dns error",
+        "no route to host",
+        "network is unreachable",
+        "invalid peer certificate",
+        "handshake",
+    ];
+    if connecting.iter().any(|needle| text.contains(needle)) {
+        Class::NotSent
+    } else {
+        Class::Ambiguous
+    }
+}
+
+/// Whether a failure is a request that got no answer in time: ours, tonic's ("timeout
+/// expired") or etcd's own "request timed out" (also "... possibly due to previous leader
+/// failure"), a proposal that waited for a leader that did not commit it in time.
+fn is_timeout(failure: &Failure) -> bool {
+    let message = match failure {
+        Failure::TimedOut => return true,
+        Failure::Final(_) => return false,
+        Failure::Etcd(e) => e.to_string().to_lowercase(),
+    };
+    ["timeout", "timed out", "deadline", "leader changed"]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 /// Maps every etcd-client error to a store error; the one place that knows etcd's messages.
@@ -644,8 +1002,8 @@ impl Store for EtcdStore {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let resp = self
-            .run(Context::default(), || {
-                let mut kv = self.client.kv_client();
+            .run(Context::default(), |client| {
+                let mut kv = client.kv_client();
                 async move { kv.get(key, None).await }
             })
             .await?;
@@ -654,8 +1012,8 @@ impl Store for EtcdStore {
 
     async fn put(&self, key: &str, value: Bytes, lease: Option<LeaseId>) -> Result<Revision> {
         let resp = self
-            .run(Context::lease(lease), || {
-                let mut kv = self.client.kv_client();
+            .run(Context::lease(lease), |client| {
+                let mut kv = client.kv_client();
                 let value = Vec::from(value.clone());
                 async move { kv.put(key, value, put_options(lease)).await }
             })
@@ -666,16 +1024,30 @@ impl Store for EtcdStore {
     async fn create(&self, key: &str, value: Bytes, lease: Option<LeaseId>) -> Result<Revision> {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, Vec::from(value), put_options(lease))]);
-        let resp = self
-            .run(Context::lease(lease), || self.kv_txn(txn.clone()))
+            .and_then([TxnOp::put(key, value.to_vec(), put_options(lease))])
+            .or_else([TxnOp::get(key, None)]);
+        let answer = self
+            .run_resolving(Context::lease(lease), |client| kv_txn(client, txn.clone()))
             .await?;
-        if !resp.succeeded() {
-            return Err(StoreError::AlreadyExists {
-                key: key.to_owned(),
-            });
+        let resp = answer.value;
+        if resp.succeeded() {
+            return txn_revision(&resp);
         }
-        txn_revision(&resp)
+        // A repeat after an attempt with an unknown outcome finds the key that attempt
+        // created: the same value and lease. (Another writer with byte-identical value
+        // and lease would be indistinguishable, and holds the key as this one meant to.)
+        match txn_get(&resp) {
+            Some(kv)
+                if answer.after_ambiguous
+                    && kv.value() == value.as_ref()
+                    && lease.unwrap_or(0) == kv.lease() =>
+            {
+                Ok(kv.create_revision())
+            }
+            _ => Err(StoreError::AlreadyExists {
+                key: key.to_owned(),
+            }),
+        }
     }
 
     async fn compare_and_swap(
@@ -685,26 +1057,30 @@ impl Store for EtcdStore {
         value: Bytes,
         lease: Option<LeaseId>,
     ) -> Result<Revision> {
-        let op = TxnOp::put(key, Vec::from(value), put_options(lease));
-        self.guarded(key, expected, op, Context::lease(lease)).await
+        let write = Guarded::Put { value, lease };
+        self.guarded(key, expected, write, Context::lease(lease))
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<Option<Revision>> {
-        let resp = self
-            .run(Context::default(), || {
-                let mut kv = self.client.kv_client();
+        let answer = self
+            .run_resolving(Context::default(), |client| {
+                let mut kv = client.kv_client();
                 async move { kv.delete(key, None).await }
             })
             .await?;
-        if resp.deleted() == 0 {
+        // After an attempt with an unknown outcome a repeat that deletes nothing cannot
+        // tell whether that attempt deleted the key or it was never there; the key is gone
+        // either way, as the caller asked, so it counts as deleted.
+        if answer.value.deleted() == 0 && !answer.after_ambiguous {
             return Ok(None);
         }
-        header_revision(resp.header()).map(Some)
+        header_revision(answer.value.header()).map(Some)
     }
 
     async fn compare_and_delete(&self, key: &str, expected: Revision) -> Result<Revision> {
-        let op = TxnOp::delete(key, None);
-        self.guarded(key, expected, op, Context::default()).await
+        self.guarded(key, expected, Guarded::Delete, Context::default())
+            .await
     }
 
     async fn list(&self, prefix: &str, options: ListOptions) -> Result<Page> {
@@ -738,8 +1114,8 @@ impl Store for EtcdStore {
             get = get.with_count_only();
         }
         let resp = self
-            .run(Context::revision(options.revision), || {
-                let mut kv = self.client.kv_client();
+            .run(Context::revision(options.revision), |client| {
+                let mut kv = client.kv_client();
                 let (start, get) = (start.clone(), get.clone());
                 async move { kv.get(start, Some(get)).await }
             })
@@ -781,8 +1157,8 @@ impl Store for EtcdStore {
             options = options.with_start_revision(from);
         }
         let (watcher, stream) = self
-            .run(Context::revision(from), || {
-                let mut client = self.client.watch_client();
+            .run(Context::revision(from), |client| {
+                let mut client = client.watch_client();
                 let (start, options) = (start.clone(), options.clone());
                 async move { client.watch(start, Some(options)).await }
             })
@@ -813,8 +1189,8 @@ impl Store for EtcdStore {
         let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
         let secs = i64::try_from(secs.max(1)).unwrap_or(i64::MAX);
         let resp = self
-            .run(Context::default(), || {
-                let mut lease = self.client.lease_client();
+            .run(Context::default(), |client| {
+                let mut lease = client.lease_client();
                 async move { lease.grant(secs, None).await }
             })
             .await?;
@@ -832,8 +1208,8 @@ impl Store for EtcdStore {
         // answer; a TTL <= 0 in that answer is its "lease not found". Dropping the stream
         // afterwards closes it, so this is exactly one refresh.
         let (_keeper, _stream) = self
-            .run(Context::lease(Some(lease)), || {
-                let mut client = self.client.lease_client();
+            .run(Context::lease(Some(lease)), |client| {
+                let mut client = client.lease_client();
                 async move { client.keep_alive(lease).await }
             })
             .await?;
@@ -842,8 +1218,8 @@ impl Store for EtcdStore {
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
         match self
-            .run(Context::lease(Some(lease)), || {
-                let mut client = self.client.lease_client();
+            .run(Context::lease(Some(lease)), |client| {
+                let mut client = client.lease_client();
                 async move { client.revoke(lease).await }
             })
             .await
@@ -856,8 +1232,8 @@ impl Store for EtcdStore {
     async fn ping(&self) -> Result<Revision> {
         // A linearizable count-only read: cheap, yet it needs a working quorum.
         let resp = self
-            .run(Context::default(), || {
-                let mut kv = self.client.kv_client();
+            .run(Context::default(), |client| {
+                let mut kv = client.kv_client();
                 let get = GetOptions::new().with_count_only();
                 async move { kv.get("\0", Some(get)).await }
             })

@@ -15,7 +15,7 @@ use crate::{log_tail, PORT_ATTEMPTS};
 /// The etcd binary; `ETCD_BIN` overrides it.
 const DEFAULT_BIN: &str = "/usr/bin/etcd";
 /// How long etcd may take to elect itself and answer, on a loaded machine.
-const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 const NAME: &str = "mao-test";
 /// The etcdctl binary; `ETCDCTL_BIN` overrides it.
 const DEFAULT_CTL_BIN: &str = "/usr/bin/etcdctl";
@@ -71,15 +71,7 @@ impl EtcdServer {
 
     /// Starts etcd as `options` say, in a fresh temp dir, and waits until it answers.
     pub fn start_with(options: EtcdOptions) -> EtcdServer {
-        let bin = std::env::var_os("ETCD_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
-        if !bin.is_file() {
-            panic!(
-                "etcd binary {} not found: install etcd (Debian: apt-get install etcd-server) or set ETCD_BIN",
-                bin.display()
-            );
-        }
+        let bin = etcd_bin();
         let dir = tempfile::tempdir().expect("cannot create a temp dir for etcd");
         let mut server = EtcdServer {
             bin,
@@ -133,9 +125,7 @@ impl EtcdServer {
     /// Runs `etcdctl` against this server, with its certificates and, once auth is on,
     /// as `root`; returns what it printed.
     pub fn etcdctl(&self, args: &[&str]) -> Output {
-        let bin = std::env::var_os("ETCDCTL_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN));
+        let bin = etcdctl_bin();
         let mut command = Command::new(&bin);
         command
             .env("ETCDCTL_API", "3")
@@ -317,8 +307,29 @@ impl Drop for EtcdServer {
     }
 }
 
+/// The etcd binary (`ETCD_BIN` or Debian's); panics with what to install when it is missing.
+pub(crate) fn etcd_bin() -> PathBuf {
+    let bin = std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
+    if !bin.is_file() {
+        panic!(
+            "etcd binary {} not found: install etcd (Debian: apt-get install etcd-server) or set ETCD_BIN",
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// The etcdctl binary (`ETCDCTL_BIN` or Debian's).
+pub(crate) fn etcdctl_bin() -> PathBuf {
+    std::env::var_os("ETCDCTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN))
+}
+
 /// One plain HTTP/1.0 request on the client port (etcd serves HTTP and gRPC there).
-fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+pub(crate) fn request(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<String> {
     let timeout = Duration::from_secs(1);
     let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout)?;
     stream.set_read_timeout(Some(timeout))?;

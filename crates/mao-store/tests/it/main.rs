@@ -6,5 +6,6 @@ mod suite;
 
 mod embedded;
 mod etcd;
+mod etcd_cluster;
 mod etcd_secure;
 mod etcd_smoke;
