@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod docker;
+pub mod engine_proxy;
 pub mod etcd;
 pub mod ports;
 pub mod smtp;
