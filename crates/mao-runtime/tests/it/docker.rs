@@ -614,7 +614,10 @@ async fn an_inspection_gives_the_containers_own_start_and_exit_times() {
     let info = runtime.inspect(&id).await.unwrap().expect("the container");
     let started = info.started_at.expect("a start time");
     let finished = info.finished_at.expect("an exit time");
-    assert!(before <= started && started < finished && finished <= after, "{info:?}");
+    assert!(
+        before <= started && started < finished && finished <= after,
+        "{info:?}"
+    );
     assert!(
         finished - started >= chrono::Duration::milliseconds(900),
         "the tool slept 1 s: {info:?}"
@@ -623,8 +626,16 @@ async fn an_inspection_gives_the_containers_own_start_and_exit_times() {
         .create(&containers.spec("created", &[]))
         .await
         .unwrap();
-    let info = runtime.inspect(&created).await.unwrap().expect("the container");
-    assert_eq!((info.started_at, info.finished_at), (None, None), "never started");
+    let info = runtime
+        .inspect(&created)
+        .await
+        .unwrap()
+        .expect("the container");
+    assert_eq!(
+        (info.started_at, info.finished_at),
+        (None, None),
+        "never started"
+    );
 }
 
 #[tokio::test]
@@ -632,7 +643,10 @@ async fn an_engine_that_stops_answering_is_unavailable_and_answers_again_when_th
     let proxy = mao_testkit::engine_proxy::EngineProxy::start();
     let runtime = DockerRuntime::connect_with_socket(proxy.path())
         .with_call_timeout(Duration::from_millis(500));
-    runtime.ping().await.expect("the engine answers through the proxy");
+    runtime
+        .ping()
+        .await
+        .expect("the engine answers through the proxy");
     proxy.freeze();
     match runtime.ping().await {
         Err(RuntimeError::Unavailable(message)) => {
@@ -641,5 +655,8 @@ async fn an_engine_that_stops_answering_is_unavailable_and_answers_again_when_th
         other => panic!("expected Unavailable, got {other:?}"),
     }
     proxy.thaw();
-    runtime.ping().await.expect("the engine answers once thawed");
+    runtime
+        .ping()
+        .await
+        .expect("the engine answers once thawed");
 }
