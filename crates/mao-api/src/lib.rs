@@ -331,6 +331,24 @@ impl std::str::FromStr for RunStatus {
     }
 }
 
+/// Why a run did not succeed, for scripts; its `error` says the same in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The Docker Engine stopped answering (within the node's `engine_timeout`) while the
+    /// run's container was made, started or waited for.
+    EngineUnresponsive,
+}
+
+impl FailureReason {
+    /// The wire name (`engine_unresponsive`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::EngineUnresponsive => "engine_unresponsive",
+        }
+    }
+}
+
 /// The record of one run of a tool on one node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -367,6 +385,9 @@ pub struct RunRecord {
     /// Why the run did not succeed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the run did not succeed, as a stable name, when the daemon knows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<FailureReason>,
     pub queued_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,

@@ -22,6 +22,7 @@ use bollard::query_parameters::{
     ListContainersOptions, LogsOptions, RemoveContainerOptions,
 };
 use bollard::Docker;
+use chrono::{DateTime, Datelike, Utc};
 use futures::{Stream, StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
@@ -559,7 +560,22 @@ fn container_info(inspect: ContainerInspectResponse) -> ContainerInfo {
         running: state.running.unwrap_or(false),
         exit_code: if exited { state.exit_code } else { None },
         oom_killed: state.oom_killed.unwrap_or(false),
+        started_at: engine_time(state.started_at.as_deref()),
+        finished_at: if exited {
+            engine_time(state.finished_at.as_deref())
+        } else {
+            None
+        },
     }
+}
+
+/// A time of the engine's state (RFC 3339, nanoseconds); the engine writes the zero time
+/// `0001-01-01T00:00:00Z` for one that has not happened.
+fn engine_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    let time = DateTime::parse_from_rfc3339(text?)
+        .ok()?
+        .with_timezone(&Utc);
+    (time.year() > 1).then_some(time)
 }
 
 /// The HTTP status the engine answered, if it answered.
@@ -628,6 +644,16 @@ mod tests {
 
     use super::*;
     use crate::{Limits, Mount};
+
+    #[test]
+    fn engine_times_are_read_and_the_zero_time_is_none() {
+        let started = engine_time(Some("2024-05-01T12:00:01.123456789Z")).unwrap();
+        assert_eq!(started.timestamp_subsec_nanos(), 123_456_789);
+        assert_eq!(started.timestamp(), 1_714_564_801);
+        assert_eq!(engine_time(Some("0001-01-01T00:00:00Z")), None);
+        assert_eq!(engine_time(Some("soon")), None);
+        assert_eq!(engine_time(None), None);
+    }
 
     #[test]
     fn references_without_tag_are_told_apart() {

@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::Stream;
 
 #[cfg(feature = "docker")]
@@ -110,6 +111,10 @@ pub struct ContainerInfo {
     pub exit_code: Option<i64>,
     /// Killed by the kernel for exceeding its memory limit.
     pub oom_killed: bool,
+    /// When the engine started the container; `None` before its first start.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the container exited; `None` while it has not.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// The container operations of one run.

@@ -143,8 +143,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     .await?
     .context("interrupted while waiting for the store")?;
 
-    let runtime: Arc<dyn mao_runtime::Runtime> =
-        Arc::new(mao_runtime::docker::DockerRuntime::connect());
+    // Every request to the engine is bounded by engine_timeout, so a hung engine fails the
+    // runs that need it instead of holding them.
+    let runtime: Arc<dyn mao_runtime::Runtime> = Arc::new(
+        mao_runtime::docker::DockerRuntime::connect().with_call_timeout(config.runs.engine_timeout),
+    );
     let node = Node::new(
         store,
         runs,

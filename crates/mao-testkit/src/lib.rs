@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod docker;
+pub mod engine_proxy;
 pub mod etcd;
 pub mod etcd_cluster;
 pub mod ports;

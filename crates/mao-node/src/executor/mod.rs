@@ -106,6 +106,9 @@ pub const LABEL_NODE: &str = "mao.node";
 pub const LABEL_TOOL: &str = "mao.tool";
 pub const LABEL_PIPELINE: &str = "mao.pipeline";
 
+/// How long the Docker Engine may leave a request unanswered, by default.
+pub const DEFAULT_ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Node-wide run settings (from the node's config).
 #[derive(Clone, Debug)]
 pub struct RunSettings {
@@ -125,6 +128,10 @@ pub struct RunSettings {
     pub policy: ContainerPolicy,
     /// How metrics are judged when the tool or step does not say.
     pub detector: mao_api::DetectorSpec,
+    /// How long the Docker Engine may leave a request unanswered before a run that needs
+    /// it fails `engine_unresponsive` (a container running long is not that: the engine is
+    /// asked about it now and then, and must answer within this bound).
+    pub engine_timeout: Duration,
 }
 
 impl Default for RunSettings {
@@ -145,6 +152,7 @@ impl Default for RunSettings {
             allow_docker_socket: false,
             policy,
             detector: mao_api::DetectorSpec::default(),
+            engine_timeout: DEFAULT_ENGINE_TIMEOUT,
         }
     }
 }
@@ -253,6 +261,8 @@ enum Ending {
     TimedOut,
     Cancelled,
     Error(String),
+    /// The engine did not answer a question about the container within `engine_timeout`.
+    EngineUnresponsive(String),
 }
 
 impl Executor {

@@ -76,15 +76,26 @@ impl Executor {
                     }
                     let mut record = record;
                     record.container_id = Some(c.id.clone());
-                    if record.status == RunStatus::Queued {
-                        record.status = RunStatus::Running;
-                        record.started_at.get_or_insert_with(Utc::now);
+                    record.status = RunStatus::Running;
+                    // The container's own start: a record saved `queued` (the daemon died
+                    // between the start and saving `running`) has none, and recovery's
+                    // clock is not the run's. Its metrics are judged against this time.
+                    if let Some(started) = c.started_at {
+                        record.started_at = Some(started);
                     }
-                    let exited = if c.running { None } else { c.exit_code };
-                    tokio::spawn(
+                    record.started_at.get_or_insert_with(Utc::now);
+                    if c.running {
+                        tokio::spawn(
+                            self.clone()
+                                .supervise_from(record, c.id, None, None, cancel, progress),
+                        );
+                    } else {
+                        // Ended while the daemon was down: collected before recovery is
+                        // done, so no schedule sees it as still going.
                         self.clone()
-                            .supervise_from(record, c.id, None, exited, cancel, progress),
-                    );
+                            .supervise_from(record, c.id, None, c.exit_code, cancel, progress)
+                            .await;
+                    }
                 }
                 Some(c) => {
                     let mut record = record;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use mao_api::{RunRecord, RunRequest, RunStatus, Tool};
+use mao_api::{FailureReason, RunRecord, RunRequest, RunStatus, Tool};
 use mao_runtime::{ContainerSpec, Mount, RuntimeError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -191,6 +191,7 @@ impl Executor {
             status: RunStatus::Queued,
             exit_code: None,
             error: None,
+            reason: None,
             queued_at: Utc::now(),
             started_at: None,
             finished_at: None,
@@ -290,9 +291,13 @@ impl Executor {
         };
         // Only an image that matches allowed_images may be pulled; another must be here.
         let image = if self.settings.policy.image_matches(&spec.image) {
+            // A pull has its own, longer bound; the inspection before it has the engine's.
             self.runtime.ensure_image(&spec.image).await
         } else {
-            match self.runtime.find_image(&spec.image).await {
+            match self
+                .engine("an image lookup", self.runtime.find_image(&spec.image))
+                .await
+            {
                 Ok(Some(image)) => Ok(image),
                 Ok(None) => {
                     record.error =
@@ -307,7 +312,7 @@ impl Executor {
                 record.image_digest = Some(image.repo_digest.unwrap_or(image.id));
             }
             Err(e) => {
-                record.error = Some(e.to_string());
+                self.engine_failed(&mut record, "find its image", e);
                 return self.finish(record, RunStatus::Failed, &progress).await;
             }
         }
@@ -331,11 +336,21 @@ impl Executor {
             record.error = Some(format!("cannot create the log folder: {e}"));
             return self.finish(record, RunStatus::Failed, &progress).await;
         }
-        let container = match self.runtime.create(&spec).await {
+        let container = match self
+            .engine("a container creation", self.runtime.create(&spec))
+            .await
+        {
             Ok(id) => id,
             Err(e) => {
-                record.error = Some(format!("cannot create the container: {e}"));
-                return self.finish(record, RunStatus::Failed, &progress).await;
+                self.engine_failed(&mut record, "create the container", e);
+                let unanswered = record.reason.is_some();
+                self.finish(record, RunStatus::Failed, &progress).await;
+                if unanswered {
+                    // A creation the engine made but did not confirm leaves a container
+                    // named after the run, removed by that name once the engine answers.
+                    self.reap_later(spec.name.clone());
+                }
+                return;
             }
         };
         record.container_id = Some(container.clone());
@@ -346,19 +361,27 @@ impl Executor {
         }
         // Attached before the start, so not a byte of a chatty tool's output is lost to
         // the engine's log rotation.
-        let logs = match self.runtime.logs(&container, true).await {
+        let logs = match self
+            .engine("an attachment", self.runtime.logs(&container, true))
+            .await
+        {
             Ok(stream) => stream,
             Err(e) => {
-                record.error = Some(format!("cannot attach to the container's output: {e}"));
+                self.engine_failed(&mut record, "attach to the container's output", e);
                 self.finish(record, RunStatus::Failed, &progress).await;
-                return self.remove_container(&container).await;
+                return self.reap_later(container);
             }
         };
         let started_at = Utc::now();
-        if let Err(e) = self.runtime.start(&container).await {
-            record.error = Some(format!("cannot start the container: {e}"));
+        if let Err(e) = self
+            .engine("a container start", self.runtime.start(&container))
+            .await
+        {
+            self.engine_failed(&mut record, "start the container", e);
             self.finish(record, RunStatus::Failed, &progress).await;
-            return self.remove_container(&container).await;
+            // The engine may have started it without saying so: it is killed and removed
+            // once the engine answers again.
+            return self.reap_later(container);
         }
         record.started_at = Some(started_at);
         record.status = RunStatus::Running;
@@ -372,6 +395,34 @@ impl Executor {
 }
 
 impl Executor {
+    /// `call` to the engine, bounded by `engine_timeout` (whatever bound the runtime has
+    /// of its own): an engine that does not answer is unavailable.
+    pub(super) async fn engine<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, RuntimeError>>,
+    ) -> Result<T, RuntimeError> {
+        let limit = self.settings.engine_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(RuntimeError::Unavailable(format!(
+                "the Docker Engine did not answer {what} within {}",
+                mao_api::units::format_duration(limit)
+            )))
+        })
+    }
+
+    /// Records why the run could not `stage` (create the container, ...): an engine that
+    /// cannot be reached is `engine_unresponsive`, with what to do about it.
+    pub(super) fn engine_failed(&self, record: &mut RunRecord, stage: &str, e: RuntimeError) {
+        record.error = Some(match e {
+            RuntimeError::Unavailable(why) => {
+                record.reason = Some(FailureReason::EngineUnresponsive);
+                engine_unresponsive(&self.node, stage, &why)
+            }
+            e => format!("cannot {stage}: {e}"),
+        });
+    }
+
     /// The uid:gid files change hands to and from, when they do: only a root daemon running
     /// tools as another user.
     fn handover_ids(&self) -> Option<((u32, u32), (u32, u32))> {
@@ -427,4 +478,13 @@ impl Executor {
         .await
         .map_err(std::io::Error::other)?
     }
+}
+
+/// The error of a run the engine did not serve: what happened, and what to do.
+pub(super) fn engine_unresponsive(node: &str, stage: &str, why: &str) -> String {
+    format!(
+        "the Docker Engine stopped answering, so the run could not {stage} ({why}); \
+         check the engine on node {node} (`docker info`; restart it if it hangs), then run \
+         the tool again"
+    )
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use mao_api::units::parse_duration;
 use mao_api::{RunRecord, RunStatus};
-use mao_runtime::{LogChunk, LogStream, Runtime};
+use mao_runtime::{LogChunk, LogStream, Runtime, RuntimeError};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -67,15 +67,20 @@ impl Executor {
         ));
         let ending = match exited {
             Some(code) => Ending::Exited(code),
-            None => tokio::select! {
-            r = self.runtime.wait(&container) => match r {
-                Ok(code) => Ending::Exited(code),
-                Err(e) => Ending::Error(e.to_string()),
-            },
-            _ = tokio::time::sleep(remaining) => Ending::TimedOut,
-            _ = cancel.cancelled() => Ending::Cancelled,
-            },
+            None => self.await_exit(&container, remaining, &cancel).await,
         };
+        if let Ending::EngineUnresponsive(why) = ending {
+            // The log stream hangs with the engine: keep what came, and end the run now.
+            pump.abort();
+            record.log_bytes = progress.borrow().log_bytes;
+            self.engine_failed(
+                &mut record,
+                "follow its container",
+                mao_runtime::RuntimeError::Unavailable(why),
+            );
+            self.finish(record, RunStatus::Failed, &progress).await;
+            return self.reap_later(container);
+        }
         if matches!(ending, Ending::TimedOut | Ending::Cancelled) {
             if let Err(e) = self.runtime.kill(&container).await {
                 warn!(run_id = %record.id, error = %e, "cannot kill the container");
@@ -94,6 +99,21 @@ impl Executor {
                 warn!(run_id = %record.id, "the log stream did not end; the log may be incomplete")
             }
         }
+        // The container's own times, exact whatever the daemon was doing (down, busy).
+        let info = match ending {
+            Ending::Exited(_) => self
+                .engine("a container inspection", self.runtime.inspect(&container))
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
+        if let Some(info) = &info {
+            if info.started_at.is_some() {
+                record.started_at = info.started_at;
+            }
+            record.finished_at = info.finished_at;
+        }
         let status = match ending {
             Ending::Exited(0) => {
                 record.exit_code = Some(0);
@@ -101,7 +121,7 @@ impl Executor {
             }
             Ending::Exited(code) => {
                 record.exit_code = Some(code);
-                let oom = matches!(self.runtime.inspect(&container).await, Ok(Some(info)) if info.oom_killed);
+                let oom = info.as_ref().is_some_and(|info| info.oom_killed);
                 record.error = Some(if oom {
                     format!(
                         "killed for exceeding its memory limit ({})",
@@ -127,9 +147,77 @@ impl Executor {
                 record.error = Some(format!("lost track of the container: {e}"));
                 RunStatus::Failed
             }
+            Ending::EngineUnresponsive(_) => unreachable!("handled before the log is waited for"),
         };
         self.finish(record, status, &progress).await;
         self.remove_container(&container).await;
+    }
+
+    /// Waits for the container's exit, its timeout or its cancellation, asking the engine
+    /// about the container every [`probe_every`] meanwhile: a wait the engine keeps open
+    /// is a run going on only as long as the engine answers those questions.
+    async fn await_exit(
+        &self,
+        container: &str,
+        remaining: Duration,
+        cancel: &CancellationToken,
+    ) -> Ending {
+        let deadline = tokio::time::Instant::now() + remaining;
+        let mut wait = std::pin::pin!(self.runtime.wait(container));
+        let mut waiting = true;
+        let every = probe_every(self.settings.engine_timeout);
+        let mut probe = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                r = &mut wait, if waiting => match r {
+                    Ok(code) => return Ending::Exited(code),
+                    // A wait that broke off (the engine restarted, a connection reset) is
+                    // not an exit: the probes find the container's state.
+                    Err(e) => {
+                        warn!(container, error = %e, "the wait for the container broke off; asking the engine instead");
+                        waiting = false;
+                    }
+                },
+                _ = probe.tick() => {
+                    match self.engine("a container inspection", self.runtime.inspect(container)).await {
+                        Ok(Some(info)) => {
+                            if let (false, Some(code)) = (info.running, info.exit_code) {
+                                return Ending::Exited(code);
+                            }
+                        }
+                        Ok(None) => return Ending::Error(format!("container {container} vanished")),
+                        Err(RuntimeError::Unavailable(why)) => return Ending::EngineUnresponsive(why),
+                        Err(e) => warn!(container, error = %e, "cannot inspect the run's container"),
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return Ending::TimedOut,
+                _ = cancel.cancelled() => return Ending::Cancelled,
+            }
+        }
+    }
+
+    /// Removes `container` in the background, retrying until the engine answers again (a
+    /// container the engine may have made or started without saying so); gives up after
+    /// an hour, leaving it to the next start's recovery.
+    pub(super) fn reap_later(self: &Arc<Self>, container: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let give_up = tokio::time::Instant::now() + Duration::from_secs(3600);
+            let mut backoff = crate::retry::RECOVERY.backoff();
+            loop {
+                match this
+                    .engine("a removal", this.runtime.remove(&container))
+                    .await
+                {
+                    Ok(()) => return info!(container, "container of a failed run removed"),
+                    Err(e) if tokio::time::Instant::now() >= give_up => {
+                        return warn!(container, error = %e, "cannot remove the container; it is reaped at the next start")
+                    }
+                    Err(_) => backoff.wait().await,
+                }
+            }
+        });
     }
 
     pub(super) async fn remove_container(&self, container: &str) {
@@ -151,7 +239,7 @@ impl Executor {
             error!(run_id = %record.id, dir = %data_dir.display(), error = %e, "cannot take the data folder back from the tool's user");
         }
         record.status = status;
-        record.finished_at = Some(Utc::now());
+        record.finished_at.get_or_insert_with(Utc::now);
         if status == RunStatus::Succeeded {
             self.judge(&mut record).await;
         }
@@ -166,6 +254,12 @@ impl Executor {
             warn!(tool = %record.tool, error = %e, "cannot prune old runs");
         }
     }
+}
+
+/// How often the engine is asked about a running container: four times per
+/// `engine_timeout`, at least every 15 s and at most every 250 ms.
+fn probe_every(engine_timeout: Duration) -> Duration {
+    (engine_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(15))
 }
 
 /// Writes a container's output to the run's log file, node secrets masked, up to `cap`

@@ -601,3 +601,62 @@ async fn an_engine_that_hangs_is_unavailable_after_the_call_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_inspection_gives_the_containers_own_start_and_exit_times() {
+    let containers = TestContainers::new();
+    let runtime = DockerRuntime::connect();
+    let spec = containers.spec("times", &[("DEMO_SLEEP", "1")]);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let (id, code) = run_to_exit(&runtime, &spec).await;
+    assert_eq!(code, 0);
+    let after = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let info = runtime.inspect(&id).await.unwrap().expect("the container");
+    let started = info.started_at.expect("a start time");
+    let finished = info.finished_at.expect("an exit time");
+    assert!(
+        before <= started && started < finished && finished <= after,
+        "{info:?}"
+    );
+    assert!(
+        finished - started >= chrono::Duration::milliseconds(900),
+        "the tool slept 1 s: {info:?}"
+    );
+    let created = runtime
+        .create(&containers.spec("created", &[]))
+        .await
+        .unwrap();
+    let info = runtime
+        .inspect(&created)
+        .await
+        .unwrap()
+        .expect("the container");
+    assert_eq!(
+        (info.started_at, info.finished_at),
+        (None, None),
+        "never started"
+    );
+}
+
+#[tokio::test]
+async fn an_engine_that_stops_answering_is_unavailable_and_answers_again_when_thawed() {
+    let proxy = mao_testkit::engine_proxy::EngineProxy::start();
+    let runtime = DockerRuntime::connect_with_socket(proxy.path())
+        .with_call_timeout(Duration::from_millis(500));
+    runtime
+        .ping()
+        .await
+        .expect("the engine answers through the proxy");
+    proxy.freeze();
+    match runtime.ping().await {
+        Err(RuntimeError::Unavailable(message)) => {
+            assert!(message.contains("did not answer"), "{message}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    proxy.thaw();
+    runtime
+        .ping()
+        .await
+        .expect("the engine answers once thawed");
+}

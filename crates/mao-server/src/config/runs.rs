@@ -1,5 +1,8 @@
-//! The run keys (`run_*` limits, `max_concurrent_runs`, `allow_docker_socket`) and
+//! The run keys (`run_*` limits, `max_concurrent_runs`, `allow_docker_socket`,
+//! `engine_timeout`) and
 //! `[detector]`; what a container may be is in `containers.rs`.
+
+use std::time::Duration;
 
 use mao_api::units::parse_size;
 
@@ -35,6 +38,10 @@ pub(super) struct RunsLayer {
     /// Let tools that ask for it have the Docker socket [default: false].
     #[arg(long, value_name = "true|false", value_parser = |t: &str| trimmed::<bool>(t, "true or false"))]
     pub allow_docker_socket: Option<bool>,
+    /// Longest the Docker Engine may leave a request unanswered; a run that needs it then
+    /// fails engine_unresponsive [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub engine_timeout: Option<String>,
 }
 
 impl RunsLayer {
@@ -75,6 +82,17 @@ impl RunsLayer {
         if !(1..=1024).contains(&max_concurrent) {
             return Err(origins.bad("max_concurrent_runs", "must be between 1 and 1024"));
         }
+        let engine_timeout = match self.engine_timeout {
+            None => defaults.engine_timeout,
+            Some(text) => {
+                let timeout = mao_api::units::parse_duration(&text)
+                    .map_err(|e| origins.bad("engine_timeout", e))?;
+                if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+                    return Err(origins.bad("engine_timeout", "must be between 1s and 1h"));
+                }
+                timeout
+            }
+        };
         let detector = match detector {
             Some(detector) => {
                 detector
@@ -95,6 +113,7 @@ impl RunsLayer {
                 .unwrap_or(defaults.allow_docker_socket),
             policy,
             detector,
+            engine_timeout,
         })
     }
 }

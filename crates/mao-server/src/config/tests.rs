@@ -60,12 +60,26 @@ fn defaults() {
         (runs.log_cap, runs.retention, runs.max_concurrent)
     );
     assert!(!c.runs.allow_docker_socket);
+    assert_eq!(c.runs.engine_timeout, Duration::from_secs(60));
     assert!(c.sinks.is_empty());
 }
 
 #[test]
+fn engine_timeout_is_read_from_every_source() {
+    assert_eq!(
+        load(&["--engine-timeout", "3s"])
+            .unwrap()
+            .runs
+            .engine_timeout,
+        Duration::from_secs(3)
+    );
+    let c = load_env(&[], &[("MAO_ENGINE_TIMEOUT", "2m")]).unwrap();
+    assert_eq!(c.runs.engine_timeout, Duration::from_secs(120));
+}
+
+#[test]
 fn bad_values_name_their_key() {
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 16] = [
         (&["--listen", "nope"], "listen"),
         (&["--node", "Bad/Name"], "node"),
         (&["--store", "redis"], "store"),
@@ -79,6 +93,9 @@ fn bad_values_name_their_key() {
         (&["--max-concurrent-runs", "0"], "max_concurrent_runs"),
         (&["--allow-docker-socket", "yes"], "allow_docker_socket"),
         (&["--log", "a=b=c"], "log"),
+        (&["--engine-timeout", "soon"], "engine_timeout"),
+        (&["--engine-timeout", "0s"], "engine_timeout"),
+        (&["--engine-timeout", "2h"], "engine_timeout"),
     ];
     for (args, key) in cases {
         let e = invalid(load(args));

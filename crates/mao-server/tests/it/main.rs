@@ -4,6 +4,7 @@
 mod api;
 mod confine;
 mod e2e;
+mod engine;
 mod etcd_failover;
 mod faults;
 mod hardening;
