@@ -8,6 +8,7 @@
 pub mod daemon;
 pub mod docker;
 pub mod etcd;
+pub mod netns;
 pub mod ports;
 pub mod smtp;
 pub mod sshd;
