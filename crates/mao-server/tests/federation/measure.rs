@@ -105,6 +105,13 @@ impl Api {
         )
     }
 
+    /// This site's history of schedule `schedule` (its newest 1,000 slots).
+    pub fn history(&self, schedule: &str) -> Option<Vec<mao_api::SlotRecord>> {
+        let list: mao_api::List<mao_api::SlotRecord> =
+            self.get_json(&format!("/api/v1/schedules/{schedule}/history?limit=1000"))?;
+        Some(list.items)
+    }
+
     /// Every dataset name this site serves; `None` if it does not answer.
     pub fn dataset_names(&self) -> Option<BTreeSet<String>> {
         let mut names = BTreeSet::new();
