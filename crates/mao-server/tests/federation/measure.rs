@@ -147,6 +147,8 @@ pub struct Writers {
     stop: Arc<AtomicBool>,
     /// Per site: whether its writer writes now (a site the scenario knows is down is skipped).
     pub up: Vec<Arc<AtomicBool>>,
+    /// Per site: when it was last marked up (a site's recovery is counted from then).
+    up_since: Mutex<Vec<Instant>>,
     acked: Arc<Mutex<Vec<Acked>>>,
     failed: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
@@ -193,9 +195,11 @@ impl Writers {
                 }
             }));
         }
+        let up_since = Mutex::new(vec![Instant::now(); apis.len()]);
         Writers {
             stop,
             up,
+            up_since,
             acked,
             failed,
             threads,
@@ -204,6 +208,9 @@ impl Writers {
 
     /// Marks site `index` up or down for its writer.
     pub fn set_up(&self, index: usize, up: bool) {
+        if up && !self.up[index].load(Ordering::Relaxed) {
+            self.up_since.lock().unwrap()[index] = Instant::now();
+        }
         self.up[index].store(up, Ordering::Relaxed);
     }
 
@@ -215,18 +222,21 @@ impl Writers {
             .all(|i| acked.iter().any(|a| a.site == i && a.at >= since))
     }
 
-    /// Seconds from `since` until every site marked up had a write acknowledged.
+    /// Seconds from `since` until every site marked up had a write acknowledged; a site
+    /// marked up again later (its daemon restarted) counts from then.
     pub fn recovery_since(&self, since: Instant) -> Option<f64> {
         let acked = self.acked.lock().unwrap();
+        let up_since = self.up_since.lock().unwrap();
         (0..self.up.len())
             .filter(|i| self.up[*i].load(Ordering::Relaxed))
             .map(|i| {
+                let from = since.max(up_since[i]);
                 acked
                     .iter()
-                    .filter(|a| a.site == i && a.at >= since)
+                    .filter(|a| a.site == i && a.at >= from)
                     .map(|a| a.at)
                     .min()
-                    .map(|at| (at - since).as_secs_f64())
+                    .map(|at| (at - from).as_secs_f64())
             })
             .try_fold(0.0f64, |worst, s| s.map(|s| worst.max(s)))
     }
