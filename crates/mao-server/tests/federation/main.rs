@@ -240,6 +240,21 @@ impl Bench {
                 about(&counts.zero),
                 about(&counts.twice)
             );
+            // What each site recorded for those slots (fired, skipped or missed, and why).
+            let wanted: BTreeSet<_> = counts.zero.iter().chain(&counts.twice).collect();
+            for (i, api) in self.apis.iter().enumerate() {
+                for record in api.history(SCHEDULE).unwrap_or_default() {
+                    if wanted.contains(&record.slot) {
+                        eprintln!(
+                            "  site {i}: {} {:?} run {:?}: {}",
+                            record.slot,
+                            record.outcome,
+                            record.run_id,
+                            record.reason.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
         }
         let row = Row {
             scenario: self.name.to_owned(),
