@@ -29,3 +29,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
+# The federation under faults: sites as network namespaces (root), a few minutes.
+scripts/test-federation.sh

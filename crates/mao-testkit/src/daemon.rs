@@ -33,16 +33,25 @@ impl Daemon {
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
+        cmd.args(args);
+        Self::spawn(cmd, log)
+    }
+
+    /// Starts `command`, a daemon command line made by the caller (e.g. wrapped in
+    /// `ip netns exec`, which execs the daemon, so the child's pid is the daemon's), and
+    /// waits for the line that says where it listens; panics with its log if it does not
+    /// start. Its stderr goes to `log`.
+    pub fn spawn(mut command: Command, log: &Path) -> Daemon {
+        let what = format!("{:?}", command.get_program());
         let stderr = std::fs::File::create(log)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let mut child = cmd
-            .args(args)
+        let mut child = command
             .env("MAO_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
         let stdout = child.stdout.take().expect("a piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -80,6 +89,11 @@ impl Daemon {
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether it has exited, and how (reaps it): `None` while it runs.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Kills the daemon with SIGKILL, as a crash would.

@@ -344,3 +344,17 @@ pub(crate) fn request(port: u16, method: &str, path: &str, body: &str) -> std::i
     stream.read_to_string(&mut response)?;
     Ok(response)
 }
+
+/// The etcd binary the tests run: `ETCD_BIN`, else Debian's `/usr/bin/etcd`.
+pub fn etcd_bin() -> PathBuf {
+    std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN))
+}
+
+/// The etcdctl binary the tests run: `ETCDCTL_BIN`, else `/usr/bin/etcdctl`.
+pub fn etcdctl_bin() -> PathBuf {
+    std::env::var_os("ETCDCTL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN))
+}

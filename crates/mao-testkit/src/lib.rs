@@ -10,6 +10,7 @@ pub mod docker;
 pub mod engine_proxy;
 pub mod etcd;
 pub mod etcd_cluster;
+pub mod netns;
 pub mod ports;
 pub mod smtp;
 pub mod sshd;
