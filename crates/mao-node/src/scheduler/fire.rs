@@ -109,6 +109,12 @@ async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc
         Err(StoreError::AlreadyExists { .. }) => {
             let (holder, started) = match state.store.get(&claim_key).await {
                 Ok(Some(kv)) => match serde_json::from_slice::<Claim>(&kv.value) {
+                    // This node's own claim from an attempt whose answer was lost (a
+                    // create that timed out, yet was applied): it is this node's to run.
+                    Ok(claim) if claim.node == state.node && !claim.settled() => {
+                        info!(schedule = %s.id, %slot, "resuming this node's own claim of the slot");
+                        return start(state, s, slot, what, Some(kv.mod_revision)).await;
+                    }
                     Ok(claim) => (claim.node.clone(), claim.settled()),
                     Err(_) => ("another node".into(), true),
                 },
