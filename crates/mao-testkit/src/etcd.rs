@@ -308,7 +308,7 @@ impl Drop for EtcdServer {
 }
 
 /// The etcd binary (`ETCD_BIN` or Debian's); panics with what to install when it is missing.
-pub(crate) fn etcd_bin() -> PathBuf {
+pub fn etcd_bin() -> PathBuf {
     let bin = std::env::var_os("ETCD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN));
@@ -322,7 +322,7 @@ pub(crate) fn etcd_bin() -> PathBuf {
 }
 
 /// The etcdctl binary (`ETCDCTL_BIN` or Debian's).
-pub(crate) fn etcdctl_bin() -> PathBuf {
+pub fn etcdctl_bin() -> PathBuf {
     std::env::var_os("ETCDCTL_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN))
@@ -343,18 +343,4 @@ pub(crate) fn request(port: u16, method: &str, path: &str, body: &str) -> std::i
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
-}
-
-/// The etcd binary the tests run: `ETCD_BIN`, else Debian's `/usr/bin/etcd`.
-pub fn etcd_bin() -> PathBuf {
-    std::env::var_os("ETCD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN))
-}
-
-/// The etcdctl binary the tests run: `ETCDCTL_BIN`, else `/usr/bin/etcdctl`.
-pub fn etcdctl_bin() -> PathBuf {
-    std::env::var_os("ETCDCTL_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN))
 }

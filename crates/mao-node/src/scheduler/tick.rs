@@ -113,7 +113,12 @@ pub(super) async fn tick(
             while let Some(slot) = slots.next() {
                 let record = fire(&state, &c, slot).await;
                 let fired = record.run_id.clone();
+                let unrun = record.outcome == SlotOutcome::Missed;
                 out.push(record);
+                if unrun {
+                    // The later slots wait with it: planned again, in order, together.
+                    break;
+                }
                 if let (true, Some(run)) = (serial && slots.len() > 0, fired) {
                     let rest: Vec<_> = slots.collect();
                     tokio::spawn(catch_up_behind(
