@@ -28,6 +28,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The federation scenarios are a test target of their own (`test = false`): lint them too.
+cargo clippy -p mao-server --test federation -- -D warnings
 cargo test --workspace --no-fail-fast
 # The federation under faults: sites as network namespaces (root), a few minutes.
 scripts/test-federation.sh

@@ -203,7 +203,7 @@ impl Bench {
         end: (Instant, DateTime<Utc>),
         paused: DateTime<Utc>,
         extra: Vec<RunRecord>,
-        count: impl Fn(&[Vec<RunRecord>], &[DateTime<Utc>]) -> (SlotCounts, Option<f64>),
+        count: impl Fn(&[Vec<RunRecord>], &[DateTime<Utc>]) -> Counted,
     ) {
         let write_recovery = self.writers().recovery_since(end.0);
         let (acked, failed) = self.writers.take().expect("the writers run").finish();
@@ -256,7 +256,10 @@ impl Bench {
                 }
             }
         }
+        let (lag_p50_ms, lag_p99_ms) = measure::start_lag(&all);
         let row = Row {
+            lag_p50_ms,
+            lag_p99_ms,
             scenario: self.name.to_owned(),
             slots_expected: counts.expected,
             slots_zero: counts.zero.len(),
@@ -296,11 +299,12 @@ impl Bench {
     }
 }
 
+/// What a scenario's counting gives: the slot counts and the seconds to the first run.
+type Counted = (SlotCounts, Option<f64>);
+
 /// `once` counting: every expected slot exactly once in the federation; recovery is the
 /// first run started after the fault's end.
-fn once_mode(
-    end: DateTime<Utc>,
-) -> impl Fn(&[Vec<RunRecord>], &[DateTime<Utc>]) -> (SlotCounts, Option<f64>) {
+fn once_mode(end: DateTime<Utc>) -> impl Fn(&[Vec<RunRecord>], &[DateTime<Utc>]) -> Counted {
     move |by_site, window| {
         let all: Vec<RunRecord> = by_site.iter().flatten().cloned().collect();
         (once_counts(&all, window), slot_recovery(&all, end))

@@ -417,6 +417,21 @@ pub fn slot_recovery(runs: &[RunRecord], since: DateTime<Utc>) -> Option<f64> {
         .map(|t| (t - since).num_milliseconds() as f64 / 1000.0)
 }
 
+/// The p50 and p99 start lag, in ms, of the runs started within 5 s of their slot.
+pub fn start_lag(runs: &[RunRecord]) -> (Option<i64>, Option<i64>) {
+    let mut lags: Vec<i64> = runs
+        .iter()
+        .filter_map(|r| Some((r.started_at? - r.scheduled_at?).num_milliseconds()))
+        .filter(|ms| (0..5_000).contains(ms))
+        .collect();
+    lags.sort_unstable();
+    let at = |q: f64| -> Option<i64> {
+        let last = lags.len().checked_sub(1)?;
+        Some(lags[((last as f64) * q).round() as usize])
+    };
+    (at(0.5), at(0.99))
+}
+
 /// One row of the report.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Row {
@@ -432,6 +447,12 @@ pub struct Row {
     pub notifications_doubled: usize,
     pub write_recovery_s: Option<f64>,
     pub slot_recovery_s: Option<f64>,
+    /// Start lag (`started_at - scheduled_at`) of the runs fired on time (lag under the
+    /// scheduler's 5 s on-time tolerance; late catch-up runs are not lag), p50 and p99, ms.
+    #[serde(default)]
+    pub lag_p50_ms: Option<i64>,
+    #[serde(default)]
+    pub lag_p99_ms: Option<i64>,
     /// Scenario-specific checks that failed (empty: all held).
     pub problems: Vec<String>,
     pub seconds: f64,
@@ -507,12 +528,12 @@ pub fn render(dir: &std::path::Path) -> String {
          every 2 s of a tool that fails on purpose (one `run_failed` per run), a writer per \
          site creating datasets. Must be 0: slots run 0 times, slots run twice, acknowledged \
          writes lost, notifications lost or doubled.\n\n\
-         | scenario | result | slots | 0 runs | twice | writes acked | writes failed | acked lost | failed runs | notif. lost | notif. doubled | write recovery s | slot recovery s | checks failed | scenario s |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         | scenario | result | slots | 0 runs | twice | writes acked | writes failed | acked lost | failed runs | notif. lost | notif. doubled | write recovery s | slot recovery s | start lag p50/p99 ms | checks failed | scenario s |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in &rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
             r.scenario,
             if r.passed() { "pass" } else { "**FAIL**" },
             r.slots_expected,
@@ -526,6 +547,10 @@ pub fn render(dir: &std::path::Path) -> String {
             r.notifications_doubled,
             secs(r.write_recovery_s),
             secs(r.slot_recovery_s),
+            match (r.lag_p50_ms, r.lag_p99_ms) {
+                (Some(p50), Some(p99)) => format!("{p50}/{p99}"),
+                _ => "-".to_owned(),
+            },
             if r.problems.is_empty() {
                 "-".to_owned()
             } else {
