@@ -118,7 +118,11 @@ async fn fire_slot(state: &Arc<Scheduler>, c: &Arc<Compiled>, slot: DateTime<Utc
                     Ok(claim) => (claim.node.clone(), claim.settled()),
                     Err(_) => ("another node".into(), true),
                 },
-                _ => ("another node".into(), false),
+                // Gone already: given back, or its claimer's lease ended; plan it again.
+                Ok(None) => {
+                    return missed(state, s, slot, "the claim vanished; planned again".into())
+                }
+                Err(e) => return missed(state, s, slot, format!("cannot read the claim: {e}")),
             };
             if !started {
                 tokio::spawn(standby(state.clone(), c.clone(), slot, holder.clone()));
@@ -255,7 +259,12 @@ async fn start(
             Ok(lease) => lease,
             Err(fenced) => {
                 let _ = state.store.compare_and_delete(&claim_key, revision).await;
-                return skipped(format!("fenced after claiming, slot given back: {fenced}"));
+                return missed(
+                    state,
+                    s,
+                    slot,
+                    format!("fenced after claiming, slot given back: {fenced}"),
+                );
             }
         };
         if s.concurrency == Concurrency::Forbid {
@@ -282,12 +291,32 @@ async fn start(
             .compare_and_swap(&claim_key, revision, bound, None)
             .await
         {
-            release_running(state, s, marker).await;
-            // Still ours if the store only failed to answer: give it back for the others.
-            let _ = state.store.compare_and_delete(&claim_key, revision).await;
-            return skipped(format!(
-                "the claim was lost before the run started ({e}); this node's lease expired, another node may run the slot"
-            ));
+            // The answer may be lost while the swap was applied: what the claim says now
+            // decides. Ours with this run: go on. Gone, or still unbound: not run, planned
+            // again (it then finds whoever took it). Another's: theirs.
+            let now = state.store.get(&claim_key).await;
+            let current = match &now {
+                Ok(Some(kv)) => serde_json::from_slice::<Claim>(&kv.value).ok(),
+                _ => None,
+            };
+            match current {
+                Some(c) if c.run_id.as_deref() == Some(run_id.as_str()) => {}
+                Some(c) if c.node != state.node => {
+                    release_running(state, s, marker).await;
+                    return skipped(format!("claimed by node {}", c.node));
+                }
+                _ => {
+                    release_running(state, s, marker).await;
+                    // Still ours if the store only failed to answer: give it back.
+                    let _ = state.store.compare_and_delete(&claim_key, revision).await;
+                    return missed(
+                        state,
+                        s,
+                        slot,
+                        format!("the claim could not be bound to the run ({e}); planned again"),
+                    );
+                }
+            }
         }
     } else {
         let mut active = state.executor.active_runs_of(&s.id);
@@ -357,8 +386,10 @@ async fn start(
         Err(e) => {
             release_running(state, s, marker).await;
             if claimed.is_some() {
-                // Give the slot back: the nodes standing by for it may still run it.
+                // Give the slot back and plan it again: the standbys have seen it bound
+                // and left, so this node must not drop it.
                 let _ = state.store.delete(&claim_key).await;
+                return missed(state, s, slot, format!("the run could not start: {e}"));
             }
             skipped(format!("the run could not start: {e}"))
         }
@@ -471,8 +502,37 @@ async fn standby(state: Arc<Scheduler>, c: Arc<Compiled>, slot: DateTime<Utc>, h
         }
     }
     info!(schedule = %s.id, %slot, %holder, "the claimer of a slot died or gave it back before starting it; taking it over");
-    let record = fire(&state, &c, slot).await;
-    if let Err(e) = state.local.save_slots(&[], &[record]).await {
-        warn!(schedule = %s.id, error = %e, "cannot save a slot record");
+    let record = fire_until_run(&state, &s.id, slot, deadline).await;
+    if let Some(record) = record {
+        if let Err(e) = state.local.save_slots(&[], &[record]).await {
+            warn!(schedule = %s.id, error = %e, "cannot save a slot record");
+        }
     }
 }
+
+/// Fires a slot outside the planning rounds (a takeover, a serial catch-up) with the
+/// schedule as it is now, again every few seconds while it could not run for a passing
+/// reason, until `deadline`; `None` when the schedule is gone or paused.
+pub(super) async fn fire_until_run(
+    state: &Arc<Scheduler>,
+    id: &str,
+    slot: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> Option<SlotRecord> {
+    loop {
+        let Ok((schedule, _)) = state.schedules.get_or_stale(id).await else {
+            return None;
+        };
+        let c = match super::compile(schedule) {
+            Ok(c) if !c.schedule.suspended => Arc::new(c),
+            _ => return None,
+        };
+        let record = fire(state, &c, slot).await;
+        if record.outcome != SlotOutcome::Missed || Utc::now() + RETRY_UNRUN_CHRONO > deadline {
+            return Some(record);
+        }
+        tokio::time::sleep(super::tick::RETRY_UNRUN).await;
+    }
+}
+
+const RETRY_UNRUN_CHRONO: chrono::Duration = chrono::Duration::seconds(5);

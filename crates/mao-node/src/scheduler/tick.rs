@@ -8,13 +8,13 @@ use mao_api::{Concurrency, Schedule, SlotOutcome, SlotRecord, Target};
 use mao_scheduler::plan::{plan, MissedReason, Policy};
 use tracing::warn;
 
-use super::fire::{fire, wait_run};
+use super::fire::{fire, fire_until_run, wait_run};
 use super::{compile, Compiled, Scheduler, SLOT_HISTORY};
 use crate::local::ScheduleState;
 
 /// How soon a slot that could not run (the store or the Engine did not answer) is planned
 /// again.
-const RETRY_UNRUN: std::time::Duration = std::time::Duration::from_secs(5);
+pub(super) const RETRY_UNRUN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Plans the given schedules at `now`: saves every handled slot first, then fires the due
 /// ones (each schedule's slots in order, schedules in parallel). Returns each schedule's
@@ -176,7 +176,8 @@ pub(super) async fn tick(
 }
 
 /// Fires `slots` of schedule `id` one after another, each once the run before it (first
-/// `run`) has ended; stops when the schedule is paused or removed meanwhile.
+/// `run`) has ended; a slot that could not run is tried again (within its starting
+/// deadline) before the next; stops when the schedule is paused or removed meanwhile.
 async fn catch_up_behind(
     state: Arc<Scheduler>,
     id: String,
@@ -193,11 +194,13 @@ async fn catch_up_behind(
             wait_run(&state, &run, is_pipeline).await;
         }
         let Ok(c) = compile(schedule) else { return };
-        if c.schedule.suspended {
+        let deadline = chrono::Duration::from_std(c.policy.starting_deadline)
+            .ok()
+            .and_then(|d| slot.checked_add_signed(d))
+            .unwrap_or(slot);
+        let Some(record) = fire_until_run(&state, &id, slot, deadline).await else {
             return;
-        }
-        let c = Arc::new(c);
-        let record = fire(&state, &c, slot).await;
+        };
         previous = record.run_id.clone();
         if let Err(e) = state.local.save_slots(&[], &[record]).await {
             warn!(schedule = %id, error = %e, "cannot save a slot record");
