@@ -75,6 +75,9 @@ pub enum Fenced {
     Stale(Duration),
 }
 
+/// How long [`Fence::confirm`] waits for the store.
+const CONFIRM_LIMIT: Duration = Duration::from_secs(1);
+
 /// The fence in front of scheduled work: a node that does not surely hold its membership
 /// lease (lost it, or has not had a refresh acknowledged within the TTL, as after a
 /// SIGSTOP) neither claims slots nor starts scheduled runs, since another daemon may hold
@@ -113,11 +116,21 @@ impl Fence {
         };
         let tenure = self.0.get().and_then(|held| held.borrow().clone());
         let sent = Instant::now();
-        let answer = match &tenure {
-            // Refreshing the lease ourselves settles it at once, instead of waiting for
-            // the keeper's next round (a daemon resumed after SIGSTOP must not act first).
-            Some(t) => store.keep_alive(t.lease).await.map(|_| ()),
-            None => store.ping().await.map(|_| ()),
+        let ask = async {
+            match &tenure {
+                // Refreshing the lease ourselves settles it at once, instead of waiting for
+                // the keeper's next round (a daemon resumed after SIGSTOP must not act first).
+                Some(t) => store.keep_alive(t.lease).await.map(|_| ()),
+                None => store.ping().await.map(|_| ()),
+            }
+        };
+        // A store without quorum may hold the question for seconds: slots do not wait.
+        let answer = match tokio::time::timeout(CONFIRM_LIMIT, ask).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the store did not answer within {} s",
+                CONFIRM_LIMIT.as_secs()
+            ))),
         };
         match answer {
             Ok(()) => match tenure {
