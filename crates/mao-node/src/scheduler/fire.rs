@@ -270,7 +270,14 @@ async fn start(
         if s.concurrency == Concurrency::Forbid {
             match hold_running(state, s, slot, &run_id, lease).await {
                 Ok(revision) => marker = Some(revision),
-                Err(reason) => {
+                Err(Busy::Unknown(reason)) => {
+                    // Not decided: give the slot back and plan it again. (A marker the
+                    // store may have written meanwhile names a run that never starts: it
+                    // is this node's, and this node replaces it at its next slot.)
+                    let _ = state.store.compare_and_delete(&claim_key, revision).await;
+                    return missed(state, s, slot, reason);
+                }
+                Err(Busy::Running(reason)) => {
                     // Decided for the federation: the claim says the slot was skipped.
                     let _ = state
                         .store
@@ -396,6 +403,14 @@ async fn start(
     }
 }
 
+/// Why the running marker could not be created.
+enum Busy {
+    /// Another run holds it: the slot is skipped, for the whole federation.
+    Running(String),
+    /// The store did not say.
+    Unknown(String),
+}
+
 /// Creates the running marker of a `once` + `forbid` schedule; why not when another run
 /// holds it.
 async fn hold_running(
@@ -404,7 +419,7 @@ async fn hold_running(
     slot: DateTime<Utc>,
     run_id: &str,
     lease: Option<LeaseId>,
-) -> Result<Revision, String> {
+) -> Result<Revision, Busy> {
     let key = state.keys.running(&s.id);
     let value = Running {
         node: state.node.clone(),
@@ -417,7 +432,7 @@ async fn hold_running(
         match state.store.create(&key, value.clone(), lease).await {
             Ok(revision) => return Ok(revision),
             Err(StoreError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(format!("cannot mark the run as going: {e}")),
+            Err(e) => return Err(Busy::Unknown(format!("cannot mark the run as going: {e}"))),
         }
         let held = state.store.get(&key).await.ok().flatten();
         let running = held
@@ -439,27 +454,40 @@ async fn hold_running(
                 continue;
             }
         }
-        return Err(match running {
+        return Err(Busy::Running(match running {
                 Some(r) => format!(
                     "the previous run {} is still going on node {} (concurrency forbid, federation-wide)",
                     r.run_id, r.node
                 ),
                 None => "the previous run is still going (concurrency forbid, federation-wide)"
                     .to_owned(),
-            });
+            }));
     }
 }
 
+/// Deletes this run's marker, in the background; while the store does not answer, tries
+/// again for a minute (a marker left behind would make every other node skip the schedule).
 async fn release_running(state: &Scheduler, s: &Schedule, marker: Option<Revision>) {
-    if let Some(revision) = marker {
-        if let Err(e) = state
-            .store
-            .compare_and_delete(&state.keys.running(&s.id), revision)
-            .await
-        {
-            debug!(schedule = %s.id, error = %e, "running marker already gone");
+    let Some(revision) = marker else { return };
+    let store = state.store.clone();
+    let key = state.keys.running(&s.id);
+    let id = s.id.clone();
+    tokio::spawn(async move {
+        for attempt in 0..30 {
+            match store.compare_and_delete(&key, revision).await {
+                Err(StoreError::Unavailable(e)) => {
+                    debug!(schedule = %id, error = %e, attempt, "cannot delete the running marker yet")
+                }
+                Err(e) => {
+                    debug!(schedule = %id, error = %e, "running marker already gone");
+                    return;
+                }
+                Ok(_) => return,
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
-    }
+        warn!(schedule = %id, "could not delete the running marker; it goes with this node's lease");
+    });
 }
 
 /// Waits until a run (or pipeline run) has ended.
