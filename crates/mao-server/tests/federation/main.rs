@@ -256,10 +256,15 @@ impl Bench {
                 }
             }
         }
-        let (lag_p50_ms, lag_p99_ms) = measure::start_lag(&all);
+        let (lag_p50_ms, lag_p99_ms) =
+            measure::lag_percentiles(&all, |r| Some(r.started_at? - r.scheduled_at?));
+        let (fire_p50_ms, fire_p99_ms) =
+            measure::lag_percentiles(&all, |r| Some(r.queued_at - r.scheduled_at?));
         let row = Row {
             lag_p50_ms,
             lag_p99_ms,
+            fire_p50_ms,
+            fire_p99_ms,
             scenario: self.name.to_owned(),
             slots_expected: counts.expected,
             slots_zero: counts.zero.len(),
