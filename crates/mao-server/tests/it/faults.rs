@@ -66,6 +66,34 @@ fn schedule_demo(d: &Daemon, cron: &str, id: &str, flags: &[&str]) {
     d.maoctl_ok(&args);
 }
 
+/// One daemon on `etcd` with the demo tool scheduled every 2 s as `id` (with `flags`),
+/// once its first run has succeeded.
+fn one_node_running(
+    etcd: &EtcdServer,
+    dir: &Path,
+    id: &str,
+    flags: &[&str],
+) -> (Daemon, ContainerSweep) {
+    ensure_demo_image();
+    let node = unique_node("f1");
+    let sweep = container_sweep(&node);
+    let d = start_node(
+        &fed_args(dir, &node, &etcd.endpoint()),
+        &dir.join("d.log"),
+        &[],
+    );
+    add_demo_tool(&d);
+    schedule_demo(&d, "*/2 * * * * *", id, flags);
+    assert!(
+        eventually(Duration::from_secs(30), || runs_of(&d, id)
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)),
+        "the first run of {id} succeeds\n{}",
+        d.log_text()
+    );
+    (d, sweep)
+}
+
 fn two_nodes(
     etcd: &EtcdServer,
     dir: &Path,
@@ -327,21 +355,9 @@ fn catch_up_all_runs_every_missed_slot_one_after_another() {
 /// D6: while etcd is down, every-node slots run from the node's cached registry.
 #[test]
 fn every_node_slots_run_while_the_store_is_down() {
-    ensure_demo_image();
     let mut etcd = EtcdServer::start_new();
     let dir = tempfile::tempdir().unwrap();
-    let node = unique_node("fd");
-    let _sweep = container_sweep(&node);
-    let d = start_node(
-        &fed_args(dir.path(), &node, &etcd.endpoint()),
-        &dir.path().join("d.log"),
-        &[],
-    );
-    add_demo_tool(&d);
-    d.maoctl_ok(&["tool", "schedule", "demo", "*/2 * * * * *", "--id", "each6"]);
-    assert!(eventually(Duration::from_secs(30), || runs_of(&d, "each6")
-        .iter()
-        .any(|r| r.status == RunStatus::Succeeded)));
+    let (d, _sweep) = one_node_running(&etcd, dir.path(), "each6", &[]);
     etcd.stop();
     // Slots well past the membership lease's expiry (2 s).
     let from = Utc::now() + chrono::Duration::seconds(4);
@@ -386,26 +402,14 @@ fn local_runs(d: &Daemon, schedule: &str) -> Vec<RunRecord> {
 /// follow the catch-up policy once etcd is back (here `all`: every one of them runs).
 #[test]
 fn once_slots_the_store_kept_from_running_are_caught_up_once_it_is_back() {
-    ensure_demo_image();
     let mut etcd = EtcdServer::start_new();
     let dir = tempfile::tempdir().unwrap();
-    let node = unique_node("fo");
-    let _sweep = container_sweep(&node);
-    let d = start_node(
-        &fed_args(dir.path(), &node, &etcd.endpoint()),
-        &dir.path().join("d.log"),
-        &[],
-    );
-    add_demo_tool(&d);
-    schedule_demo(
-        &d,
-        "*/2 * * * * *",
+    let (d, _sweep) = one_node_running(
+        &etcd,
+        dir.path(),
         "once6",
         &["--mode", "once", "--catch-up", "all"],
     );
-    assert!(eventually(Duration::from_secs(30), || runs_of(&d, "once6")
-        .iter()
-        .any(|r| r.status == RunStatus::Succeeded)));
     etcd.stop();
     let down = Utc::now();
     // Slots pass while no node can claim them.
