@@ -387,7 +387,12 @@ fn daemon_on_etcd_with_tls_client_certs_and_auth() {
         &dir.path().join("daemon.log"),
     );
     crate::support::add_demo_tool(&d);
-    assert_eq!(tool_names(&d), ["demo"]);
+    assert_eq!(
+        tool_names(&d),
+        ["demo"],
+        "a registered tool is listed at once\n{}",
+        d.log_text()
+    );
     let listed = etcd.etcdctl_ok(&["get", "--prefix", "/mao/tools/"]);
     assert!(listed.contains("/mao/tools/demo"), "{listed}");
     assert!(
