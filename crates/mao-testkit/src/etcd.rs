@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -194,12 +194,6 @@ impl EtcdServer {
     fn try_start(&mut self) -> Result<(), StartError> {
         assert!(self.child.is_none(), "etcd is already running");
         self.held.clear();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("cannot open the etcd log file");
-        let log_err = log.try_clone().expect("cannot clone the etcd log file");
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
         let mut command = Command::new(&self.bin);
@@ -216,34 +210,16 @@ impl EtcdServer {
         if let Some(ttl) = self.options.auth_token_ttl {
             command.arg(format!("--auth-token-ttl={ttl}"));
         }
-        let child = command
-            .arg("--name")
-            .arg(NAME)
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            .arg("--listen-client-urls")
-            .arg(&client_url)
-            .arg("--advertise-client-urls")
-            .arg(&client_url)
-            .arg("--listen-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-advertise-peer-urls")
-            .arg(&peer_url)
-            .arg("--initial-cluster")
-            .arg(format!("{NAME}={peer_url}"))
-            .arg("--initial-cluster-state")
-            .arg("new")
-            .arg("--initial-cluster-token")
-            .arg(format!("mao-test-{}", self.client_port))
-            .arg("--logger")
-            .arg("zap")
-            .arg("--log-outputs")
-            .arg("stderr")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        let child = MemberSpec {
+            name: NAME,
+            data_dir: &self.dir.path().join("data"),
+            client_url: &client_url,
+            peer_url: &peer_url,
+            initial_cluster: &format!("{NAME}={peer_url}"),
+            token: &format!("mao-test-{}", self.client_port),
+            log: &self.log_path(),
+        }
+        .spawn(command);
         self.child = Some(child);
         self.wait_ready()
     }
@@ -304,6 +280,61 @@ impl EtcdServer {
 impl Drop for EtcdServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// One etcd member as the tests start it: where it listens and which cluster it forms.
+pub(crate) struct MemberSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) data_dir: &'a Path,
+    pub(crate) client_url: &'a str,
+    pub(crate) peer_url: &'a str,
+    /// `name=peer-url` of every member, comma-separated.
+    pub(crate) initial_cluster: &'a str,
+    pub(crate) token: &'a str,
+    /// The file its output is appended to.
+    pub(crate) log: &'a Path,
+}
+
+impl MemberSpec<'_> {
+    /// Starts `command` (the etcd binary, maybe behind `ip netns exec`, maybe with TLS
+    /// flags already) as this member; panics if it cannot be run.
+    pub(crate) fn spawn(&self, mut command: Command) -> Child {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log)
+            .unwrap_or_else(|e| panic!("cannot open the etcd log {}: {e}", self.log.display()));
+        let log_err = log.try_clone().expect("cannot clone the etcd log file");
+        command
+            .arg("--name")
+            .arg(self.name)
+            .arg("--data-dir")
+            .arg(self.data_dir)
+            .arg("--listen-client-urls")
+            .arg(self.client_url)
+            .arg("--advertise-client-urls")
+            .arg(self.client_url)
+            .arg("--listen-peer-urls")
+            .arg(self.peer_url)
+            .arg("--initial-advertise-peer-urls")
+            .arg(self.peer_url)
+            .arg("--initial-cluster")
+            .arg(self.initial_cluster)
+            // Ignored once the data dir holds the member (a restart).
+            .arg("--initial-cluster-state")
+            .arg("new")
+            .arg("--initial-cluster-token")
+            .arg(self.token)
+            .arg("--logger")
+            .arg("zap")
+            .arg("--log-outputs")
+            .arg("stderr")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run etcd member {}: {e}", self.name))
     }
 }
 

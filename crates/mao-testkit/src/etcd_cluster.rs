@@ -2,13 +2,12 @@
 //! `/usr/bin/etcd` process, data dir and pair of free ports, so that a test can kill,
 //! stop and restart members and watch the others elect a leader.
 
-use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::etcd::{etcd_bin, etcdctl_bin, request, STARTUP_LIMIT};
+use crate::etcd::{etcd_bin, etcdctl_bin, request, MemberSpec, STARTUP_LIMIT};
 use crate::ports::ClosedPort;
 use crate::{log_tail, PORT_ATTEMPTS};
 
@@ -264,44 +263,17 @@ impl EtcdCluster {
 
     fn spawn(&mut self, i: usize) {
         self.members[i].held.clear();
-        let log_path = self.log_path(i);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("cannot open the etcd log file");
-        let log_err = log.try_clone().expect("cannot clone the etcd log file");
-        let data_dir = self.data_dir(i);
         let member = &self.members[i];
-        let child = Command::new(&self.bin)
-            .arg("--name")
-            .arg(&member.name)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen-client-urls")
-            .arg(member.client_url())
-            .arg("--advertise-client-urls")
-            .arg(member.client_url())
-            .arg("--listen-peer-urls")
-            .arg(member.peer_url())
-            .arg("--initial-advertise-peer-urls")
-            .arg(member.peer_url())
-            .arg("--initial-cluster")
-            .arg(&self.initial_cluster)
-            // Ignored once the data dir holds the member (a restart).
-            .arg("--initial-cluster-state")
-            .arg("new")
-            .arg("--initial-cluster-token")
-            .arg(&self.token)
-            .arg("--logger")
-            .arg("zap")
-            .arg("--log-outputs")
-            .arg("stderr")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        let child = MemberSpec {
+            name: &member.name,
+            data_dir: &self.data_dir(i),
+            client_url: &member.client_url(),
+            peer_url: &member.peer_url(),
+            initial_cluster: &self.initial_cluster,
+            token: &self.token,
+            log: &self.log_path(i),
+        }
+        .spawn(Command::new(&self.bin));
         self.members[i].child = Some(child);
     }
 

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use crate::daemon::Daemon;
 use crate::docker::ContainerSweep;
-use crate::etcd::{etcd_bin, etcdctl_bin};
+use crate::etcd::{etcd_bin, etcdctl_bin, MemberSpec};
 
 /// Names of every namespace a harness makes start with this.
 const NETNS_PREFIX: &str = "maofed-";
@@ -368,43 +368,17 @@ impl Federation {
             .map(|s| format!("{}={}", s.etcd_name(), s.etcd_peer()))
             .collect::<Vec<_>>()
             .join(",");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.etcd_log(index))
-            .expect("cannot open an etcd log file");
-        let log_err = log.try_clone().expect("cannot clone an etcd log file");
         let site = &self.sites[index];
-        let mut command = in_netns(&site.netns, &etcd_bin());
-        command
-            .arg("--name")
-            .arg(site.etcd_name())
-            .arg("--data-dir")
-            .arg(&site.etcd_dir)
-            .arg("--listen-client-urls")
-            .arg(site.etcd_endpoint())
-            .arg("--advertise-client-urls")
-            .arg(site.etcd_endpoint())
-            .arg("--listen-peer-urls")
-            .arg(site.etcd_peer())
-            .arg("--initial-advertise-peer-urls")
-            .arg(site.etcd_peer())
-            .arg("--initial-cluster")
-            .arg(&cluster)
-            .arg("--initial-cluster-state")
-            .arg("new")
-            .arg("--initial-cluster-token")
-            .arg(&self.hub)
-            .arg("--logger")
-            .arg("zap")
-            .arg("--log-outputs")
-            .arg("stderr")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd in {}: {e}", site.netns));
+        let child = MemberSpec {
+            name: &site.etcd_name(),
+            data_dir: &site.etcd_dir,
+            client_url: &site.etcd_endpoint(),
+            peer_url: &site.etcd_peer(),
+            initial_cluster: &cluster,
+            token: &self.hub,
+            log: &self.etcd_log(index),
+        }
+        .spawn(in_netns(&site.netns, &etcd_bin()));
         self.sites[index].etcd = Some(child);
     }
 
@@ -522,28 +496,17 @@ impl Federation {
     /// Cuts site `index` off: the bridge end of its veth goes down, so it reaches no other
     /// site and the test process does not reach it.
     pub fn partition(&self, index: usize) {
-        ip(&[
-            "-n",
-            &self.hub,
-            "link",
-            "set",
-            "dev",
-            &self.sites[index].link,
-            "down",
-        ]);
+        self.set_link(index, "down");
     }
 
     /// Ends a [`Federation::partition`] of site `index`.
     pub fn heal(&self, index: usize) {
-        ip(&[
-            "-n",
-            &self.hub,
-            "link",
-            "set",
-            "dev",
-            &self.sites[index].link,
-            "up",
-        ]);
+        self.set_link(index, "up");
+    }
+
+    fn set_link(&self, index: usize, state: &str) {
+        let link = &self.sites[index].link;
+        ip(&["-n", &self.hub, "link", "set", "dev", link, state]);
     }
 }
 

@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::claims::Claim;
 use super::tick::slot_record;
+use super::tick::RETRY_UNRUN;
 use super::{Compiled, Scheduler};
 use crate::executor::{new_run_id, RunError, Trigger};
 use crate::membership::Standing;
@@ -212,11 +213,17 @@ async fn resolve(state: &Scheduler, s: &Schedule) -> Result<What, Unrunnable> {
     }
 }
 
+/// This node's runs and pipeline runs of schedule `id` that have not ended.
+fn active_of(state: &Scheduler, id: &str) -> Vec<String> {
+    let mut active = state.runner.pipeline_runs.active_of(id);
+    active.extend(state.executor.active_runs_of(id));
+    active
+}
+
 /// Why a `forbid` slot must be skipped: a run of the schedule is still going on this node,
 /// or on another (its running marker, which names another slot).
 async fn still_going(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>) -> Option<String> {
-    let mut active = state.executor.active_runs_of(&s.id);
-    active.extend(state.runner.pipeline_runs.active_of(&s.id));
+    let active = active_of(state, &s.id);
     if !active.is_empty() {
         return Some(format!(
             "the previous run {} is still going (concurrency forbid)",
@@ -325,38 +332,28 @@ async fn start(
                 }
             }
         }
-    } else {
-        let mut active = state.executor.active_runs_of(&s.id);
-        let active_pipelines = state.runner.pipeline_runs.active_of(&s.id);
-        active.extend(active_pipelines.iter().cloned());
-        if !active.is_empty() {
-            match s.concurrency {
-                Concurrency::Forbid => {
-                    return skipped(format!(
-                        "the previous run {} is still going (concurrency forbid)",
-                        active.join(", ")
-                    ))
-                }
-                Concurrency::Replace => {
-                    for id in &active_pipelines {
-                        let _ = pipeline::cancel(&state.runner, id).await;
-                    }
-                    for id in &active {
+    }
+    // This node's own runs of the schedule; a once + forbid slot checked them (and the
+    // federation's marker) before claiming. Replace cancels only this node's runs: across
+    // nodes, a once schedule with replace behaves as allow.
+    let active = active_of(state, &s.id);
+    if !active.is_empty() {
+        match s.concurrency {
+            Concurrency::Forbid if claimed.is_none() => {
+                return skipped(format!(
+                    "the previous run {} is still going (concurrency forbid)",
+                    active.join(", ")
+                ))
+            }
+            Concurrency::Replace => {
+                for id in &active {
+                    // A pipeline run's id or a run's: whichever it is, it is cancelled.
+                    if pipeline::cancel(&state.runner, id).await.is_err() {
                         let _ = state.executor.cancel(id).await;
                     }
                 }
-                Concurrency::Allow => {}
             }
-        }
-    }
-    if claimed.is_some() && s.concurrency == Concurrency::Replace {
-        // Replace cancels this node's own runs of the schedule; a run on another node
-        // goes on (a once schedule with replace behaves as allow across nodes).
-        for id in state.runner.pipeline_runs.active_of(&s.id) {
-            let _ = pipeline::cancel(&state.runner, &id).await;
-        }
-        for id in state.executor.active_runs_of(&s.id) {
-            let _ = state.executor.cancel(&id).await;
+            _ => {}
         }
     }
     let trigger = Trigger::Schedule {
@@ -441,14 +438,7 @@ async fn hold_running(
         if let (Some(kv), Some(r), false) = (&held, &running, replaced) {
             // A marker of this node's own run that has ended (its release may not have
             // run yet): replace it.
-            if r.node == state.node
-                && !state.executor.active_runs_of(&s.id).contains(&r.run_id)
-                && !state
-                    .runner
-                    .pipeline_runs
-                    .active_of(&s.id)
-                    .contains(&r.run_id)
-            {
+            if r.node == state.node && !active_of(state, &s.id).contains(&r.run_id) {
                 replaced = true;
                 let _ = state.store.compare_and_delete(&key, kv.mod_revision).await;
                 continue;
@@ -506,10 +496,7 @@ pub(super) async fn wait_run(state: &Scheduler, id: &str, is_pipeline: bool) {
 async fn standby(state: Arc<Scheduler>, c: Arc<Compiled>, slot: DateTime<Utc>, holder: String) {
     let s = &c.schedule;
     let key = state.keys.claim(&s.id, &slot);
-    let deadline = chrono::Duration::from_std(c.policy.starting_deadline)
-        .ok()
-        .and_then(|d| slot.checked_add_signed(d))
-        .unwrap_or(slot);
+    let deadline = c.deadline_of(slot);
     let limit = tokio::time::Instant::now() + STANDBY_LIMIT;
     loop {
         tokio::time::sleep(STANDBY_POLL).await;
@@ -530,7 +517,7 @@ async fn standby(state: Arc<Scheduler>, c: Arc<Compiled>, slot: DateTime<Utc>, h
         }
     }
     info!(schedule = %s.id, %slot, %holder, "the claimer of a slot died or gave it back before starting it; taking it over");
-    let record = fire_until_run(&state, &s.id, slot, deadline).await;
+    let record = fire_until_run(&state, &s.id, slot).await;
     if let Some(record) = record {
         if let Err(e) = state.local.save_slots(&[], &[record]).await {
             warn!(schedule = %s.id, error = %e, "cannot save a slot record");
@@ -540,13 +527,13 @@ async fn standby(state: Arc<Scheduler>, c: Arc<Compiled>, slot: DateTime<Utc>, h
 
 /// Fires a slot outside the planning rounds (a takeover, a serial catch-up) with the
 /// schedule as it is now, again every few seconds while it could not run for a passing
-/// reason, until `deadline`; `None` when the schedule is gone or paused.
+/// reason, until the slot's starting deadline; `None` when the schedule is gone or paused.
 pub(super) async fn fire_until_run(
     state: &Arc<Scheduler>,
     id: &str,
     slot: DateTime<Utc>,
-    deadline: DateTime<Utc>,
 ) -> Option<SlotRecord> {
+    let again = chrono::Duration::from_std(RETRY_UNRUN).expect("a small duration");
     loop {
         let Ok((schedule, _)) = state.schedules.get_or_stale(id).await else {
             return None;
@@ -556,11 +543,9 @@ pub(super) async fn fire_until_run(
             _ => return None,
         };
         let record = fire(state, &c, slot).await;
-        if record.outcome != SlotOutcome::Missed || Utc::now() + RETRY_UNRUN_CHRONO > deadline {
+        if record.outcome != SlotOutcome::Missed || Utc::now() + again > c.deadline_of(slot) {
             return Some(record);
         }
-        tokio::time::sleep(super::tick::RETRY_UNRUN).await;
+        tokio::time::sleep(RETRY_UNRUN).await;
     }
 }
-
-const RETRY_UNRUN_CHRONO: chrono::Duration = chrono::Duration::seconds(5);

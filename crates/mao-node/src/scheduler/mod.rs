@@ -66,6 +66,16 @@ pub struct Compiled {
     revision: i64,
 }
 
+impl Compiled {
+    /// The last instant `slot` may still start: the slot plus the starting deadline.
+    pub fn deadline_of(&self, slot: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.policy.starting_deadline)
+            .ok()
+            .and_then(|d| slot.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
 /// Why a schedule document cannot be used.
 pub fn compile(schedule: Schedule) -> Result<Compiled, String> {
     let cron = mao_scheduler::cron::parse(&schedule.cron).map_err(|e| format!("cron: {e}"))?;

@@ -9,7 +9,7 @@ use mao_scheduler::plan::{plan, MissedReason, Policy};
 use tracing::warn;
 
 use super::fire::{fire, fire_until_run, wait_run};
-use super::{compile, Compiled, Scheduler, SLOT_HISTORY};
+use super::{Compiled, Scheduler, SLOT_HISTORY};
 use crate::local::ScheduleState;
 
 /// How soon a slot that could not run (the store or the Engine did not answer) is planned
@@ -193,12 +193,7 @@ async fn catch_up_behind(
         if let Some(run) = previous.take() {
             wait_run(&state, &run, is_pipeline).await;
         }
-        let Ok(c) = compile(schedule) else { return };
-        let deadline = chrono::Duration::from_std(c.policy.starting_deadline)
-            .ok()
-            .and_then(|d| slot.checked_add_signed(d))
-            .unwrap_or(slot);
-        let Some(record) = fire_until_run(&state, &id, slot, deadline).await else {
+        let Some(record) = fire_until_run(&state, &id, slot).await else {
             return;
         };
         previous = record.run_id.clone();

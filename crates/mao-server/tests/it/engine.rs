@@ -67,6 +67,20 @@ fn run(d: &Daemon, id: &str) -> RunRecord {
     maoctl_as(d, &["run", "get", id])
 }
 
+/// Run `id` once it has ended; panics with `what`, the last record and the log if it
+/// does not within the test's patience.
+fn finished_run(d: &Daemon, id: &str, what: &str) -> RunRecord {
+    let mut last = None;
+    let done = eventually(PATIENCE, || {
+        let r = run(d, id);
+        let done = r.status.is_finished();
+        last = Some(r);
+        done
+    });
+    assert!(done, "{what}: {last:?}\n{}", d.log_text());
+    last.expect("polled at least once")
+}
+
 fn readiness(d: &Daemon) -> (u16, Readiness) {
     let (status, body) = d.get("/readyz");
     let readiness = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
@@ -169,20 +183,9 @@ fn a_hung_engine_fails_the_run_within_engine_timeout_and_blocks_no_later_slot() 
 
     proxy.freeze();
     let frozen = Instant::now();
-    let mut failed = None;
-    assert!(
-        eventually(PATIENCE, || {
-            let r = run(&d, &first.id);
-            let done = r.status.is_finished();
-            failed = Some(r);
-            done
-        }),
-        "the run did not end with the engine hung: {failed:?}\n{}",
-        d.log_text()
-    );
+    let failed = finished_run(&d, &first.id, "the run did not end with the engine hung");
     let seconds = frozen.elapsed().as_secs_f64();
     eprintln!("engine frozen -> run failed: {seconds:.2} s (engine_timeout 3 s)");
-    let failed = failed.unwrap();
     assert_eq!(failed.status, RunStatus::Failed, "{failed:?}");
     assert_eq!(
         failed.reason,
@@ -329,18 +332,7 @@ fn a_run_started_but_recorded_queued_keeps_its_own_times_and_metrics_after_a_kil
     std::thread::sleep(Duration::from_secs(4));
     proxy.thaw();
     let d = site.start();
-    let mut collected = None;
-    assert!(
-        eventually(PATIENCE, || {
-            let r = run(&d, &queued.id);
-            let done = r.status.is_finished();
-            collected = Some(r);
-            done
-        }),
-        "the recovered run did not end: {collected:?}\n{}",
-        d.log_text()
-    );
-    let collected = collected.unwrap();
+    let collected = finished_run(&d, &queued.id, "the recovered run did not end");
     assert_eq!(collected.status, RunStatus::Succeeded, "{collected:?}");
     let (run_started, run_finished) = (
         collected.started_at.expect("a start"),

@@ -409,3 +409,54 @@ fn bad_schedules_are_refused_and_nothing_is_stored() {
     let jobs: BTreeMap<String, String> = serde_json::from_str(&body).unwrap();
     assert!(jobs["w"].contains('T'), "{jobs:?}");
 }
+
+/// `replace`: a slot that comes while the previous run goes on cancels that run and starts
+/// its own; no slot is skipped.
+#[test]
+fn replace_cancels_the_running_run_and_starts_the_new_slot() {
+    ensure_demo_image();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("repl");
+    let _sweep = container_sweep(&node);
+    let args: Vec<String> = vec![
+        "--data-dir".into(),
+        dir.path().join("data").to_str().unwrap().into(),
+        "--node".into(),
+        node,
+    ];
+    let d = start(&args, &dir.path().join("d.log"));
+    add_demo(&d);
+    d.maoctl_ok(&[
+        "tool",
+        "schedule",
+        "demo",
+        "*/2 * * * * *",
+        "--id",
+        "repl1",
+        "--concurrency",
+        "replace",
+        "--env",
+        "DEMO_SLEEP=60",
+    ]);
+    let mut runs = Vec::new();
+    let replaced = eventually(Duration::from_secs(60), || {
+        runs = runs_of(&d, "repl1");
+        runs.iter()
+            .filter(|r| r.status == RunStatus::Cancelled)
+            .count()
+            >= 2
+    });
+    d.maoctl_ok(&["schedule", "pause", "repl1"]);
+    assert!(replaced, "runs are replaced: {runs:?}\n{}", d.log_text());
+    let history: Vec<SlotRecord> =
+        maoctl_items(&d, &["schedule", "history", "repl1", "--limit", "100"]);
+    assert!(
+        history.iter().all(|h| h.outcome == SlotOutcome::Fired),
+        "replace skips no slot: {history:?}"
+    );
+    for r in runs_of(&d, "repl1") {
+        if !r.status.is_finished() {
+            d.maoctl_ok(&["run", "cancel", &r.id]);
+        }
+    }
+}
