@@ -252,19 +252,10 @@ impl EtcdServer {
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
-            match request(self.client_port, "GET", "/health", "") {
-                Ok(body) if body.contains("\"health\":\"true\"") => {
-                    // The port may have been taken by another test's etcd, which would
-                    // answer just as well: ours is the one with our peer URL.
-                    let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-                    match request(self.client_port, "POST", "/v3/cluster/member/list", "{}") {
-                        Ok(members) if members.contains(&peer_url) => return Ok(()),
-                        Ok(members) => last = format!("not our etcd: {members}"),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Ok(body) => last = format!("unhealthy: {body}"),
-                Err(e) => last = e.to_string(),
+            let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+            match healthy_member(self.client_port, &peer_url) {
+                Ok(()) => return Ok(()),
+                Err(why) => last = why,
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -357,6 +348,22 @@ pub fn etcdctl_bin() -> PathBuf {
     std::env::var_os("ETCDCTL_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CTL_BIN))
+}
+
+/// Whether the etcd on `port` is healthy and is the member with `peer_url` (the port may
+/// have been taken by another test's etcd, which would answer just as well); why not.
+pub(crate) fn healthy_member(port: u16, peer_url: &str) -> Result<(), String> {
+    match request(port, "GET", "/health", "") {
+        Ok(body) if body.contains("\"health\":\"true\"") => {
+            match request(port, "POST", "/v3/cluster/member/list", "{}") {
+                Ok(members) if members.contains(peer_url) => Ok(()),
+                Ok(members) => Err(format!("not our etcd: {members}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Ok(body) => Err(format!("unhealthy: {body}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// One plain HTTP/1.0 request on the client port (etcd serves HTTP and gRPC there).

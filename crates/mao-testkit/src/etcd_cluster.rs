@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::etcd::{etcd_bin, etcdctl_bin, request, MemberSpec, STARTUP_LIMIT};
+use crate::etcd::{etcd_bin, etcdctl_bin, healthy_member, MemberSpec, STARTUP_LIMIT};
 use crate::ports::ClosedPort;
 use crate::{log_tail, PORT_ATTEMPTS};
 
@@ -300,18 +300,9 @@ impl EtcdCluster {
                     StartError::Other(why)
                 });
             }
-            match request(port, "GET", "/health", "") {
-                Ok(body) if body.contains("\"health\":\"true\"") => {
-                    // The port may have been taken by another test's etcd, which would
-                    // answer just as well: ours lists our peer URL.
-                    match request(port, "POST", "/v3/cluster/member/list", "{}") {
-                        Ok(members) if members.contains(&peer_url) => return Ok(()),
-                        Ok(members) => last = format!("not our etcd: {members}"),
-                        Err(e) => last = e.to_string(),
-                    }
-                }
-                Ok(body) => last = format!("unhealthy: {body}"),
-                Err(e) => last = e.to_string(),
+            match healthy_member(port, &peer_url) {
+                Ok(()) => return Ok(()),
+                Err(why) => last = why,
             }
             std::thread::sleep(Duration::from_millis(100));
         }
