@@ -34,8 +34,7 @@ impl Keys {
         format!("{}{}", self.collection("locks"), name)
     }
 
-    /// The marker of a `once` schedule's run in progress (concurrency `forbid`), bound to
-    /// its node's lease.
+    /// The marker of a `once` schedule's run in progress (concurrency `forbid`).
     pub fn running(&self, schedule: &str) -> String {
         format!("{}{}", self.collection("running"), schedule)
     }

@@ -157,6 +157,7 @@ impl Node {
             executor: executor.clone(),
             local: local.clone(),
             runner: runner.clone(),
+            markers: Default::default(),
         });
         Arc::new(Node {
             name,

@@ -288,10 +288,25 @@ async fn publish(
                     key,
                     "taking over the entry of this node's previous, dead process"
                 );
-                match existing.lease {
-                    Some(lease) => store.revoke_lease(lease).await?,
-                    None => {
-                        let _ = store.compare_and_delete(key, existing.mod_revision).await;
+                // Swapped, not deleted and written again: the node stays a member
+                // throughout (its running markers count on that). Then what the old
+                // process bound to its lease (unstarted claims) goes with it.
+                match store
+                    .compare_and_swap(key, existing.mod_revision, value.clone(), Some(keeper.id()))
+                    .await
+                {
+                    Ok(_) => {
+                        if let Some(old) = existing.lease.filter(|l| *l != keeper.id()) {
+                            if let Err(e) = store.revoke_lease(old).await {
+                                warn!(error = %e, "cannot revoke the dead process's lease; it expires with its TTL");
+                            }
+                        }
+                        return Ok(keeper);
+                    }
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
+                    Err(e) => {
+                        let _ = keeper.revoke().await;
+                        return Err(e.into());
                     }
                 }
             }
@@ -364,5 +379,68 @@ pub async fn join_waiting(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mao_store::embedded::EmbeddedStore;
+
+    fn info(pid: u32) -> NodeInfo {
+        NodeInfo {
+            name: "n".into(),
+            api_url: "http://127.0.0.1:1".into(),
+            version: "test".into(),
+            started_at: chrono::Utc::now(),
+            host: "h".into(),
+            pid,
+            machine_id: "m".into(),
+        }
+    }
+
+    /// The entry of a dead process is swapped to the new lease, not deleted and written
+    /// again (the node is a member throughout: its running markers count on it), and what
+    /// the old lease held goes with it.
+    #[tokio::test]
+    async fn a_restart_takes_over_its_entry_without_a_gap_and_revokes_the_old_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s")).unwrap());
+        let old = store.grant_lease(Duration::from_secs(60)).await.unwrap();
+        // No process has this pid (above the kernel's pid_max).
+        let dead = serde_json::to_vec(&info(999_999_999)).unwrap();
+        store
+            .create("/m/nodes/n", dead.into(), Some(old))
+            .await
+            .unwrap();
+        store
+            .create("/m/claims/c", "unstarted".into(), Some(old))
+            .await
+            .unwrap();
+        let before = store.get("/m/nodes/n").await.unwrap().unwrap();
+
+        let me = info(std::process::id());
+        let m = Membership::join(
+            store.clone(),
+            "/m/nodes/n".into(),
+            me,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+
+        let after = store.get("/m/nodes/n").await.unwrap().unwrap();
+        assert_eq!(
+            after.create_revision, before.create_revision,
+            "swapped, never deleted"
+        );
+        assert_ne!(after.lease, Some(old));
+        let now: NodeInfo = serde_json::from_slice(&after.value).unwrap();
+        assert_eq!(now.pid, std::process::id());
+        assert!(
+            store.get("/m/claims/c").await.unwrap().is_none(),
+            "the old lease is revoked"
+        );
+        m.leave().await;
     }
 }

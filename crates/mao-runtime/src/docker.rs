@@ -289,8 +289,10 @@ impl Runtime for DockerRuntime {
         let docker = self.docker().await?;
         let output: RawLogStream = if follow && created {
             let options = AttachContainerOptions {
-                // Replays whatever was written should the container start before we attach.
-                logs: true,
+                // No replay of the log file: the engine connects the live streams before it
+                // answers the attach, so a created container's output is all in the stream,
+                // and a replay would repeat what the container writes while it is read.
+                logs: false,
                 stream: true,
                 stdout: true,
                 stderr: true,

@@ -3,11 +3,12 @@
 //!
 //! A `once` slot goes through these steps, each a single store operation:
 //! 1. with concurrency `forbid`, a run of the schedule still going anywhere in the
-//!    federation (its marker `<prefix>/running/<id>`) skips the slot on every node alike;
+//!    federation (its marker `<prefix>/running/<id>`, see [`super::markers`]) skips the
+//!    slot on every node alike;
 //! 2. the claim `<prefix>/claims/<id>/<slot>` is created if absent, bound to the claimer's
 //!    membership lease: a claimer that dies before starting the run loses it with its
 //!    lease, and the nodes that found it taken stand by to take the slot over;
-//! 3. (`forbid`) the claimer creates the running marker, bound to its lease too;
+//! 3. (`forbid`) the claimer creates the running marker;
 //! 4. the claim is bound to the run id by a compare-and-swap on the claim's revision,
 //!    without lease; only then does the run start. A claimer whose lease expired meanwhile
 //!    (stopped, cut off) finds its claim gone or replaced and starts nothing.
@@ -18,11 +19,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use mao_api::{Concurrency, Schedule, ScheduleMode, SlotOutcome, SlotRecord, Target};
-use mao_store::{LeaseId, Revision, StoreError};
-use serde::{Deserialize, Serialize};
+use mao_store::{Revision, StoreError};
 use tracing::{debug, info, warn};
 
 use super::claims::Claim;
+use super::markers::{self, Busy};
 use super::tick::slot_record;
 use super::tick::RETRY_UNRUN;
 use super::{Compiled, Scheduler};
@@ -41,14 +42,6 @@ const STANDBY_LIMIT: Duration = Duration::from_secs(600);
 enum What {
     Tool(Box<mao_api::Tool>),
     Pipeline(mao_api::Pipeline),
-}
-
-/// The marker of a `once` + `forbid` schedule's run in progress.
-#[derive(Serialize, Deserialize)]
-struct Running {
-    node: String,
-    slot: DateTime<Utc>,
-    run_id: String,
 }
 
 /// A slot being fired (boxed: a standby fires its slot again, from a task `fire` spawned).
@@ -214,7 +207,7 @@ async fn resolve(state: &Scheduler, s: &Schedule) -> Result<What, Unrunnable> {
 }
 
 /// This node's runs and pipeline runs of schedule `id` that have not ended.
-fn active_of(state: &Scheduler, id: &str) -> Vec<String> {
+pub(super) fn active_of(state: &Scheduler, id: &str) -> Vec<String> {
     let mut active = state.runner.pipeline_runs.active_of(id);
     active.extend(state.executor.active_runs_of(id));
     active
@@ -230,21 +223,7 @@ async fn still_going(state: &Scheduler, s: &Schedule, slot: DateTime<Utc>) -> Op
             active.join(", ")
         ));
     }
-    if s.mode != ScheduleMode::Once {
-        return None;
-    }
-    let kv = state.store.get(&state.keys.running(&s.id)).await.ok()??;
-    let running: Running = serde_json::from_slice(&kv.value).ok()?;
-    if running.node == state.node {
-        // This node's own run, which is over (not active above): its marker is on its way.
-        return None;
-    }
-    (running.slot != slot).then(|| {
-        format!(
-            "the previous run {} is still going on node {} (concurrency forbid, federation-wide)",
-            running.run_id, running.node
-        )
-    })
+    markers::going_elsewhere(state, s, slot).await
 }
 
 /// Starts the run of a slot this node may run: for `once`, the claim at `claimed` is
@@ -262,25 +241,22 @@ async fn start(
     let mut marker = None;
     if let Some(revision) = claimed {
         failpoint::pause("after_claim").await;
-        let lease = match state.fence.check() {
-            Ok(lease) => lease,
-            Err(fenced) => {
-                let _ = state.store.compare_and_delete(&claim_key, revision).await;
-                return missed(
-                    state,
-                    s,
-                    slot,
-                    format!("fenced after claiming, slot given back: {fenced}"),
-                );
-            }
-        };
+        if let Err(fenced) = state.fence.check() {
+            let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            return missed(
+                state,
+                s,
+                slot,
+                format!("fenced after claiming, slot given back: {fenced}"),
+            );
+        }
         if s.concurrency == Concurrency::Forbid {
-            match hold_running(state, s, slot, &run_id, lease).await {
+            match markers::hold(state, s, slot, &run_id).await {
                 Ok(revision) => marker = Some(revision),
                 Err(Busy::Unknown(reason)) => {
                     // Not decided: give the slot back and plan it again. (A marker the
-                    // store may have written meanwhile names a run that never starts: it
-                    // is this node's, and this node replaces it at its next slot.)
+                    // store may have written meanwhile names a run that never starts: the
+                    // keeper deletes it, or this node replaces it at its next slot.)
                     let _ = state.store.compare_and_delete(&claim_key, revision).await;
                     return missed(state, s, slot, reason);
                 }
@@ -316,11 +292,11 @@ async fn start(
             match current {
                 Some(c) if c.run_id.as_deref() == Some(run_id.as_str()) => {}
                 Some(c) if c.node != state.node => {
-                    release_running(state, s, marker).await;
+                    markers::release(state, s, &run_id, marker);
                     return skipped(format!("claimed by node {}", c.node));
                 }
                 _ => {
-                    release_running(state, s, marker).await;
+                    markers::release(state, s, &run_id, marker);
                     // Still ours if the store only failed to answer: give it back.
                     let _ = state.store.compare_and_delete(&claim_key, revision).await;
                     return missed(
@@ -373,6 +349,8 @@ async fn start(
             .map(|r| r.id)
             .map_err(|e| e.to_string()),
     };
+    // Active now, or never: either way the keeper may judge its marker from here on.
+    markers::submitted(state, &run_id);
     match submitted {
         Ok(run_id) => {
             if marker.is_some() {
@@ -381,14 +359,14 @@ async fn start(
                 let run = run_id.clone();
                 tokio::spawn(async move {
                     wait_run(&state, &run, is_pipeline).await;
-                    release_running(&state, &s, marker).await;
+                    markers::release(&state, &s, &run, marker);
                 });
             }
             info!(schedule = %s.id, %slot, %run_id, "slot fired");
             slot_record(state, s, slot, SlotOutcome::Fired, Some(run_id), None)
         }
         Err(e) => {
-            release_running(state, s, marker).await;
+            markers::release(state, s, &run_id, marker);
             if claimed.is_some() {
                 // Give the slot back and plan it again: the standbys have seen it bound
                 // and left, so this node must not drop it.
@@ -398,86 +376,6 @@ async fn start(
             skipped(format!("the run could not start: {e}"))
         }
     }
-}
-
-/// Why the running marker could not be created.
-enum Busy {
-    /// Another run holds it: the slot is skipped, for the whole federation.
-    Running(String),
-    /// The store did not say.
-    Unknown(String),
-}
-
-/// Creates the running marker of a `once` + `forbid` schedule; why not when another run
-/// holds it.
-async fn hold_running(
-    state: &Scheduler,
-    s: &Schedule,
-    slot: DateTime<Utc>,
-    run_id: &str,
-    lease: Option<LeaseId>,
-) -> Result<Revision, Busy> {
-    let key = state.keys.running(&s.id);
-    let value = Running {
-        node: state.node.clone(),
-        slot,
-        run_id: run_id.to_owned(),
-    };
-    let value = Bytes::from(serde_json::to_vec(&value).expect("markers serialize"));
-    let mut replaced = false;
-    loop {
-        match state.store.create(&key, value.clone(), lease).await {
-            Ok(revision) => return Ok(revision),
-            Err(StoreError::AlreadyExists { .. }) => {}
-            Err(e) => return Err(Busy::Unknown(format!("cannot mark the run as going: {e}"))),
-        }
-        let held = state.store.get(&key).await.ok().flatten();
-        let running = held
-            .as_ref()
-            .and_then(|kv| serde_json::from_slice::<Running>(&kv.value).ok());
-        if let (Some(kv), Some(r), false) = (&held, &running, replaced) {
-            // A marker of this node's own run that has ended (its release may not have
-            // run yet): replace it.
-            if r.node == state.node && !active_of(state, &s.id).contains(&r.run_id) {
-                replaced = true;
-                let _ = state.store.compare_and_delete(&key, kv.mod_revision).await;
-                continue;
-            }
-        }
-        return Err(Busy::Running(match running {
-                Some(r) => format!(
-                    "the previous run {} is still going on node {} (concurrency forbid, federation-wide)",
-                    r.run_id, r.node
-                ),
-                None => "the previous run is still going (concurrency forbid, federation-wide)"
-                    .to_owned(),
-            }));
-    }
-}
-
-/// Deletes this run's marker, in the background; while the store does not answer, tries
-/// again for a minute (a marker left behind would make every other node skip the schedule).
-async fn release_running(state: &Scheduler, s: &Schedule, marker: Option<Revision>) {
-    let Some(revision) = marker else { return };
-    let store = state.store.clone();
-    let key = state.keys.running(&s.id);
-    let id = s.id.clone();
-    tokio::spawn(async move {
-        for attempt in 0..30 {
-            match store.compare_and_delete(&key, revision).await {
-                Err(StoreError::Unavailable(e)) => {
-                    debug!(schedule = %id, error = %e, attempt, "cannot delete the running marker yet")
-                }
-                Err(e) => {
-                    debug!(schedule = %id, error = %e, "running marker already gone");
-                    return;
-                }
-                Ok(_) => return,
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-        warn!(schedule = %id, "could not delete the running marker; it goes with this node's lease");
-    });
 }
 
 /// Waits until a run (or pipeline run) has ended.

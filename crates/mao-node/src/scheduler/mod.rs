@@ -30,10 +30,12 @@ use tick::tick;
 
 mod claims;
 mod fire;
+mod markers;
 mod service;
 mod tick;
 
 pub use claims::collect_claims;
+pub use markers::Markers;
 pub use service::ScheduleError;
 
 /// Slot records kept per schedule.
@@ -55,6 +57,8 @@ pub struct Scheduler {
     pub local: LocalStore,
     /// Runs the pipelines schedules name.
     pub runner: Arc<PipelineService>,
+    /// The running markers this node is writing (`once` + `forbid`).
+    pub markers: Markers,
 }
 
 /// A schedule ready to plan: its expression and zone parsed once per revision.
@@ -118,6 +122,15 @@ pub async fn run(state: Arc<Scheduler>) {
                 Ok(n) => info!(deleted = n, "old slot claims deleted"),
                 Err(e) => debug!(error = %e, "cannot collect old slot claims"),
             }
+        }
+    });
+    let keeper = state.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = markers::keep(&keeper).await {
+                debug!(error = %e, "cannot look at the running markers");
+            }
+            tokio::time::sleep(markers::KEEP_EVERY).await;
         }
     });
     let mut changes = state.schedules.changes();

@@ -262,6 +262,11 @@ fn once_forbid_never_runs_two_at_once_across_nodes() {
         runs.extend(runs_of(&b, "once2"));
         runs.iter().all(|r| r.status.is_finished())
     }));
+    assert_one_at_a_time(&mut runs);
+}
+
+/// That no two of `runs` (all finished) overlapped, and on which nodes they ran.
+fn assert_one_at_a_time(runs: &mut [RunRecord]) {
     runs.sort_by_key(|r| r.started_at);
     for w in runs.windows(2) {
         let (first, next) = (&w[0], &w[1]);
@@ -279,6 +284,82 @@ fn once_forbid_never_runs_two_at_once_across_nodes() {
     }
     let nodes: std::collections::BTreeSet<_> = runs.iter().map(|r| r.node.clone()).collect();
     eprintln!("{} runs on {nodes:?}, none overlapping", runs.len());
+}
+
+/// D2 across a restart: a node killed and started again while its once + forbid run goes
+/// on re-attaches the run, and the run's marker still keeps the other node from starting
+/// another meanwhile (the restart revokes the old process's lease).
+#[test]
+fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_another() {
+    ensure_demo_image();
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let names = [unique_node("fr"), unique_node("fs")];
+    let _sweeps = names.each_ref().map(|n| container_sweep(n));
+    // A lease longer than a restart takes: the node stays a member throughout.
+    let args = names.each_ref().map(|n| {
+        let mut args = fed_args(dir.path(), n, &etcd.endpoint());
+        *args.last_mut().unwrap() = "10".into();
+        args
+    });
+    let mut nodes: Vec<Daemon> = (0..2)
+        .map(|i| start_node(&args[i], &dir.path().join(format!("{i}.log")), &[]))
+        .collect();
+    add_demo_tool(&nodes[0]);
+    schedule_demo(
+        &nodes[0],
+        "*/2 * * * * *",
+        "oncer",
+        &["--mode", "once", "--env", "DEMO_SLEEP=8"],
+    );
+    let mut running = None;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            running = (0..2).find_map(|i| {
+                let r = runs_of(&nodes[i], "oncer")
+                    .into_iter()
+                    .find(|r| r.status == RunStatus::Running)?;
+                Some((i, r))
+            });
+            running.is_some()
+        }),
+        "a run starts\n{}",
+        nodes[0].log_text()
+    );
+    let (i, run) = running.unwrap();
+    nodes[i].kill();
+    nodes[i] = start_node(&args[i], &dir.path().join(format!("{i}-again.log")), &[]);
+    // The re-attached run ends, then the federation runs the schedule again.
+    let after = eventually(Duration::from_secs(90), || {
+        let mut all = runs_of(&nodes[0], "oncer");
+        all.extend(runs_of(&nodes[1], "oncer"));
+        let ended = all
+            .iter()
+            .find(|r| r.id == run.id)
+            .and_then(|r| r.finished_at);
+        ended.is_some_and(|end| {
+            all.iter()
+                .filter(|r| r.status.is_finished() && r.started_at.is_some_and(|s| s >= end))
+                .count()
+                >= 1
+        })
+    });
+    nodes[0].maoctl_ok(&["schedule", "pause", "oncer"]);
+    assert!(
+        after,
+        "run {} re-attached and ended, and a later one ran\n--- restarted node ---\n{}",
+        run.id,
+        nodes[i].log_text()
+    );
+    let mut runs = Vec::new();
+    assert!(eventually(Duration::from_secs(60), || {
+        runs = runs_of(&nodes[0], "oncer");
+        runs.extend(runs_of(&nodes[1], "oncer"));
+        runs.iter().all(|r| r.status.is_finished())
+    }));
+    let recovered = runs.iter().find(|r| r.id == run.id).unwrap();
+    assert_eq!(recovered.status, RunStatus::Succeeded, "{recovered:?}");
+    assert_one_at_a_time(&mut runs);
 }
 
 /// D4: after downtime with catch-up all and forbid, every missed slot runs, one after
