@@ -389,6 +389,11 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<FailureReason>,
     pub queued_at: DateTime<Utc>,
+    /// When the daemon asked the Docker Engine to start the container: `started_at` minus
+    /// this is the Engine's own start time, this minus `scheduled_at` the daemon's lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// When the container started, by the Engine's clock (the container's `StartedAt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

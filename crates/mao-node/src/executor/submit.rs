@@ -193,6 +193,7 @@ impl Executor {
             error: None,
             reason: None,
             queued_at: Utc::now(),
+            dispatched_at: None,
             started_at: None,
             finished_at: None,
             log_path: self.log_path(&id).display().to_string(),
@@ -372,7 +373,8 @@ impl Executor {
                 return self.reap_later(container);
             }
         };
-        let started_at = Utc::now();
+        let dispatched_at = Utc::now();
+        record.dispatched_at = Some(dispatched_at);
         if let Err(e) = self
             .engine("a container start", self.runtime.start(&container))
             .await
@@ -383,7 +385,8 @@ impl Executor {
             // once the engine answers again.
             return self.reap_later(container);
         }
-        record.started_at = Some(started_at);
+        // Until the run ends and the container's own StartedAt replaces it.
+        record.started_at = Some(dispatched_at);
         record.status = RunStatus::Running;
         if let Err(e) = self.runs.save(&record).await {
             error!(run_id = %record.id, error = %e, "cannot save the run record");

@@ -260,11 +260,15 @@ impl Bench {
             measure::lag_percentiles(&all, |r| Some(r.started_at? - r.scheduled_at?));
         let (fire_p50_ms, fire_p99_ms) =
             measure::lag_percentiles(&all, |r| Some(r.queued_at - r.scheduled_at?));
+        let (dispatch_p50_ms, dispatch_p99_ms) =
+            measure::lag_percentiles(&all, |r| Some(r.dispatched_at? - r.scheduled_at?));
         let row = Row {
             lag_p50_ms,
             lag_p99_ms,
             fire_p50_ms,
             fire_p99_ms,
+            dispatch_p50_ms,
+            dispatch_p99_ms,
             scenario: self.name.to_owned(),
             slots_expected: counts.expected,
             slots_zero: counts.zero.len(),

@@ -463,6 +463,12 @@ pub struct Row {
     pub fire_p50_ms: Option<i64>,
     #[serde(default)]
     pub fire_p99_ms: Option<i64>,
+    /// The daemon's whole part: the slot to the start request sent to the Engine
+    /// (`dispatched_at`); the start lag adds the Engine's own start of the container.
+    #[serde(default)]
+    pub dispatch_p50_ms: Option<i64>,
+    #[serde(default)]
+    pub dispatch_p99_ms: Option<i64>,
     /// Scenario-specific checks that failed (empty: all held).
     pub problems: Vec<String>,
     pub seconds: f64,
@@ -545,12 +551,12 @@ pub fn render(dir: &std::path::Path) -> String {
          every 2 s of a tool that fails on purpose (one `run_failed` per run), a writer per \
          site creating datasets. Must be 0: slots run 0 times, slots run twice, acknowledged \
          writes lost, notifications lost or doubled.\n\n\
-         | scenario | result | slots | 0 runs | twice | writes acked | writes failed | acked lost | failed runs | notif. lost | notif. doubled | write recovery s | slot recovery s | start lag p50/p99 ms | fire lag p50/p99 ms | checks failed | scenario s |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         | scenario | result | slots | 0 runs | twice | writes acked | writes failed | acked lost | failed runs | notif. lost | notif. doubled | write recovery s | slot recovery s | start lag p50/p99 ms | dispatch lag p50/p99 ms | fire lag p50/p99 ms | checks failed | scenario s |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in &rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
             r.scenario,
             if r.passed() { "pass" } else { "**FAIL**" },
             r.slots_expected,
@@ -565,6 +571,7 @@ pub fn render(dir: &std::path::Path) -> String {
             secs(r.write_recovery_s),
             secs(r.slot_recovery_s),
             percentiles(r.lag_p50_ms, r.lag_p99_ms),
+            percentiles(r.dispatch_p50_ms, r.dispatch_p99_ms),
             percentiles(r.fire_p50_ms, r.fire_p99_ms),
             if r.problems.is_empty() {
                 "-".to_owned()

@@ -159,6 +159,10 @@ fn a_run_writes_into_the_tool_data_folder() {
         "{record:?}"
     );
     assert!(record.started_at.is_some() && record.finished_at.is_some());
+    // Queued, then the start asked of the Engine, then the container's own start.
+    let dispatched = record.dispatched_at.expect("the start request is recorded");
+    assert!(record.queued_at <= dispatched, "{record:?}");
+    assert!(dispatched <= record.started_at.unwrap(), "{record:?}");
     assert_eq!(control_files(&node.tool_data()).len(), 2);
 
     let items: Vec<RunRecord> = maoctl_items(&node.daemon, &["run", "list", "--tool", "demo"]);

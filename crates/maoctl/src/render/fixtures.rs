@@ -19,6 +19,7 @@ pub fn failed_run() -> RunRecord {
         "exit_code": 3,
         "error": "the tool exited with code 3",
         "queued_at": "2024-05-01T12:00:00Z",
+        "dispatched_at": "2024-05-01T12:00:00.700Z",
         "started_at": "2024-05-01T12:00:01Z",
         "finished_at": "2024-05-01T12:03:05.500Z",
         "log_path": "/var/lib/mao/runs/01J9Z8X7W6V5T4S3R2Q1P0NMKH.log",

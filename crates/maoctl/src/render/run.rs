@@ -74,6 +74,10 @@ pub fn run_details(run: &RunRecord, now_ms: i64) -> String {
         ("Input folder", run.input_dir.clone().unwrap_or_default()),
         ("Queued", run.queued_at.format(TIMESTAMP).to_string()),
         (
+            "Dispatched",
+            optional(run.dispatched_at.map(|at| at.format(TIMESTAMP))),
+        ),
+        (
             "Started",
             optional(run.started_at.map(|at| at.format(TIMESTAMP))),
         ),
@@ -419,6 +423,7 @@ mod tests {
             Data folder:   /var/lib/mao/tools/demo-tool/data
             Input folder:
             Queued:        2024-05-01T12:00:00Z
+            Dispatched:    2024-05-01T12:00:00Z
             Started:       2024-05-01T12:00:01Z
             Finished:      2024-05-01T12:03:05Z
             Duration:      3m04s
@@ -454,6 +459,7 @@ mod tests {
             Data folder:   /var/lib/mao/tools/demo-tool/data
             Input folder:
             Queued:        2024-05-01T12:00:00Z
+            Dispatched:    2024-05-01T12:00:00Z
             Started:       2024-05-01T12:00:01Z
             Finished:
             Duration:      10m00s so far
@@ -483,6 +489,7 @@ mod tests {
             Data folder:   /d
             Input folder:
             Queued:        2024-05-01T12:00:00Z
+            Dispatched:
             Started:
             Finished:
             Duration:
@@ -521,6 +528,7 @@ mod tests {
             Data folder:   /var/lib/mao/tools/demo-tool/data
             Input folder:
             Queued:        2024-05-01T12:00:00Z
+            Dispatched:    2024-05-01T12:00:00Z
             Started:       2024-05-01T12:00:01Z
             Finished:      2024-05-01T12:03:05Z
             Duration:      3m04s
@@ -571,6 +579,7 @@ mod tests {
             Data folder:   /var/lib/mao/tools/demo-tool/data
             Input folder:
             Queued:        2024-05-01T12:00:00Z
+            Dispatched:    2024-05-01T12:00:00Z
             Started:       2024-05-01T12:00:01Z
             Finished:      2024-05-01T12:03:05Z
             Duration:      3m04s
