@@ -1,7 +1,8 @@
 //! Named pauses for fault tests. `MAO_FAILPOINTS=after_claim=2000` makes the scheduler wait
 //! 2 s after it created a once-claim and before it starts the run, so that a test can kill
 //! the daemon inside that window (the way etcd's gofail points are used). Unset, a point
-//! costs one map lookup. Points: `after_claim`.
+//! costs one map lookup. Points: `after_claim`, `after_bind` (after the claim names the run,
+//! before the run is queued).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -21,6 +21,7 @@ const METRIC_HISTORY: &str = "/metric-history/";
 const DELIVERIES: &str = "/deliveries/";
 const DEDUP: &str = "/dedup/";
 const OUTBOX: &str = "/outbox/";
+const BINDINGS: &str = "/bindings/";
 
 /// What a pending push remembers besides its run.
 #[derive(Serialize, Deserialize)]
@@ -399,4 +400,43 @@ impl LocalStore {
 fn decode<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
     serde_json::from_slice(json)
         .map_err(|e| StoreError::Internal(format!("unreadable local record: {e}")))
+}
+
+/// A `once` slot this node is binding to a run: written before the claim names the run,
+/// deleted once the run is queued (or the binding given up). One left by a crash is a slot
+/// whose claim may name a run that never existed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Binding {
+    pub schedule: String,
+    pub slot: DateTime<Utc>,
+    pub run_id: String,
+}
+
+impl LocalStore {
+    /// Writes a binding durably, before the claim is bound.
+    pub async fn save_binding(&self, binding: &Binding) -> Result<()> {
+        let json = serde_json::to_vec(binding).expect("bindings serialize");
+        self.store
+            .put(
+                &format!("{BINDINGS}{}", binding.run_id),
+                Bytes::from(json),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The bindings a crash left.
+    pub async fn bindings(&self) -> Result<Vec<Binding>> {
+        let page = list_all(&self.store, BINDINGS, 1000).await?;
+        page.kvs.iter().map(|kv| decode(&kv.value)).collect()
+    }
+
+    /// The run of a binding is queued, or will never be.
+    pub async fn clear_binding(&self, run_id: &str) -> Result<()> {
+        self.store
+            .delete(&format!("{BINDINGS}{run_id}"))
+            .await
+            .map(|_| ())
+    }
 }

@@ -28,6 +28,7 @@ use super::tick::slot_record;
 use super::tick::RETRY_UNRUN;
 use super::{Compiled, Scheduler};
 use crate::executor::{new_run_id, RunError, Trigger};
+use crate::local::Binding;
 use crate::membership::Standing;
 use crate::pipeline::PipelineError;
 use crate::registry::RegistryError;
@@ -275,39 +276,28 @@ async fn start(
                 }
             }
         }
-        let bound = claim_value(&state.node, slot, Some(run_id.clone()), None);
-        if let Err(e) = state
-            .store
-            .compare_and_swap(&claim_key, revision, bound, None)
-            .await
-        {
-            // The answer may be lost while the swap was applied: what the claim says now
-            // decides. Ours with this run: go on. Gone, or still unbound: not run, planned
-            // again (it then finds whoever took it). Another's: theirs.
-            let now = state.store.get(&claim_key).await;
-            let current = match &now {
-                Ok(Some(kv)) => serde_json::from_slice::<Claim>(&kv.value).ok(),
-                _ => None,
-            };
-            match current {
-                Some(c) if c.run_id.as_deref() == Some(run_id.as_str()) => {}
-                Some(c) if c.node != state.node => {
-                    markers::release(state, s, &run_id, marker);
-                    return skipped(format!("claimed by node {}", c.node));
-                }
-                _ => {
-                    markers::release(state, s, &run_id, marker);
-                    // Still ours if the store only failed to answer: give it back.
-                    let _ = state.store.compare_and_delete(&claim_key, revision).await;
-                    return missed(
-                        state,
-                        s,
-                        slot,
-                        format!("the claim could not be bound to the run ({e}); planned again"),
-                    );
-                }
-            }
+        // Written before the claim names the run: if this process dies before the run
+        // is queued, its successor finds the binding and fires the slot again.
+        let binding = Binding {
+            schedule: s.id.clone(),
+            slot,
+            run_id: run_id.clone(),
+        };
+        if let Err(e) = state.local.save_binding(&binding).await {
+            markers::release(state, s, &run_id, marker);
+            let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            return missed(
+                state,
+                s,
+                slot,
+                format!("cannot save the slot's binding: {e}"),
+            );
         }
+        if let Err(record) = bind(state, s, slot, revision, &run_id, marker).await {
+            let _ = state.local.clear_binding(&run_id).await;
+            return *record;
+        }
+        failpoint::pause("after_bind").await;
     }
     // This node's own runs of the schedule; a once + forbid slot checked them (and the
     // federation's marker) before claiming. Replace cancels only this node's runs: across
@@ -349,8 +339,12 @@ async fn start(
             .map(|r| r.id)
             .map_err(|e| e.to_string()),
     };
-    // Active now, or never: either way the keeper may judge its marker from here on.
+    // Active now, or never: either way the keeper may judge its marker from here on,
+    // and a restart need not fire the slot again.
     markers::submitted(state, &run_id);
+    if claimed.is_some() {
+        let _ = state.local.clear_binding(&run_id).await;
+    }
     match submitted {
         Ok(run_id) => {
             if marker.is_some() {
@@ -376,6 +370,154 @@ async fn start(
             skipped(format!("the run could not start: {e}"))
         }
     }
+}
+
+/// Binds this node's claim at `revision` to `run_id` (compare-and-swap, without lease);
+/// the slot's record when it could not be.
+async fn bind(
+    state: &Scheduler,
+    s: &Schedule,
+    slot: DateTime<Utc>,
+    revision: Revision,
+    run_id: &str,
+    marker: Option<Revision>,
+) -> Result<(), Box<SlotRecord>> {
+    let claim_key = state.keys.claim(&s.id, &slot);
+    let bound = claim_value(&state.node, slot, Some(run_id.to_owned()), None);
+    let Err(e) = state
+        .store
+        .compare_and_swap(&claim_key, revision, bound, None)
+        .await
+    else {
+        return Ok(());
+    };
+    // The answer may be lost while the swap was applied: what the claim says now
+    // decides. Ours with this run: go on. Gone, or still unbound: not run, planned
+    // again (it then finds whoever took it). Another's: theirs.
+    let now = state.store.get(&claim_key).await;
+    let current = match &now {
+        Ok(Some(kv)) => serde_json::from_slice::<Claim>(&kv.value).ok(),
+        _ => None,
+    };
+    match current {
+        Some(c) if c.run_id.as_deref() == Some(run_id) => Ok(()),
+        Some(c) if c.node != state.node => {
+            markers::release(state, s, run_id, marker);
+            Err(Box::new(skip(
+                state,
+                s,
+                slot,
+                format!("claimed by node {}", c.node),
+            )))
+        }
+        _ => {
+            markers::release(state, s, run_id, marker);
+            // Still ours if the store only failed to answer: give it back.
+            let _ = state.store.compare_and_delete(&claim_key, revision).await;
+            Err(Box::new(missed(
+                state,
+                s,
+                slot,
+                format!("the claim could not be bound to the run ({e}); planned again"),
+            )))
+        }
+    }
+}
+
+/// Slots a crash interrupted between binding their claim to a run and queueing the run
+/// (their binding is still in the local store): the claim names a run nobody has, and
+/// the nodes that stood by for it have left. Each is claimed again by this node and
+/// fired, within its starting deadline; a binding the store cannot settle yet is tried
+/// again every few seconds.
+pub(super) async fn resume_bindings(state: Arc<Scheduler>) {
+    let Ok(bindings) = state.local.bindings().await else {
+        return;
+    };
+    for b in bindings {
+        let queued = state.executor.get(&b.run_id).await.is_ok()
+            || pipeline::get(&state.runner, &b.run_id).await.is_ok();
+        if !queued {
+            settle(&state, &b).await;
+        }
+        let _ = state.local.clear_binding(&b.run_id).await;
+    }
+}
+
+/// Fires binding `b`'s slot again if its claim still names `b`'s run; while the store
+/// cannot tell, tries again every few seconds.
+async fn settle(state: &Arc<Scheduler>, b: &Binding) {
+    loop {
+        match reopen(state, b).await {
+            Ok(Some(record)) => {
+                if let Err(e) = state.local.save_slots(&[], &[record]).await {
+                    warn!(schedule = %b.schedule, error = %e, "cannot save a slot record");
+                }
+                return;
+            }
+            Ok(None) => return,
+            Err(e) => {
+                debug!(schedule = %b.schedule, slot = %b.slot, error = %e, "cannot settle an interrupted slot yet");
+                tokio::time::sleep(RETRY_UNRUN).await;
+            }
+        }
+    }
+}
+
+/// Fires again the slot of binding `b` if its claim still names `b`'s run: the claim is
+/// made this node's (unbound, on its lease) and the slot fired. `None`: nothing to do.
+async fn reopen(state: &Arc<Scheduler>, b: &Binding) -> Result<Option<SlotRecord>, StoreError> {
+    let key = state.keys.claim(&b.schedule, &b.slot);
+    let Some(kv) = state.store.get(&key).await? else {
+        return Ok(None);
+    };
+    let ours = serde_json::from_slice::<Claim>(&kv.value)
+        .is_ok_and(|c| c.node == state.node && c.run_id.as_deref() == Some(b.run_id.as_str()));
+    if !ours {
+        return Ok(None);
+    }
+    let Ok((schedule, _)) = state.schedules.get_or_stale(&b.schedule).await else {
+        return Ok(None);
+    };
+    let Ok(c) = super::compile(schedule) else {
+        return Ok(None);
+    };
+    let s = &c.schedule;
+    let reason = if s.suspended {
+        Some("the schedule is paused".to_owned())
+    } else if Utc::now() > c.deadline_of(b.slot) {
+        Some(format!(
+            "a restart interrupted the slot's start and its starting deadline ({}) has passed",
+            s.starting_deadline
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let skipped = claim_value(&state.node, b.slot, None, Some(reason.clone()));
+        state
+            .store
+            .compare_and_swap(&key, kv.mod_revision, skipped, None)
+            .await?;
+        return Ok(Some(skip(state, s, b.slot, reason)));
+    }
+    let lease = match state.fence.check() {
+        Ok(lease) => lease,
+        Err(fenced) => return Err(StoreError::Unavailable(fenced.to_string())),
+    };
+    let open = claim_value(&state.node, b.slot, None, None);
+    let revision = state
+        .store
+        .compare_and_swap(&key, kv.mod_revision, open, lease)
+        .await?;
+    info!(schedule = %s.id, slot = %b.slot, run_id = %b.run_id, "a restart interrupted this slot's start; firing it again");
+    let what = match resolve(state, s).await {
+        Ok(w) => w,
+        Err(Unrunnable::Now(reason) | Unrunnable::Refused(reason)) => {
+            let _ = state.store.compare_and_delete(&key, revision).await;
+            return Ok(Some(missed(state, s, b.slot, reason)));
+        }
+    };
+    Ok(Some(start(state, s, b.slot, what, Some(revision)).await))
 }
 
 /// Waits until a run (or pipeline run) has ended.

@@ -124,6 +124,8 @@ pub async fn run(state: Arc<Scheduler>) {
             }
         }
     });
+    // Slots a crash interrupted between their claim's binding and the queued run.
+    tokio::spawn(fire::resume_bindings(state.clone()));
     let keeper = state.clone();
     tokio::spawn(async move {
         loop {

@@ -162,6 +162,62 @@ fn a_claimer_killed_before_it_starts_loses_the_slot_to_a_standby_node() {
     assert_ne!(claim["node"], node_a.as_str(), "{claim}");
 }
 
+/// D3, later in the window: a node killed after its claim names the run but before the
+/// run is queued fires the slot again when it restarts (the standbys have left: the claim
+/// was settled).
+#[test]
+fn a_node_killed_between_binding_its_claim_and_queueing_the_run_fires_the_slot_after_a_restart() {
+    ensure_demo_image();
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("fk");
+    let _sweep = container_sweep(&node);
+    let args = fed_args(dir.path(), &node, &etcd.endpoint());
+    let mut a = start_node(
+        &args,
+        &dir.path().join("a.log"),
+        &[("MAO_FAILPOINTS", "after_bind=8000")],
+    );
+    add_demo_tool(&a);
+    schedule_demo(
+        &a,
+        "*/2 * * * * *",
+        "bind5",
+        &["--mode", "once", "--concurrency", "allow"],
+    );
+    let mut bound = None;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            bound = claims(&etcd, "bind5")
+                .into_iter()
+                .find(|(_, c)| c["run_id"].is_string());
+            bound.is_some()
+        }),
+        "a binds a claim to a run within a minute\n{}",
+        a.log_text()
+    );
+    let (slot, claim) = bound.unwrap();
+    a.kill();
+    let a = start_node(&args, &dir.path().join("a-again.log"), &[]);
+    let mut ran = Vec::new();
+    let fired = eventually(Duration::from_secs(60), || {
+        ran = runs_of(&a, "bind5")
+            .into_iter()
+            .filter(|r| r.scheduled_at == Some(slot))
+            .collect();
+        ran.iter().any(|r| r.status.is_finished())
+    });
+    a.maoctl_ok(&["schedule", "pause", "bind5"]);
+    assert!(
+        fired,
+        "slot {slot} (claim {claim}) runs after the restart: {ran:?}\n{}",
+        a.log_text()
+    );
+    assert_eq!(ran.len(), 1, "once: {ran:?}");
+    assert_eq!(ran[0].status, RunStatus::Succeeded, "{ran:?}");
+    assert_eq!(claims(&etcd, "bind5")[&slot]["run_id"], ran[0].id.as_str());
+}
+
 /// D7: a daemon stopped (SIGSTOP) past its lease, whose name a second daemon took
 /// meanwhile, fires nothing when it resumes and exits non-zero saying why.
 #[test]
