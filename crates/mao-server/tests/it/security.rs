@@ -12,7 +12,7 @@ use mao_api::auth::{Activity, Role};
 use mao_api::List;
 use serde_json::{json, Value};
 
-use crate::support::{daemon_bin, eventually, start_daemon};
+use crate::support::{daemon_bin, eventually, start_daemon, Credentials};
 
 /// Creates a token with `mao-orchestrator token create` and returns its secret.
 fn create_token(data_dir: &Path, name: &str, role: Role) -> String {
@@ -308,9 +308,19 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         .items
         .iter()
         .any(|e| e.who == "admin" && e.target == "/api/v1/tools" && e.status == 201));
-    // Refusals before anyone was identified are not logged (anyone could flood them).
+    // Refusals before anyone was identified are logged too, as `anonymous`, with no role.
     assert!(
-        all.items.iter().all(|e| e.who != "-" && e.status != 401),
+        all.items.iter().any(|e| e.who == "anonymous"
+            && e.method == "POST"
+            && e.target == "/api/v1/tools"
+            && e.status == 401),
+        "{all:?}"
+    );
+    assert!(
+        all.items
+            .iter()
+            .filter(|e| e.status == 401)
+            .all(|e| e.who == "anonymous" && e.role.is_none()),
         "{all:?}"
     );
 
@@ -508,7 +518,18 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
     // Nothing of that was written.
     let a = request("GET", &url("/api/v1/tools"), None, &[], None);
     assert_eq!(a.body["items"].as_array().unwrap().len(), 0);
-
+    // But the attempts are in the activity log, from nobody the node knows.
+    let a = request("GET", &url("/api/v1/activity"), None, &[], None);
+    let logged: List<Activity> = serde_json::from_value(a.body).unwrap();
+    for status in [421, 403, 415] {
+        assert!(
+            logged.items.iter().any(|e| e.status == status
+                && e.who == "anonymous"
+                && e.role.is_none()
+                && e.target == "/api/v1/tools"),
+            "{status}: {logged:?}"
+        );
+    }
     // No CORS: a preflight gets no permission.
     let a = request(
         "OPTIONS",
@@ -688,7 +709,6 @@ fn connections_that_never_finish_their_request_are_closed_after_the_header_timeo
 
 #[test]
 fn maoctl_carries_its_token_over_https_and_reads_the_activity_log() {
-    use mao_testkit::daemon::Credentials;
     let dir = tempfile::tempdir().unwrap();
     let pki = mao_testkit::tls::TestPki::new();
     let data = dir.path().join("data");
@@ -762,4 +782,111 @@ fn maoctl_carries_its_token_over_https_and_reads_the_activity_log() {
     // Reading the log is an admin's.
     let out = d.maoctl_with(&as_reader, &["activity"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A tool document whose image the node allows by the pattern `mao/*` (no engine asked).
+fn tool_doc(name: &str) -> String {
+    json!({"name": name, "author": "a", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+    .to_string()
+}
+
+/// A daemon on a data dir of its own under `dir`, with `args`, answering `/healthz`.
+fn start_node(dir: &Path, node: &str, args: &[&str]) -> crate::support::Daemon {
+    let data = dir.join("data");
+    let mut all = vec!["--node", node, "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let d = start_daemon(&all, &dir.join("daemon.log"));
+    let healthz = format!("{}/healthz", d.url);
+    eventually(Duration::from_secs(30), || {
+        request("GET", &healthz, None, &[], None).status == 200
+    });
+    d
+}
+
+#[test]
+fn requests_refused_before_identification_are_logged_within_a_budget() {
+    use mao_node::access::activity::{UNIDENTIFIED, UNIDENTIFIED_PER_WINDOW, UNIDENTIFIED_WINDOW};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = create_token(&dir.path().join("data"), "admin", Role::Admin);
+    let d = start_node(
+        dir.path(),
+        "sec-anon",
+        &["--auth", "required", "--allowed-images", "mao/*"],
+    );
+    let tools = format!("{}/api/v1/tools", d.url);
+    let tool = tool_doc("t1");
+    let started = Instant::now();
+    // A token that is not valid, and none at all.
+    let a = request(
+        "POST",
+        &tools,
+        Some("mao_not-a-token"),
+        &[JSON],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = request("DELETE", &format!("{tools}/t1"), None, &[], None);
+    assert_eq!(a.status, 401, "{}", a.body);
+    let as_admin = Credentials::token(&admin);
+    let entries = |d: &crate::support::Daemon| -> Vec<Activity> {
+        let out = d.maoctl_with_ok(&as_admin, &["-o", "json", "activity"]);
+        serde_json::from_str::<List<Activity>>(&out).unwrap().items
+    };
+    let logged = entries(&d);
+    let shown: Vec<_> = logged
+        .iter()
+        .map(|e| {
+            (
+                e.who.as_str(),
+                e.role,
+                e.method.as_str(),
+                e.target.as_str(),
+                e.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("invalid-token", None, "POST", "/api/v1/tools", 401),
+            ("anonymous", None, "DELETE", "/api/v1/tools/t1", 401)
+        ]
+    );
+    let table = d.maoctl_with_ok(&as_admin, &["activity", "--who", "invalid-token"]);
+    assert!(
+        table.contains("invalid-token") && table.contains("401"),
+        "{table}"
+    );
+
+    // A flood: the first 60 of a minute are logged one by one, the rest only counted; what
+    // a token holder does after it is logged.
+    for _ in 0..70 {
+        let a = request("POST", &tools, Some("mao_flood"), &[JSON], Some(&tool));
+        assert_eq!(a.status, 401);
+    }
+    let a = request("POST", &tools, Some(&admin), &[JSON], Some(&tool));
+    assert_eq!(a.status, 201, "{}", a.body);
+    let logged = entries(&d);
+    let took = started.elapsed();
+    assert!(
+        took < UNIDENTIFIED_WINDOW.to_std().unwrap(),
+        "72 requests took {took:?}, more than the window the budget counts in: this machine is too slow for this test"
+    );
+    let one_by_one = logged
+        .iter()
+        .filter(|e| e.who == "invalid-token" || e.who == "anonymous")
+        .count();
+    assert_eq!(
+        one_by_one as u64,
+        UNIDENTIFIED_PER_WINDOW,
+        "the last entries: {:?}",
+        &logged[logged.len().saturating_sub(3)..]
+    );
+    assert!(
+        logged.iter().all(|e| e.who != UNIDENTIFIED),
+        "no summary yet"
+    );
+    let last = logged.last().unwrap();
+    assert_eq!((last.who.as_str(), last.status), ("admin", 201));
 }
