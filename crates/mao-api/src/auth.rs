@@ -66,7 +66,9 @@ pub struct TokenInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
     pub at: DateTime<Utc>,
-    /// The token's name; `local` when auth is off.
+    /// The token's name; `local` when auth is off; `anonymous` (no token) or
+    /// `invalid-token` for a request refused before its caller was identified, and
+    /// `unidentified` for the summary of such refusals that were not logged one by one.
     pub who: String,
     /// The token's role, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -21,10 +21,12 @@ pub struct Secret {
 }
 
 /// Which steps may use a secret. Each list that is given must hold the step's pipeline
-/// (resp. tool); `Any` (the old `[secrets] NAME = "value"` form) lets every step use it.
+/// (resp. tool).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretScope {
-    Any,
+    /// The old `[secrets] NAME = "value"` form: no step may use it until it is given a
+    /// scope. Its value is still masked in logs and records.
+    Unscoped,
     Only {
         pipelines: Option<Vec<String>>,
         tools: Option<Vec<String>>,
@@ -32,18 +34,18 @@ pub enum SecretScope {
 }
 
 impl Secret {
-    /// A secret every step may use.
+    /// A secret of the old form, which no step may use.
     pub fn unscoped(value: impl Into<String>) -> Secret {
         Secret {
             value: value.into(),
-            scope: SecretScope::Any,
+            scope: SecretScope::Unscoped,
         }
     }
 
     /// Whether a step of `pipeline` running `tool` may use it.
     pub fn allows(&self, pipeline: &str, tool: &str) -> bool {
         match &self.scope {
-            SecretScope::Any => true,
+            SecretScope::Unscoped => false,
             SecretScope::Only { pipelines, tools } => {
                 let holds = |list: &Option<Vec<String>>, name: &str| {
                     list.as_ref().is_none_or(|l| l.iter().any(|n| n == name))
@@ -72,5 +74,32 @@ impl GitSettings {
                 .map(|s| s.value.as_str())
                 .chain(self.credentials.https_token.as_deref()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_reaches_the_steps_every_given_list_holds_and_an_unscoped_one_none() {
+        let only = |pipelines: Option<&[&str]>, tools: Option<&[&str]>| Secret {
+            value: "v".into(),
+            scope: SecretScope::Only {
+                pipelines: pipelines.map(|l| l.iter().map(|s| s.to_string()).collect()),
+                tools: tools.map(|l| l.iter().map(|s| s.to_string()).collect()),
+            },
+        };
+        let by_pipeline = only(Some(&["p1"]), None);
+        assert!(by_pipeline.allows("p1", "any-tool"));
+        assert!(!by_pipeline.allows("p2", "any-tool"));
+        let both = only(Some(&["p1"]), Some(&["demo"]));
+        assert!(both.allows("p1", "demo"));
+        assert!(!both.allows("p1", "other"));
+        assert!(!both.allows("p2", "demo"));
+        let unscoped = Secret::unscoped("v");
+        for (pipeline, tool) in [("p1", "demo"), ("", ""), ("any", "thing")] {
+            assert!(!unscoped.allows(pipeline, tool), "{pipeline} {tool}");
+        }
     }
 }

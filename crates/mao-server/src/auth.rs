@@ -74,23 +74,37 @@ pub fn needed_role(method: &Method, path: &str) -> Option<Role> {
     Some(if operate { Role::Operate } else { Role::Admin })
 }
 
+/// Who the activity log names for a request refused without a token.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Who the activity log names for a request refused for a token that is not valid (or an
+/// `Authorization` header that is not a bearer token).
+pub const INVALID_TOKEN: &str = "invalid-token";
+
 /// The middleware: host, cross-site, token and role checks, then the activity log.
 pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let target = request.uri().path().to_owned();
     let changes_state = changes_state(&method);
     let checked = check(&guard, &method, &target, request.headers());
-    let (caller, response) = match checked {
+    let (sender, response) = match checked {
         Ok(caller) => {
             request.extensions_mut().insert(caller.clone());
-            (Some(caller), next.run(request).await)
+            (Sender::Identified(caller), next.run(request).await)
         }
-        Err((caller, e)) => (caller, e.into_response()),
+        Err(Refusal {
+            by: Sender::Unchecked,
+            error,
+        }) if changes_state => (sender(&guard, request.headers()), error.into_response()),
+        Err(Refusal { by, error }) => (by, error.into_response()),
     };
-    // Requests refused before anyone was identified (foreign host, cross-site, no valid
-    // token) are not logged: anyone could send them, and a flood of them would rotate the
-    // record of what token holders did out of the log.
-    if let (true, Some(caller)) = (changes_state, caller) {
+    if changes_state {
+        let (who, role) = match &sender {
+            Sender::Identified(Caller(Some(p))) => (p.name.clone(), Some(p.role)),
+            Sender::Identified(Caller(None)) => ("local".to_owned(), None),
+            Sender::Unidentified(who) => ((*who).to_owned(), None),
+            Sender::Unchecked => (ANONYMOUS.to_owned(), None),
+        };
         let mut target = target;
         if target.len() > MAX_TARGET {
             let mut cut = MAX_TARGET;
@@ -102,17 +116,26 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
         }
         let entry = Activity {
             at: chrono::Utc::now(),
-            who: match &caller.0 {
-                Some(p) => p.name.clone(),
-                None => "local".to_owned(),
-            },
-            role: caller.0.map(|p| p.role),
+            who,
+            role,
             method: method.to_string(),
             target,
             status: response.status().as_u16(),
         };
         let log = guard.activity.clone();
-        match tokio::task::spawn_blocking(move || log.append(&entry)).await {
+        // Anyone can send requests that are refused before they are identified: those are
+        // logged within a budget (ActivityLog::append_unidentified), so a flood of them
+        // shows without rotating out what token holders did.
+        let identified = matches!(sender, Sender::Identified(_));
+        let appended = tokio::task::spawn_blocking(move || {
+            if identified {
+                log.append(&entry)
+            } else {
+                log.append_unidentified(&entry)
+            }
+        })
+        .await;
+        match appended {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "cannot append to the activity log"),
             Err(e) => warn!(error = %e, "cannot append to the activity log"),
@@ -121,7 +144,39 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     response
 }
 
-type Refusal = (Option<Caller>, ApiError);
+/// Writes the summary of refusals left out of the activity log every few seconds, once
+/// their window has passed, so it is there even when no other request follows.
+pub fn spawn_refusal_summaries(log: Arc<ActivityLog>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let log = log.clone();
+            match tokio::task::spawn_blocking(move || log.settle(chrono::Utc::now())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "cannot append to the activity log"),
+                Err(e) => warn!(error = %e, "cannot append to the activity log"),
+            }
+        }
+    })
+}
+
+/// Who sent a request, as far as the guard got.
+enum Sender {
+    /// A token holder, or anyone when auth is off.
+    Identified(Caller),
+    /// Nobody this node knows: [`ANONYMOUS`] or [`INVALID_TOKEN`].
+    Unidentified(&'static str),
+    /// Refused before the token was looked at (foreign host, cross-site).
+    Unchecked,
+}
+
+/// A refused request: who sent it and the answer.
+struct Refusal {
+    by: Sender,
+    error: ApiError,
+}
 
 fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -136,9 +191,13 @@ fn check(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Caller, Refusal> {
-    check_host(guard, headers).map_err(|e| (None, e))?;
+    let unchecked = |error| Refusal {
+        by: Sender::Unchecked,
+        error,
+    };
+    check_host(guard, headers).map_err(unchecked)?;
     if changes_state(method) {
-        check_cross_site(guard, method, headers).map_err(|e| (None, e))?;
+        check_cross_site(guard, method, headers).map_err(unchecked)?;
     }
     let Some(needed) = needed_role(method, path) else {
         return Ok(Caller(None));
@@ -146,20 +205,51 @@ fn check(
     let Some(tokens) = &guard.tokens else {
         return Ok(Caller(None));
     };
-    let presented = bearer(headers).map_err(|e| (None, e))?;
-    let principal = tokens.verify(presented).ok_or_else(|| {
+    let principal = identify(tokens, headers).map_err(|(who, error)| Refusal {
+        by: Sender::Unidentified(who),
+        error,
+    })?;
+    let caller = Caller(Some(principal.clone()));
+    if !principal.role.allows(needed) {
+        return Err(Refusal {
+            by: Sender::Identified(caller),
+            error: forbidden(needed, &principal),
+        });
+    }
+    Ok(caller)
+}
+
+/// Who sent a request the guard refused before it looked at the token: the activity log
+/// names a token holder even then.
+fn sender(guard: &Guard, headers: &HeaderMap) -> Sender {
+    match &guard.tokens {
+        None => Sender::Unidentified(ANONYMOUS),
+        Some(tokens) => match identify(tokens, headers) {
+            Ok(principal) => Sender::Identified(Caller(Some(principal))),
+            Err((who, _)) => Sender::Unidentified(who),
+        },
+    }
+}
+
+/// The holder of the request's bearer token; otherwise who to log ([`ANONYMOUS`],
+/// [`INVALID_TOKEN`]) and the 401.
+fn identify(tokens: &Tokens, headers: &HeaderMap) -> Result<Principal, (&'static str, ApiError)> {
+    let presented = bearer(headers).map_err(|e| {
+        let who = if headers.contains_key(header::AUTHORIZATION) {
+            INVALID_TOKEN
+        } else {
+            ANONYMOUS
+        };
+        (who, e)
+    })?;
+    tokens.verify(presented).ok_or_else(|| {
         (
-            None,
+            INVALID_TOKEN,
             unauthorized(
                 "the token is not valid on this node (revoked, mistyped, or made for another node)",
             ),
         )
-    })?;
-    let caller = Caller(Some(principal.clone()));
-    if !principal.role.allows(needed) {
-        return Err((Some(caller), forbidden(needed, &principal)));
-    }
-    Ok(caller)
+    })
 }
 
 /// A name in `Host` must be one of this node's; an IP literal cannot be rebound, so it

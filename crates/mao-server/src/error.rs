@@ -375,11 +375,13 @@ impl From<PipelineError> for ApiError {
             PipelineError::MissingSecret { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_secret", message)
             }
-            PipelineError::SecretNotAllowed { .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "secret_not_allowed",
-                message,
-            ),
+            PipelineError::SecretNotAllowed { .. } | PipelineError::SecretUnscoped { .. } => {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "secret_not_allowed",
+                    message,
+                )
+            }
             PipelineError::Finished { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "run_finished", message)
             }

@@ -101,6 +101,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Local state is opened (and locked) before anything is published.
     let runs = LocalStore::open(&config.data_dir.join("local.redb"))?;
     let guard = Arc::new(guard(&config)?);
+    let _summaries = mao_server::auth::spawn_refusal_summaries(guard.activity.clone());
     let tls = match &config.access.tls {
         Some(files) => Some(tls_config(&files.cert, &files.key)?),
         None => None,

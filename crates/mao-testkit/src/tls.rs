@@ -153,6 +153,17 @@ pub struct HttpsServer {
 impl HttpsServer {
     /// Serves `status` with the JSON `body` to every request.
     pub fn start(pki: &TestPki, status: u16, body: &str) -> HttpsServer {
+        HttpsServer::start_with_headers(pki, status, &[], body)
+    }
+
+    /// [`HttpsServer::start`] with more response headers (a `Location` of a redirect, a
+    /// `WWW-Authenticate` challenge).
+    pub fn start_with_headers(
+        pki: &TestPki,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> HttpsServer {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
                 .collect::<Result<_, _>>()
@@ -171,8 +182,12 @@ impl HttpsServer {
         let port = listener.local_addr().expect("local addr").port();
         let heads = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let response = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
             body.len()
         );
         let (thread_heads, thread_stop) = (heads.clone(), stop.clone());

@@ -112,3 +112,62 @@ fn an_older_clone_is_separated_in_place() {
     assert!(moved.is_clean().unwrap());
     std::fs::remove_dir_all(&git_dir).unwrap();
 }
+
+/// libgit2 (vendored OpenSSL) trusts `pki`'s CA from now on, in this process.
+fn trust(pki: &mao_testkit::tls::TestPki) {
+    // SAFETY: libgit2 reads the setting when it makes a TLS connection; the tests that
+    // set it add a CA of their own and no test removes one.
+    unsafe { git2::opts::set_ssl_cert_file(pki.ca()) }.expect("libgit2 takes a CA file");
+}
+
+#[test]
+fn a_redirect_to_another_host_gets_no_https_token() {
+    use mao_testkit::tls::{HttpsServer, TestPki};
+    let pki = TestPki::new();
+    trust(&pki);
+    // The host a redirect leads to: it asks for a password, as a real one would, and
+    // keeps what it was sent.
+    let elsewhere = HttpsServer::start_with_headers(
+        &pki,
+        401,
+        &[("WWW-Authenticate", "Basic realm=\"git\"")],
+        "",
+    );
+    // The registered remote, on another host name (localhost, not 127.0.0.1): it
+    // redirects git's first request there.
+    let location = format!(
+        "{}/obs.git/info/refs?service=git-upload-pack",
+        elsewhere.url
+    );
+    let registered = HttpsServer::start_with_headers(&pki, 302, &[("Location", &location)], "");
+    let url = format!(
+        "{}/obs.git",
+        registered.url.replace("127.0.0.1", "localhost")
+    );
+    let token = "tok-redirect-5b1e";
+    let mut with_token = creds(NODE);
+    with_token.https_token = Some(token.to_owned());
+    let dir = tempfile::tempdir().unwrap();
+
+    let Err(e) = mao_datasets::clone_dataset(&url, &dir.path().join("obs"), &with_token) else {
+        panic!("the clone went through a redirect to another host");
+    };
+    // The redirect was followed and the other host asked; it got no credentials.
+    assert_eq!(registered.heads().len(), 1, "{:?}", registered.heads());
+    let asked = elsewhere.heads();
+    assert!(!asked.is_empty(), "the redirect was not followed: {e}");
+    for head in &asked {
+        assert!(
+            !head.to_ascii_lowercase().contains("\nauthorization:"),
+            "the token went to another host: {head}"
+        );
+    }
+    // A clean failure: credentials refused, saying why, never the token.
+    assert!(matches!(e, mao_datasets::Error::Auth { .. }), "{e:?}");
+    let message = e.to_string();
+    assert!(
+        message.contains("only to the dataset's registered remote"),
+        "{message}"
+    );
+    assert!(!message.contains(token), "{message}");
+}

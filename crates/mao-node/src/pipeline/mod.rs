@@ -25,7 +25,7 @@ use crate::executor::{Executor, RunError, Trigger};
 use crate::local::LocalStore;
 use crate::notify::Notifier;
 use crate::registry::{Registry, RegistryError};
-use crate::{Keys, Secret};
+use crate::{Keys, Secret, SecretScope};
 
 mod ground_truth;
 mod init;
@@ -53,6 +53,8 @@ pub enum PipelineError {
         pipeline: String,
         tool: String,
     },
+    #[error("step {step:?} may not use the secret {secret:?}: it has no scope (it is written [secrets] {secret} = \"...\"); write it as [secrets.{secret}] with value (or file, or env) and pipelines = [...] and/or tools = [...] in the node config")]
+    SecretUnscoped { step: String, secret: String },
     #[error("pipeline run {id} does not exist on this node")]
     NotFound { id: String },
     #[error("pipeline run {id} has already finished ({})", status.as_str())]
@@ -190,6 +192,11 @@ fn refine(e: RegistryError, what: &str) -> PipelineError {
 fn check_scope(p: &Pipeline, step: &Step, name: &str, secret: &Secret) -> Result<()> {
     if secret.allows(&p.name, &step.tool) {
         Ok(())
+    } else if secret.scope == SecretScope::Unscoped {
+        Err(PipelineError::SecretUnscoped {
+            step: step.name.clone(),
+            secret: name.to_owned(),
+        })
     } else {
         Err(PipelineError::SecretNotAllowed {
             step: step.name.clone(),

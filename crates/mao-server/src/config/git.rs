@@ -6,8 +6,9 @@
 //! and/or `tools = [...]`; a step may use it when every list given holds its pipeline,
 //! resp. its tool). A table without a scope is refused: a secret reaches no step by
 //! accident. The older form `[secrets] NAME = "value"` still loads, so that a node keeps
-//! starting after an upgrade, but with a start-up warning per secret: such a secret may be
-//! bound by any pipeline step (the logs and records mask it, the tool still gets it).
+//! starting after an upgrade, but with a start-up warning per secret: such a secret has an
+//! empty scope, so every step that names it is refused (422 `secret_not_allowed`, saying
+//! how to scope it); its value is still masked in logs and records.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -142,7 +143,7 @@ fn resolve_secret(
     let table: SecretTable = match entry {
         toml::Value::String(value) => {
             warnings.push(format!(
-                "secret {name:?} has no scope: any pipeline step may use it; write it as [secrets.{name}] with value (or file, or env) and pipelines = [...] and/or tools = [...]"
+                "secret {name:?} has no scope, so no pipeline step may use it (its value is still masked in logs and records); write it as [secrets.{name}] with value (or file, or env) and pipelines = [...] and/or tools = [...]"
             ));
             return Ok(Secret::unscoped(value));
         }

@@ -387,12 +387,20 @@ fn git_identity_keys_and_secrets() {
     assert_eq!(c.git.credentials.name, "Site A");
     assert_eq!(c.git.credentials.email, "a@example.org");
     assert_eq!(c.git.secrets["API_KEY"].value, "s3cr3t");
-    assert_eq!(c.git.secrets["API_KEY"].scope, SecretScope::Any);
-    assert!(
-        c.warnings[0].contains("\"API_KEY\" has no scope"),
-        "{:?}",
-        c.warnings
-    );
+    // The old form: no step may use it, the warning says how to scope it, and its value
+    // is still masked.
+    assert_eq!(c.git.secrets["API_KEY"].scope, SecretScope::Unscoped);
+    assert!(!c.git.secrets["API_KEY"].allows("p1", "demo"));
+    let warning = &c.warnings[0];
+    for words in [
+        "\"API_KEY\" has no scope, so no pipeline step may use it",
+        "[secrets.API_KEY]",
+        "pipelines = [...]",
+        "tools = [...]",
+    ] {
+        assert!(warning.contains(words), "{words}: {warning}");
+    }
+    assert_eq!(c.git.redactor().redact("key=s3cr3t"), "key=***");
     let shown = format!("{c:?}");
     assert!(
         !shown.contains("s3cr3t") && !shown.contains("tok-123"),

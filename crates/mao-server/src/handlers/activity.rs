@@ -44,10 +44,14 @@ pub async fn list(
     };
     let unreadable =
         |e: String| ApiError::internal("activity_failed", "cannot read the activity log", e);
-    let items = tokio::task::spawn_blocking(move || log.read(&filter))
-        .await
-        .map_err(|e| unreadable(e.to_string()))?
-        .map_err(|e| unreadable(e.to_string()))?;
+    // A window of refusals that has passed is summed up before it is read.
+    let items = tokio::task::spawn_blocking(move || {
+        log.settle(chrono::Utc::now())?;
+        log.read(&filter)
+    })
+    .await
+    .map_err(|e| unreadable(e.to_string()))?
+    .map_err(|e| unreadable(e.to_string()))?;
     Ok(Json(List { items, next: None }))
 }
 

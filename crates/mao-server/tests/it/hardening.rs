@@ -437,7 +437,14 @@ fn a_tool_the_node_no_longer_allows_is_refused_at_run_time() {
     let _sweep = container_sweep(&name);
     let base = ["--data-dir", data.to_str().unwrap(), "--node", &name];
     let mut args = base.to_vec();
-    args.extend(["--allowed-capabilities", "NET_BIND_SERVICE"]);
+    // An image allowed by a pattern is registered without being pulled (nor looked for).
+    let absent = format!("mao-absent/{}:1", unique_node("img"));
+    args.extend([
+        "--allowed-capabilities",
+        "NET_BIND_SERVICE",
+        "--allowed-images",
+        "mao-absent/*",
+    ]);
     let mut daemon = crate::support::start_daemon(&args, &dir.path().join("1.log"));
     let created = post(
         &format!("{}/api/v1/tools", daemon.url),
@@ -448,8 +455,14 @@ fn a_tool_the_node_no_longer_allows_is_refused_at_run_time() {
         ),
     );
     assert_eq!(created.status, 201, "{}", created.body);
+    let created = post(
+        &format!("{}/api/v1/tools", daemon.url),
+        &tool_json("ghost", &absent, json!({})),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
     daemon.kill();
-    // The same node, its allow-list emptied: the stored tool is refused when it would run.
+    // The same node, its allow-lists emptied: the stored tools are refused when they
+    // would run, and the image is never pulled.
     let daemon = crate::support::start_daemon(&base, &dir.path().join("2.log"));
     let run = post(
         &format!("{}/api/v1/tools/bind/runs", daemon.url),
@@ -457,6 +470,48 @@ fn a_tool_the_node_no_longer_allows_is_refused_at_run_time() {
     );
     assert_eq!(run.status, 403, "{}", run.body);
     assert_eq!(run.code(), "capability_not_allowed");
+    let run = post(
+        &format!("{}/api/v1/tools/ghost/runs", daemon.url),
+        &json!({}),
+    );
+    assert_eq!(run.status, 403, "{}", run.body);
+    assert_eq!(run.code(), "image_not_allowed");
+    assert!(
+        run.message().contains(&absent) && run.message().contains("allowed_images"),
+        "{}",
+        run.body
+    );
     let runs: Vec<RunRecord> = maoctl_items(&daemon, &["run", "list"]);
+    assert!(runs.is_empty(), "nothing was recorded: {runs:?}");
+    let log = daemon.log_text();
+    assert!(!log.contains("pulling image"), "no pull: {log}");
+}
+
+#[test]
+fn a_tool_that_asks_for_the_docker_socket_does_not_run_on_a_node_that_refuses_it() {
+    let node = Node::start("socket", &[]);
+    // The registry is the federation's: another node may allow the socket.
+    let created = node.post(
+        "/api/v1/tools",
+        &tool_json(
+            "docker-user",
+            "mao/demo-tool:latest",
+            json!({"docker_socket": true}),
+        ),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["docker_socket"], true, "{}", created.body);
+    let run = node.post("/api/v1/tools/docker-user/runs", &json!({}));
+    assert_eq!(run.status, 403, "{}", run.body);
+    assert_eq!(run.code(), "docker_socket_not_allowed");
+    assert!(
+        run.message().contains("allow_docker_socket"),
+        "{}",
+        run.body
+    );
+    let out = node.daemon.maoctl(&["tool", "run", "docker-user"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Docker socket"));
+    let runs: Vec<RunRecord> = maoctl_items(&node.daemon, &["run", "list"]);
     assert!(runs.is_empty(), "nothing was recorded: {runs:?}");
 }

@@ -942,13 +942,24 @@ fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
     let _sweep = container_sweep(&node);
     let url = bare_repo(dir.path(), "obs", &[]);
     let config = dir.path().join("node.toml");
-    let scoped = |pipelines: &str| {
+    // `legacy`: secrets in the old `[secrets] NAME = "value"` form, which reach no step;
+    // `tables`: more `[secrets.NAME]` tables.
+    let scoped = |pipelines: &str, legacy: &str, tables: &str| {
         format!(
-            "[secrets.TOKEN]\nvalue = \"tok-4f1c9e\"\npipelines = [{pipelines}]\n\
-             [secrets.OTHER]\nvalue = \"other-77aa\"\ntools = [\"not-demo\"]\n"
+            "[secrets]\n{legacy}\n\
+             [secrets.TOKEN]\nvalue = \"tok-4f1c9e\"\npipelines = [{pipelines}]\n\
+             [secrets.OTHER]\nvalue = \"other-77aa\"\ntools = [\"not-demo\"]\n{tables}"
         )
     };
-    std::fs::write(&config, scoped("\"uses\", \"control\", \"later\"")).unwrap();
+    std::fs::write(
+        &config,
+        scoped(
+            "\"uses\", \"control\", \"later\"",
+            "LEGACY = \"legacy-5e2d\"",
+            "[secrets.ROTATED]\nvalue = \"rot-91b3\"\npipelines = [\"rotated\"]\n",
+        ),
+    )
+    .unwrap();
     let config_arg = ["--config", config.to_str().unwrap()];
     let mut d = start_node(dir.path(), &node, &config_arg);
     crate::support::add_demo_tool(&d);
@@ -961,6 +972,7 @@ fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
         ),
         ("control", secret_env("DEMO_CONTROL_TEXT", "TOKEN")),
         ("later", secret_env("DEMO_STDERR", "TOKEN")),
+        ("rotated", secret_env("DEMO_STDERR", "ROTATED")),
         ("lacks", secret_env("DEMO_STDERR", "ABSENT")),
     ] {
         add_pipeline(
@@ -969,22 +981,31 @@ fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
             &json!({"name": name, "steps": [{"name": "s", "tool": "demo", "output_dataset": "obs", "env": env}]}),
         );
     }
+    // Registers a one-step pipeline whose step asks for `secret`.
+    let register = |name: &str, secret: &str| {
+        request(
+            &d,
+            "POST",
+            "/api/v1/pipelines",
+            Some(json!({"name": name, "steps": [{"name": "s", "tool": "demo",
+                "output_dataset": "obs", "env": secret_env("DEMO_STDERR", secret)}]})),
+        )
+    };
     // A secret whose scope leaves the step out: refused at registration.
-    let (status, v) = request(
-        &d,
-        "POST",
-        "/api/v1/pipelines",
-        Some(
-            json!({"name": "outside", "steps": [{"name": "s", "tool": "demo",
-            "output_dataset": "obs", "env": secret_env("DEMO_STDERR", "OTHER")}]}),
-        ),
-    );
+    let (status, v) = register("outside", "OTHER");
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "secret_not_allowed", "{v}");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("OTHER"),
         "{v}"
     );
+    // A secret of the old form has an empty scope: refused, saying how to scope it; the
+    // start-up warning says the same.
+    let (status, v) = register("legacy", "LEGACY");
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "secret_not_allowed", "{v}");
+    assert_says_how_to_scope(v["error"]["message"].as_str().unwrap(), "LEGACY");
+    assert_says_how_to_scope(&d.log_text(), "LEGACY");
 
     d.maoctl_ok(&["pipeline", "init", "uses"]);
     let run = run_pipeline(&d, "uses");
@@ -1029,8 +1050,17 @@ fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
 
     // The scope narrowed after a restart: a pipeline registered before is refused at run
     // time.
+    // And a secret rewritten in the old form: every step that names it is refused.
     d.kill();
-    std::fs::write(&config, scoped("\"uses\"")).unwrap();
+    std::fs::write(
+        &config,
+        scoped(
+            "\"uses\"",
+            "LEGACY = \"legacy-5e2d\"\nROTATED = \"rot-91b3\"",
+            "",
+        ),
+    )
+    .unwrap();
     let d = start_node(dir.path(), &node, &config_arg);
     let e = crate::support::client(&d)
         .start_pipeline_run("later")
@@ -1038,6 +1068,23 @@ fn secrets_reach_only_their_scope_and_are_masked_everywhere() {
     assert_eq!(e.status(), Some(422), "{e:?}");
     assert_eq!(e.code(), Some("secret_not_allowed"), "{e:?}");
     assert!(!d.log_text().contains("tok-4f1c9e"));
+    let e = crate::support::client(&d)
+        .start_pipeline_run("rotated")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e:?}");
+    assert_eq!(e.code(), Some("secret_not_allowed"), "{e:?}");
+    assert_says_how_to_scope(&e.to_string(), "ROTATED");
+}
+
+/// A refusal of (or a warning about) the old-form secret `secret` that says how to scope it.
+fn assert_says_how_to_scope(text: &str, secret: &str) {
+    for words in [
+        format!("[secrets.{secret}]"),
+        "pipelines = [...]".to_owned(),
+        "tools = [...]".to_owned(),
+    ] {
+        assert!(text.contains(&words), "{words}: {text}");
+    }
 }
 
 #[test]

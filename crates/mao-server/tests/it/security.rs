@@ -12,7 +12,7 @@ use mao_api::auth::{Activity, Role};
 use mao_api::List;
 use serde_json::{json, Value};
 
-use crate::support::{daemon_bin, eventually, start_daemon};
+use crate::support::{daemon_bin, eventually, start_daemon, Credentials};
 
 /// Creates a token with `mao-orchestrator token create` and returns its secret.
 fn create_token(data_dir: &Path, name: &str, role: Role) -> String {
@@ -83,6 +83,13 @@ fn request(
     }
 }
 
+impl Answer {
+    /// The message of a JSON error, or "".
+    fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+}
+
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 #[test]
@@ -125,8 +132,9 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         assert_eq!(a.www_authenticate.as_deref(), Some("Bearer realm=\"mao\""));
     }
 
-    let tool = json!({"name": "t1", "author": "a", "image": "mao/demo-tool:latest",
-        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+    let tool = tool_doc("t1");
+    let tool_replaced = json!({"name": "t1", "author": "b", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "y"})
     .to_string();
     let schedule = json!({"tool": "t1", "cron": "0 3 * * *"}).to_string();
     let pipeline = json!({"name": "p1", "steps": [{"name": "s1", "tool": "t1"}]}).to_string();
@@ -146,12 +154,24 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         ("GET", "/jobs".into(), None, Role::Read),
         ("GET", "/api/v1/activity".into(), None, Role::Admin),
         (
+            "GET",
+            format!("/api/v1/runs/{no_run}/logs"),
+            None,
+            Role::Read,
+        ),
+        (
             "POST",
             "/api/v1/tools".into(),
             Some(tool.clone()),
             Role::Admin,
         ),
         ("POST", "/registry/tools".into(), Some(tool), Role::Admin),
+        (
+            "PUT",
+            "/api/v1/tools/t1".into(),
+            Some(tool_replaced),
+            Role::Admin,
+        ),
         (
             "POST",
             "/api/v1/datasets".into(),
@@ -209,11 +229,19 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         ),
         (
             "POST",
+            "/api/v1/schedules/nothing/resume".into(),
+            None,
+            Role::Operate,
+        ),
+        (
+            "POST",
             "/pipeline/run".into(),
             Some(json!({"name": "nothing"}).to_string()),
             Role::Operate,
         ),
     ];
+    // What each role got, for the checks after the loop.
+    let mut answered = std::collections::BTreeMap::new();
     for (method, path, body, needed) in &cases {
         for (token, role) in [
             (&reader, Role::Read),
@@ -221,6 +249,7 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
             (&admin, Role::Admin),
         ] {
             let a = request(method, &url(path), Some(token), &[JSON], body.as_deref());
+            answered.insert((*method, path.clone(), role), a.status);
             if role.allows(*needed) {
                 assert!(
                     a.status != 401 && a.status != 403,
@@ -249,6 +278,15 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         "{}",
         tools.body
     );
+    // The admin's replacement of the tool is what is stored; a run's logs are a reader's
+    // to see (this run does not exist: 404, not 403).
+    assert_eq!(
+        answered[&("PUT", "/api/v1/tools/t1".to_owned(), Role::Admin)],
+        200
+    );
+    assert_eq!(tools.body["items"][0]["artefact"], "y", "{}", tools.body);
+    let logs = format!("/api/v1/runs/{no_run}/logs");
+    assert_eq!(answered[&("GET", logs, Role::Read)], 404);
 
     // The compatibility route that registers a schedule needs admin, not operate.
     let compat = json!({"name": "p1", "cron": "0 4 * * *"}).to_string();
@@ -308,9 +346,19 @@ fn each_role_may_do_what_it_is_for_and_nothing_more() {
         .items
         .iter()
         .any(|e| e.who == "admin" && e.target == "/api/v1/tools" && e.status == 201));
-    // Refusals before anyone was identified are not logged (anyone could flood them).
+    // Refusals before anyone was identified are logged too, as `anonymous`, with no role.
     assert!(
-        all.items.iter().all(|e| e.who != "-" && e.status != 401),
+        all.items.iter().any(|e| e.who == "anonymous"
+            && e.method == "POST"
+            && e.target == "/api/v1/tools"
+            && e.status == 401),
+        "{all:?}"
+    );
+    assert!(
+        all.items
+            .iter()
+            .filter(|e| e.status == 401)
+            .all(|e| e.who == "anonymous" && e.role.is_none()),
         "{all:?}"
     );
 
@@ -425,13 +473,13 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
             "sec-csrf",
             "--data-dir",
             dir.path().join("data").to_str().unwrap(),
+            "--allowed-hosts",
+            "mao.example.org",
         ],
         &dir.path().join("daemon.log"),
     );
     let url = |path: &str| format!("{}{path}", d.url);
-    let tool = json!({"name": "t1", "author": "a", "image": "mao/demo-tool:latest",
-        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
-    .to_string();
+    let tool = tool_doc("t1");
 
     // DNS rebinding: a page on evil.example whose name now points at 127.0.0.1.
     let a = request(
@@ -451,10 +499,22 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
         Some(&tool),
     );
     assert_eq!(a.status, 421);
-    // localhost and IP literals are this node.
-    for host in ["localhost", "127.0.0.1", "localhost:1234"] {
+    // localhost, IP literals and the configured names are this node; a name next to a
+    // configured one is not.
+    for host in [
+        "localhost",
+        "127.0.0.1",
+        "localhost:1234",
+        "mao.example.org",
+        "MAO.example.org:8080",
+    ] {
         let a = request("GET", &url("/api/v1/tools"), None, &[("Host", host)], None);
         assert_eq!(a.status, 200, "{host}");
+    }
+    for host in ["other.example.org", "mao.example.org.evil.example"] {
+        let a = request("GET", &url("/api/v1/tools"), None, &[("Host", host)], None);
+        assert_eq!(a.status, 421, "{host}: {}", a.body);
+        assert!(a.message().contains("allowed_hosts"), "{}", a.body);
     }
 
     // A form a foreign page submits: text/plain (a "simple" request, no preflight).
@@ -508,6 +568,18 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
     // Nothing of that was written.
     let a = request("GET", &url("/api/v1/tools"), None, &[], None);
     assert_eq!(a.body["items"].as_array().unwrap().len(), 0);
+    // But the attempts are in the activity log, from nobody the node knows.
+    let a = request("GET", &url("/api/v1/activity"), None, &[], None);
+    let logged: List<Activity> = serde_json::from_value(a.body).unwrap();
+    for status in [421, 403, 415] {
+        assert!(
+            logged.items.iter().any(|e| e.status == status
+                && e.who == "anonymous"
+                && e.role.is_none()
+                && e.target == "/api/v1/tools"),
+            "{status}: {logged:?}"
+        );
+    }
 
     // No CORS: a preflight gets no permission.
     let a = request(
@@ -528,12 +600,7 @@ fn foreign_hosts_and_cross_site_requests_are_refused() {
         &url("/registry/tools"),
         None,
         &[JSON],
-        Some(
-            &json!({
-        "name": "t2", "author": "a", "image": "mao/demo-tool:latest",
-        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
-            .to_string(),
-        ),
+        Some(&tool_doc("t2")),
     );
     assert!(a.status < 300, "{} {}", a.status, a.body);
     let a = request("DELETE", &url("/registry/tools/t2"), None, &[], None);
@@ -658,25 +725,7 @@ fn connections_that_never_finish_their_request_are_closed_after_the_header_timeo
     assert_eq!(request("GET", &healthz, None, &[], None).status, 200);
     let started = Instant::now();
     for s in &mut open {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut buf = [0u8; 512];
-        // Closed by the daemon: EOF (after a 408 or nothing) or a reset, well before 20 s.
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    panic!(
-                        "a half-sent connection is still open after {:?}",
-                        started.elapsed()
-                    )
-                }
-                Err(_) => break,
-            }
-        }
+        assert_closed_by_the_daemon(s, started);
     }
     assert!(
         started.elapsed() < Duration::from_secs(15),
@@ -686,9 +735,31 @@ fn connections_that_never_finish_their_request_are_closed_after_the_header_timeo
     assert_eq!(request("GET", &healthz, None, &[], None).status, 200);
 }
 
+/// Reads `s` until the daemon closes it: EOF (after a 408 or nothing) or a reset, within
+/// 20 s of being asked; panics saying how long it has been open since `started`.
+fn assert_closed_by_the_daemon(s: &mut TcpStream, started: Instant) {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!(
+                    "a connection that never finished its request is still open after {:?}",
+                    started.elapsed()
+                )
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 #[test]
 fn maoctl_carries_its_token_over_https_and_reads_the_activity_log() {
-    use mao_testkit::daemon::Credentials;
     let dir = tempfile::tempdir().unwrap();
     let pki = mao_testkit::tls::TestPki::new();
     let data = dir.path().join("data");
@@ -762,4 +833,220 @@ fn maoctl_carries_its_token_over_https_and_reads_the_activity_log() {
     // Reading the log is an admin's.
     let out = d.maoctl_with(&as_reader, &["activity"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A tool document whose image the node allows by the pattern `mao/*` (no engine asked).
+fn tool_doc(name: &str) -> String {
+    json!({"name": name, "author": "a", "image": "mao/demo-tool:latest",
+        "data_repo": "/r", "code_repo": "/c", "artefact": "x"})
+    .to_string()
+}
+
+/// A daemon on a data dir of its own under `dir`, with `args`, answering `/healthz`.
+fn start_node(dir: &Path, node: &str, args: &[&str]) -> crate::support::Daemon {
+    let data = dir.join("data");
+    let mut all = vec!["--node", node, "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let d = start_daemon(&all, &dir.join("daemon.log"));
+    let healthz = format!("{}/healthz", d.url);
+    eventually(Duration::from_secs(30), || {
+        request("GET", &healthz, None, &[], None).status == 200
+    });
+    d
+}
+
+#[test]
+fn requests_refused_before_identification_are_logged_within_a_budget() {
+    use mao_node::access::activity::{UNIDENTIFIED, UNIDENTIFIED_PER_WINDOW, UNIDENTIFIED_WINDOW};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = create_token(&dir.path().join("data"), "admin", Role::Admin);
+    let d = start_node(
+        dir.path(),
+        "sec-anon",
+        &["--auth", "required", "--allowed-images", "mao/*"],
+    );
+    let tools = format!("{}/api/v1/tools", d.url);
+    let tool = tool_doc("t1");
+    let started = Instant::now();
+    // A token that is not valid, and none at all.
+    let a = request(
+        "POST",
+        &tools,
+        Some("mao_not-a-token"),
+        &[JSON],
+        Some(&tool),
+    );
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = request("DELETE", &format!("{tools}/t1"), None, &[], None);
+    assert_eq!(a.status, 401, "{}", a.body);
+    let as_admin = Credentials::token(&admin);
+    let entries = |d: &crate::support::Daemon| -> Vec<Activity> {
+        let out = d.maoctl_with_ok(&as_admin, &["-o", "json", "activity"]);
+        serde_json::from_str::<List<Activity>>(&out).unwrap().items
+    };
+    let logged = entries(&d);
+    let shown: Vec<_> = logged
+        .iter()
+        .map(|e| {
+            (
+                e.who.as_str(),
+                e.role,
+                e.method.as_str(),
+                e.target.as_str(),
+                e.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("invalid-token", None, "POST", "/api/v1/tools", 401),
+            ("anonymous", None, "DELETE", "/api/v1/tools/t1", 401)
+        ]
+    );
+    let table = d.maoctl_with_ok(&as_admin, &["activity", "--who", "invalid-token"]);
+    assert!(
+        table.contains("invalid-token") && table.contains("401"),
+        "{table}"
+    );
+
+    // A flood: the first 60 of a minute are logged one by one, the rest only counted; what
+    // a token holder does after it is logged.
+    for _ in 0..70 {
+        let a = request("POST", &tools, Some("mao_flood"), &[JSON], Some(&tool));
+        assert_eq!(a.status, 401);
+    }
+    let a = request("POST", &tools, Some(&admin), &[JSON], Some(&tool));
+    assert_eq!(a.status, 201, "{}", a.body);
+    let logged = entries(&d);
+    let took = started.elapsed();
+    assert!(
+        took < UNIDENTIFIED_WINDOW.to_std().unwrap(),
+        "72 requests took {took:?}, more than the window the budget counts in: this machine is too slow for this test"
+    );
+    let one_by_one = logged
+        .iter()
+        .filter(|e| e.who == "invalid-token" || e.who == "anonymous")
+        .count();
+    assert_eq!(
+        one_by_one as u64,
+        UNIDENTIFIED_PER_WINDOW,
+        "the last entries: {:?}",
+        &logged[logged.len().saturating_sub(3)..]
+    );
+    assert!(
+        logged.iter().all(|e| e.who != UNIDENTIFIED),
+        "no summary yet"
+    );
+    let last = logged.last().unwrap();
+    assert_eq!((last.who.as_str(), last.status), ("admin", 201));
+}
+
+#[test]
+fn maoctl_activity_since_leaves_out_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_node(dir.path(), "sec-since", &["--allowed-images", "mao/*"]);
+    let tools = format!("{}/api/v1/tools", d.url);
+    let a = request("POST", &tools, None, &[JSON], Some(&tool_doc("before")));
+    assert_eq!(a.status, 201, "{}", a.body);
+    // The entry of a request is written before its answer: this instant is after it.
+    let instant = chrono::Utc::now();
+    d.maoctl_ok(&["tool", "remove", "before"]);
+    let since = instant.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let shown: List<Activity> = d.maoctl_json(&["activity", "--since", &since]);
+    let methods: Vec<_> = shown
+        .items
+        .iter()
+        .map(|e| (e.method.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(methods, [("DELETE", "/api/v1/tools/before")], "{since}");
+    let table = d.maoctl_ok(&["activity", "--since", &since]);
+    assert!(
+        table.contains("DELETE") && !table.contains("POST"),
+        "{table}"
+    );
+    // A duration back from now takes both in.
+    let both: List<Activity> = d.maoctl_json(&["activity", "--since", "1h"]);
+    assert_eq!(both.items.len(), 2, "{both:?}");
+    assert!(both.items[0].at < instant && instant <= both.items[1].at);
+}
+
+#[test]
+fn at_the_connection_bound_a_request_waits_until_the_header_timeout_frees_one() {
+    let header_timeout = Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_node(
+        dir.path(),
+        "sec-maxconn",
+        &["--http-max-connections", "2", "--http-header-timeout", "2s"],
+    );
+    let addr = d.url.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    // Two connections that say nothing take both places.
+    let silent: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    let a = request("GET", &format!("{}/healthz", d.url), None, &[], None);
+    let waited = started.elapsed();
+    assert_eq!(a.status, 200, "answered once a place was free");
+    assert!(
+        waited >= header_timeout / 2,
+        "answered after {waited:?}, before the header timeout could free a place"
+    );
+    // The daemon closed the silent ones.
+    for mut s in silent {
+        assert_closed_by_the_daemon(&mut s, started);
+    }
+}
+
+#[test]
+fn bad_input_through_the_binary_is_422_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_node(dir.path(), "sec-input", &["--allowed-images", "mao/*"]);
+    let url = |path: &str| format!("{}{path}", d.url);
+    // POSTs `body` to `path` and checks the status answered.
+    let post = |path: &str, body: &str, status: u16| {
+        let a = request("POST", &url(path), None, &[JSON], Some(body));
+        assert_eq!(a.status, status, "{path} {body:.80}: {}", a.body);
+        a
+    };
+    let refused = |path: &str, body: &str| post(path, body, 422);
+    // A tool by position, as an array: refused, nothing registered.
+    let a = refused(
+        "/api/v1/tools",
+        r#"["t1","a","mao/demo-tool:latest","/r","/c","x"]"#,
+    );
+    assert_eq!(a.body["error"]["code"], "invalid_body", "{}", a.body);
+    refused(
+        "/registry/tools",
+        r#"["t1","a","mao/demo-tool:latest","/r","/c","x"]"#,
+    );
+    let a = request("GET", &url("/api/v1/tools"), None, &[], None);
+    assert_eq!(a.body["items"], json!([]), "{}", a.body);
+
+    // `[]` as a run request: refused, no run.
+    post("/api/v1/tools", &tool_doc("t1"), 201);
+    refused("/api/v1/tools/t1/runs", "[]");
+    let a = request("GET", &url("/api/v1/runs"), None, &[], None);
+    assert_eq!(a.body["items"], json!([]), "{}", a.body);
+
+    // A cron of 10,000 characters, and one just over the bound; just at it passes.
+    let schedule = |id: &str, cron: &str| json!({"tool": "t1", "id": id, "cron": cron}).to_string();
+    let huge = format!("0 0 * * {}", "1,".repeat(4_996));
+    assert_eq!(huge.len(), 10_000);
+    let a = refused("/api/v1/schedules", &schedule("huge", &huge));
+    assert!(a.message().contains("at most 256"), "{}", a.body);
+    let padded = |len: usize| {
+        let cron = format!("0 3 * *{}*", " ".repeat(len - 8));
+        assert_eq!(cron.len(), len);
+        cron
+    };
+    refused("/api/v1/schedules", &schedule("over", &padded(257)));
+    post("/api/v1/schedules", &schedule("at", &padded(256)), 201);
+    let a = request("GET", &url("/api/v1/schedules"), None, &[], None);
+    let ids: Vec<&str> = a.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["at"], "{}", a.body);
 }

@@ -19,7 +19,7 @@ pub struct ActivityArgs {
     /// Only requests since this time: RFC 3339 (2026-12-01T08:00:00Z) or a duration back from now (24h, 7d)
     #[arg(long, value_name = "TIME|DURATION")]
     pub since: Option<String>,
-    /// Only requests made with this token's name (`local` when auth is off)
+    /// Only requests made with this token's name (`local` when auth is off; `anonymous`, `invalid-token` and `unidentified` for callers the node did not know)
     #[arg(long, value_name = "NAME")]
     pub who: Option<String>,
     /// At most this many, the newest
