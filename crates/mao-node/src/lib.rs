@@ -84,6 +84,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether a run or pipeline run is still going on this node.
+    pub fn runs_going(&self) -> bool {
+        self.executor.any_active() || self.runner.pipeline_runs.any_active()
+    }
+
     /// A node over `store` (shared state), `local` (this node's records) and `runtime`
     /// (its container engine). Call [`Node::spawn_background`] to start it.
     pub fn new(

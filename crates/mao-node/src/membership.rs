@@ -199,6 +199,13 @@ impl Membership {
         why
     }
 
+    /// Stops keeping the lease without revoking it: the entry goes with the TTL, so a
+    /// restart within it keeps the node a member throughout (its runs go on meanwhile,
+    /// and their running markers count).
+    pub fn step_away(self) {
+        self.task.abort();
+    }
+
     /// Leaves the federation now (revokes the lease) instead of waiting for the TTL.
     pub async fn leave(self) {
         self.task.abort();
@@ -305,6 +312,16 @@ async fn publish(
                     }
                     Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
                     Err(e) => {
+                        // Applied without an answer? Then the entry is ours: revoking the
+                        // new lease would take it away.
+                        if let Ok(Some(now)) = store.get(key).await {
+                            if now.lease == Some(keeper.id()) {
+                                if let Some(old) = existing.lease {
+                                    let _ = store.revoke_lease(old).await;
+                                }
+                                return Ok(keeper);
+                            }
+                        }
                         let _ = keeper.revoke().await;
                         return Err(e.into());
                     }

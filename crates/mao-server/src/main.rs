@@ -164,6 +164,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     node.track_membership(&membership);
     let _tasks = node.spawn_background();
+    let going = node.clone();
     let app = router(node, guard);
     info!(node = %config.node, url = %advertise_url, auth = if config.access.auth_required { "required" } else { "off" }, "listening");
     // Scripts and tests read the bound address from this line (useful with port 0).
@@ -192,7 +193,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("{why}; this daemon stops");
     }
     info!("shutting down");
-    membership.leave().await;
+    if going.runs_going() {
+        // Its runs go on in their containers: the entry is left to expire with its
+        // lease, so a restart within the TTL keeps this node a member throughout and
+        // the running markers of its runs keep counting.
+        info!("runs go on without this daemon; its membership expires with its lease");
+        membership.step_away();
+    } else {
+        membership.leave().await;
+    }
     Ok(())
 }
 

@@ -364,6 +364,11 @@ impl Executor {
             .collect())
     }
 
+    /// Whether any run is queued or running.
+    pub fn any_active(&self) -> bool {
+        !self.active.lock().unwrap().is_empty()
+    }
+
     /// Ids of the runs of `schedule` that are queued or running.
     pub fn active_runs_of(&self, schedule: &str) -> Vec<String> {
         self.active

@@ -119,9 +119,19 @@ impl Default for PipelineRuns {
 
 impl PipelineRuns {
     /// Waits until the runs of the previous process have their worktrees again.
-    async fn wait_recovered(&self) {
+    pub(crate) async fn wait_recovered(&self) {
         let mut rx = self.recovered.subscribe();
         let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Whether the pipeline runs a crash interrupted are followed again (or there were none).
+    pub(crate) fn is_recovered(&self) -> bool {
+        *self.recovered.borrow()
+    }
+
+    /// Whether any pipeline run is going.
+    pub fn any_active(&self) -> bool {
+        !self.active.lock().unwrap().is_empty()
     }
 
     /// Ids of the runs of `schedule` still going.

@@ -80,10 +80,25 @@ pub async fn recover(state: Arc<PipelineService>) {
             Some(step) => Some(state.clones.lock(&step.output_dataset).await),
             None => None,
         };
+        // Active while followed: the concurrency policy (and a federation's running
+        // marker) sees it going, and a cancel reaches its step.
+        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        let id = run.id.clone();
+        state.pipeline_runs.active.lock().unwrap().insert(
+            id.clone(),
+            super::Active {
+                cancel: tokio_util::sync::CancellationToken::new(),
+                schedule: run.schedule.clone(),
+                current_step_run: run.steps[i].run_id.clone(),
+                done: done_rx,
+            },
+        );
         let st = state.clone();
         followers.push(tokio::spawn(async move {
             let _guard = guard;
             follow_interrupted(&st, run, i, pipeline, step).await;
+            st.pipeline_runs.active.lock().unwrap().remove(&id);
+            let _ = done_tx.send(true);
         }));
     }
     state.pipeline_runs.recovered.send_replace(true);

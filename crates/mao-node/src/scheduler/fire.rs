@@ -294,7 +294,7 @@ async fn start(
             );
         }
         if let Err(record) = bind(state, s, slot, revision, &run_id, marker).await {
-            let _ = state.local.clear_binding(&run_id).await;
+            clear_binding(state, &run_id).await;
             return *record;
         }
         failpoint::pause("after_bind").await;
@@ -343,7 +343,7 @@ async fn start(
     // and a restart need not fire the slot again.
     markers::submitted(state, &run_id);
     if claimed.is_some() {
-        let _ = state.local.clear_binding(&run_id).await;
+        clear_binding(state, &run_id).await;
     }
     match submitted {
         Ok(run_id) => {
@@ -434,12 +434,31 @@ pub(super) async fn resume_bindings(state: Arc<Scheduler>) {
         return;
     };
     for b in bindings {
-        let queued = state.executor.get(&b.run_id).await.is_ok()
-            || pipeline::get(&state.runner, &b.run_id).await.is_ok();
-        if !queued {
+        // Only a run known to be absent was never queued (a record that cannot be read
+        // may exist: firing again could run the slot twice).
+        let unknown = matches!(
+            state.executor.get(&b.run_id).await,
+            Err(RunError::NotFound { .. })
+        ) && matches!(
+            pipeline::get(&state.runner, &b.run_id).await,
+            Err(PipelineError::NotFound { .. })
+        );
+        if unknown {
             settle(&state, &b).await;
         }
-        let _ = state.local.clear_binding(&b.run_id).await;
+        clear_binding(&state, &b.run_id).await;
+    }
+}
+
+/// Deletes a binding, trying a few times: one left behind would be looked at again at the
+/// next start.
+async fn clear_binding(state: &Scheduler, run_id: &str) {
+    for attempt in 0..3 {
+        match state.local.clear_binding(run_id).await {
+            Ok(()) => return,
+            Err(e) => warn!(%run_id, error = %e, attempt, "cannot delete a slot's binding"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -505,19 +524,14 @@ async fn reopen(state: &Arc<Scheduler>, b: &Binding) -> Result<Option<SlotRecord
         Err(fenced) => return Err(StoreError::Unavailable(fenced.to_string())),
     };
     let open = claim_value(&state.node, b.slot, None, None);
-    let revision = state
+    state
         .store
         .compare_and_swap(&key, kv.mod_revision, open, lease)
         .await?;
     info!(schedule = %s.id, slot = %b.slot, run_id = %b.run_id, "a restart interrupted this slot's start; firing it again");
-    let what = match resolve(state, s).await {
-        Ok(w) => w,
-        Err(Unrunnable::Now(reason) | Unrunnable::Refused(reason)) => {
-            let _ = state.store.compare_and_delete(&key, revision).await;
-            return Ok(Some(missed(state, s, b.slot, reason)));
-        }
-    };
-    Ok(Some(start(state, s, b.slot, what, Some(revision)).await))
+    // Fired as any slot is (policy, fence, concurrency), resuming the claim just made
+    // this node's, and tried again while the store or the Engine does not answer yet.
+    Ok(fire_until_run(state, &b.schedule, b.slot).await)
 }
 
 /// Waits until a run (or pipeline run) has ended.

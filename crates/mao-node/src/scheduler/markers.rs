@@ -8,7 +8,7 @@
 //! the run ends; the keeper deletes what a release could not, also for runs that a
 //! restart re-attached.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -69,9 +69,24 @@ async fn counting(state: &Scheduler, s: &Schedule, kv: &KeyValue) -> Option<Runn
     }
 }
 
+/// Whether this node's run `run_id` of `schedule` is going or about to start. Before the
+/// runs of a previous process are re-attached, every run of this node may be going.
 fn mine_going(state: &Scheduler, schedule: &str, run_id: &str) -> bool {
-    active_of(state, schedule).iter().any(|id| id == run_id)
-        || state.markers.pending.lock().unwrap().contains(run_id)
+    // Pending first: a run leaves `pending` only once it is active.
+    state.markers.pending.lock().unwrap().contains(run_id)
+        || active_of(state, schedule).iter().any(|id| id == run_id)
+        || !recovered(state)
+}
+
+/// Whether the runs and pipeline runs a previous process left are re-attached.
+fn recovered(state: &Scheduler) -> bool {
+    *state.executor.recovered().borrow() && state.runner.pipeline_runs.is_recovered()
+}
+
+/// Waits until [`recovered`].
+pub(super) async fn wait_recovered(state: &Scheduler) {
+    let _ = state.executor.recovered().wait_for(|r| *r).await;
+    state.runner.pipeline_runs.wait_recovered().await;
 }
 
 fn describe(running: &Running) -> String {
@@ -132,7 +147,15 @@ pub(super) async fn hold(
             break Err(Busy::Unknown("cannot read the running marker".into()));
         };
         let Some(kv) = current else { continue };
-        match counting(state, s, &kv).await {
+        // Another node's marker of this very slot, whose claim this node holds now: its
+        // run never started (that node lost the claim with its lease).
+        let same_slot = serde_json::from_slice::<Running>(&kv.value)
+            .is_ok_and(|r| r.node != state.node && r.slot == slot);
+        let counts = match same_slot {
+            true => None,
+            false => counting(state, s, &kv).await,
+        };
+        match counts {
             None if !replaced => {
                 // Its run ended, or its node is gone: replace it, once.
                 replaced = true;
@@ -183,11 +206,17 @@ pub(super) fn release(state: &Scheduler, s: &Schedule, run_id: &str, marker: Opt
 
 /// One pass of the keeper: deletes the markers of this node whose run is not going here
 /// (ended while a release could not reach the store, or re-attached by a restart and
-/// ended since), and those of removed schedules. Returns how many it deleted.
-pub(super) async fn keep(state: &Scheduler) -> Result<usize, StoreError> {
+/// ended since), those of removed schedules, and unreadable ones seen unchanged on two
+/// passes (`unreadable`: key to revision, carried from pass to pass). Returns how many it
+/// deleted.
+pub(super) async fn keep(
+    state: &Scheduler,
+    unreadable: &mut HashMap<String, Revision>,
+) -> Result<usize, StoreError> {
     let prefix = state.keys.collection("running");
     let page = mao_store::list_all(state.store.as_ref(), &prefix, 1000).await?;
     let mut deleted = 0;
+    let mut seen = HashMap::new();
     for kv in page.kvs {
         let id = &kv.key[prefix.len()..];
         let stale = match state.schedules.get(id).await {
@@ -195,7 +224,14 @@ pub(super) async fn keep(state: &Scheduler) -> Result<usize, StoreError> {
             Err(_) => false,
             Ok(_) => match serde_json::from_slice::<Running>(&kv.value) {
                 Ok(r) => r.node == state.node && !mine_going(state, id, &r.run_id),
-                Err(_) => false,
+                Err(_) if unreadable.get(&kv.key) == Some(&kv.mod_revision) => {
+                    warn!(schedule = %id, "deleting an unreadable running marker");
+                    true
+                }
+                Err(_) => {
+                    seen.insert(kv.key.clone(), kv.mod_revision);
+                    false
+                }
             },
         };
         if stale
@@ -209,5 +245,6 @@ pub(super) async fn keep(state: &Scheduler) -> Result<usize, StoreError> {
             deleted += 1;
         }
     }
+    *unreadable = seen;
     Ok(deleted)
 }

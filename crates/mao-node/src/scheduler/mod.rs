@@ -128,8 +128,12 @@ pub async fn run(state: Arc<Scheduler>) {
     tokio::spawn(fire::resume_bindings(state.clone()));
     let keeper = state.clone();
     tokio::spawn(async move {
+        // Only once every run of a previous process is re-attached: before, a marker of
+        // this node cannot be told from one whose run is over.
+        markers::wait_recovered(&keeper).await;
+        let mut unreadable = HashMap::new();
         loop {
-            if let Err(e) = markers::keep(&keeper).await {
+            if let Err(e) = markers::keep(&keeper, &mut unreadable).await {
                 debug!(error = %e, "cannot look at the running markers");
             }
             tokio::time::sleep(markers::KEEP_EVERY).await;

@@ -347,6 +347,21 @@ fn assert_one_at_a_time(runs: &mut [RunRecord]) {
 /// another meanwhile (the restart revokes the old process's lease).
 #[test]
 fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_another() {
+    forbid_run_across_a_restart("oncek", Daemon::kill);
+}
+
+/// The same across a clean stop (SIGTERM): the daemon leaves its runs going, so it does not
+/// leave the federation either (its entry expires with its lease, unless it is back first).
+#[test]
+fn a_forbid_run_goes_on_holding_the_schedule_across_a_clean_stop_and_start() {
+    forbid_run_across_a_restart("oncet", |d| {
+        d.terminate();
+    });
+}
+
+/// Kills or stops (`stop`) the node running a once + forbid run of schedule `id`, starts it
+/// again, and checks that no two runs overlapped and that the re-attached run succeeded.
+fn forbid_run_across_a_restart(id: &str, stop: impl Fn(&mut Daemon)) {
     ensure_demo_image();
     let etcd = EtcdServer::start_new();
     let dir = tempfile::tempdir().unwrap();
@@ -355,7 +370,7 @@ fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_an
     // A lease longer than a restart takes: the node stays a member throughout.
     let args = names.each_ref().map(|n| {
         let mut args = fed_args(dir.path(), n, &etcd.endpoint());
-        *args.last_mut().unwrap() = "10".into();
+        *args.last_mut().unwrap() = "20".into();
         args
     });
     let mut nodes: Vec<Daemon> = (0..2)
@@ -365,14 +380,14 @@ fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_an
     schedule_demo(
         &nodes[0],
         "*/2 * * * * *",
-        "oncer",
+        id,
         &["--mode", "once", "--env", "DEMO_SLEEP=8"],
     );
     let mut running = None;
     assert!(
         eventually(Duration::from_secs(60), || {
             running = (0..2).find_map(|i| {
-                let r = runs_of(&nodes[i], "oncer")
+                let r = runs_of(&nodes[i], id)
                     .into_iter()
                     .find(|r| r.status == RunStatus::Running)?;
                 Some((i, r))
@@ -383,12 +398,14 @@ fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_an
         nodes[0].log_text()
     );
     let (i, run) = running.unwrap();
-    nodes[i].kill();
+    stop(&mut nodes[i]);
+    // Down across two slots, well within the lease: the other node must skip them.
+    std::thread::sleep(Duration::from_secs(4));
     nodes[i] = start_node(&args[i], &dir.path().join(format!("{i}-again.log")), &[]);
     // The re-attached run ends, then the federation runs the schedule again.
     let after = eventually(Duration::from_secs(90), || {
-        let mut all = runs_of(&nodes[0], "oncer");
-        all.extend(runs_of(&nodes[1], "oncer"));
+        let mut all = runs_of(&nodes[0], id);
+        all.extend(runs_of(&nodes[1], id));
         let ended = all
             .iter()
             .find(|r| r.id == run.id)
@@ -400,7 +417,7 @@ fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_an
                 >= 1
         })
     });
-    nodes[0].maoctl_ok(&["schedule", "pause", "oncer"]);
+    nodes[0].maoctl_ok(&["schedule", "pause", id]);
     assert!(
         after,
         "run {} re-attached and ended, and a later one ran\n--- restarted node ---\n{}",
@@ -409,8 +426,8 @@ fn a_forbid_run_reattached_by_a_restart_still_keeps_other_nodes_from_starting_an
     );
     let mut runs = Vec::new();
     assert!(eventually(Duration::from_secs(60), || {
-        runs = runs_of(&nodes[0], "oncer");
-        runs.extend(runs_of(&nodes[1], "oncer"));
+        runs = runs_of(&nodes[0], id);
+        runs.extend(runs_of(&nodes[1], id));
         runs.iter().all(|r| r.status.is_finished())
     }));
     let recovered = runs.iter().find(|r| r.id == run.id).unwrap();
