@@ -39,7 +39,8 @@ impl Role {
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so a column width (`{:<8}`) lines tables up.
+        f.pad(self.as_str())
     }
 }
 
@@ -84,6 +85,12 @@ pub struct Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_fills_its_table_column() {
+        assert_eq!(format!("{:<8}|", Role::Read), "read    |");
+        assert_eq!(format!("{:<8}|", Role::Operate), "operate |");
+    }
 
     #[test]
     fn roles_include_the_weaker_ones() {
