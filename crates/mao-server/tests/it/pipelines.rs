@@ -1140,6 +1140,55 @@ fn a_step_interrupted_by_a_crash_is_committed_after_the_restart() {
     assert!(commits[0].starts_with("mao: slow / collect"), "{commits:?}");
 }
 
+/// A pipeline run a restart follows again is going like any other: a cancel reaches its
+/// step (and a `forbid` schedule, on this node or across the federation, sees it going).
+#[test]
+fn a_pipeline_run_followed_after_a_restart_can_be_cancelled() {
+    let Site {
+        dir,
+        node,
+        _sweep,
+        d,
+        ..
+    } = Site::new("pfollow");
+    let mut d = d;
+    add_and_init(
+        &d,
+        dir.path(),
+        &json!({"name": "long", "steps": [
+            {"name": "collect", "tool": "demo", "output_dataset": "obs", "env": {"DEMO_SLEEP": "60"}}
+        ]}),
+    );
+    let id = start_pipeline(&d, "long");
+    assert!(eventually(Duration::from_secs(20), || {
+        step_status(&pipeline_status(&d, &id), 0) == Some(RunStatus::Running)
+    }));
+    d.kill();
+    let d = start_node(dir.path(), &node, &[]);
+    // Once the restarted daemon follows the run again, the cancel is taken.
+    assert!(
+        eventually(Duration::from_secs(30), || d
+            .maoctl(&["pipeline", "cancel", &id])
+            .status
+            .success()),
+        "{}",
+        d.log_text()
+    );
+    let mut last = None;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let r = pipeline_status(&d, &id);
+            let ended = r.status.is_finished();
+            last = Some(r);
+            ended
+        }),
+        "the step stops long before its 60 s: {last:?}\n{}",
+        d.log_text()
+    );
+    let run = last.unwrap();
+    assert_eq!(step_status(&run, 0), Some(RunStatus::Cancelled), "{run:?}");
+}
+
 #[test]
 fn a_commit_pushed_late_still_reaches_ground_truth() {
     let Site { dir, bare, d, .. } = Site::new("plate");
