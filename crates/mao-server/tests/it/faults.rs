@@ -435,6 +435,45 @@ fn forbid_run_across_a_restart(id: &str, stop: impl Fn(&mut Daemon)) {
     assert_one_at_a_time(&mut runs);
 }
 
+/// A running marker nobody can read (written by hand or by another program) does not hold
+/// its schedule for ever: the keeper deletes it once it has seen it unchanged twice, and
+/// the schedule runs again.
+#[test]
+fn an_unreadable_running_marker_is_deleted_and_the_schedule_runs_again() {
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _sweep) = one_node_running(&etcd, dir.path(), "garbled", &["--mode", "once"]);
+    etcd.etcdctl_ok(&["put", "/faults/running/garbled", "not a marker"]);
+    let put = Utc::now();
+    assert!(
+        eventually(Duration::from_secs(40), || etcd
+            .etcdctl_ok(&["get", "/faults/running/garbled"])
+            .trim()
+            .is_empty()),
+        "the unreadable marker is deleted\n{}",
+        d.log_text()
+    );
+    let deleted = Utc::now();
+    let ran = eventually(Duration::from_secs(30), || {
+        runs_of(&d, "garbled")
+            .iter()
+            .any(|r| r.scheduled_at.is_some_and(|s| s > deleted) && r.status.is_finished())
+    });
+    d.maoctl_ok(&["schedule", "pause", "garbled"]);
+    assert!(
+        ran,
+        "the schedule runs again after {deleted}\n{}",
+        d.log_text()
+    );
+    assert!(d
+        .log_text()
+        .contains("deleting an unreadable running marker"));
+    eprintln!(
+        "deleted {} ms after it was written",
+        (deleted - put).num_milliseconds()
+    );
+}
+
 /// D4: after downtime with catch-up all and forbid, every missed slot runs, one after
 /// another.
 #[test]
