@@ -298,33 +298,29 @@ async fn publish(
                 // Swapped, not deleted and written again: the node stays a member
                 // throughout (its running markers count on that). Then what the old
                 // process bound to its lease (unstarted claims) goes with it.
-                match store
+                let swapped = match store
                     .compare_and_swap(key, existing.mod_revision, value.clone(), Some(keeper.id()))
                     .await
                 {
-                    Ok(_) => {
-                        if let Some(old) = existing.lease.filter(|l| *l != keeper.id()) {
-                            if let Err(e) = store.revoke_lease(old).await {
-                                warn!(error = %e, "cannot revoke the dead process's lease; it expires with its TTL");
-                            }
+                    Ok(_) => true,
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => false,
+                    // Applied without an answer? Then the entry is ours: revoking the new
+                    // lease would take it away.
+                    Err(e) => match store.get(key).await {
+                        Ok(Some(now)) if now.lease == Some(keeper.id()) => true,
+                        _ => {
+                            let _ = keeper.revoke().await;
+                            return Err(e.into());
                         }
-                        return Ok(keeper);
-                    }
-                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => {}
-                    Err(e) => {
-                        // Applied without an answer? Then the entry is ours: revoking the
-                        // new lease would take it away.
-                        if let Ok(Some(now)) = store.get(key).await {
-                            if now.lease == Some(keeper.id()) {
-                                if let Some(old) = existing.lease {
-                                    let _ = store.revoke_lease(old).await;
-                                }
-                                return Ok(keeper);
-                            }
+                    },
+                };
+                if swapped {
+                    if let Some(old) = existing.lease.filter(|l| *l != keeper.id()) {
+                        if let Err(e) = store.revoke_lease(old).await {
+                            warn!(error = %e, "cannot revoke the dead process's lease; it expires with its TTL");
                         }
-                        let _ = keeper.revoke().await;
-                        return Err(e.into());
                     }
+                    return Ok(keeper);
                 }
             }
         }

@@ -341,7 +341,7 @@ async fn start(
     };
     // Active now, or never: either way the keeper may judge its marker from here on,
     // and a restart need not fire the slot again.
-    markers::submitted(state, &run_id);
+    markers::leave_pending(state, &run_id);
     if claimed.is_some() {
         clear_binding(state, &run_id).await;
     }

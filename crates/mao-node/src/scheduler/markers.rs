@@ -48,9 +48,16 @@ pub(super) enum Busy {
     Unknown(String),
 }
 
-/// The marker at `kv`, if it still counts: written by a node that is a member now. This
-/// node's own marker counts only while its run is active or about to be.
-async fn counting(state: &Scheduler, s: &Schedule, kv: &KeyValue) -> Option<Running> {
+/// The marker at `kv`, if it still holds the schedule against slot `slot`: this node's
+/// own only while its run is active or about to be; another node's while that node is a
+/// member, unless it names `slot` itself (whose claim this node holds now: that run never
+/// started, its node lost the claim with its lease).
+async fn counting(
+    state: &Scheduler,
+    s: &Schedule,
+    slot: DateTime<Utc>,
+    kv: &KeyValue,
+) -> Option<Running> {
     let Ok(running) = serde_json::from_slice::<Running>(&kv.value) else {
         // Unreadable: it counts (a marker is never ignored lightly), named by nobody.
         return Some(Running {
@@ -61,6 +68,9 @@ async fn counting(state: &Scheduler, s: &Schedule, kv: &KeyValue) -> Option<Runn
     };
     if running.node == state.node {
         return mine_going(state, &s.id, &running.run_id).then_some(running);
+    }
+    if running.slot == slot {
+        return None;
     }
     match state.store.get(&state.keys.node(&running.node)).await {
         Ok(None) => None,
@@ -110,12 +120,13 @@ pub(super) async fn going_elsewhere(
         return None;
     }
     let kv = state.store.get(&state.keys.running(&s.id)).await.ok()??;
-    let running = counting(state, s, &kv).await?;
-    (running.node != state.node && running.slot != slot).then(|| describe(&running))
+    // This node's own runs are the caller's to check (they are active here).
+    let running = counting(state, s, slot, &kv).await?;
+    (running.node != state.node).then(|| describe(&running))
 }
 
 /// Creates the running marker of a `once` + `forbid` schedule for `run_id` (about to be
-/// submitted: call [`submitted`] once it is, or could not be); why not when another run
+/// submitted: call [`leave_pending`] once it is, or could not be); why not when another run
 /// holds it. A marker that no longer counts is replaced.
 pub(super) async fn hold(
     state: &Scheduler,
@@ -147,15 +158,7 @@ pub(super) async fn hold(
             break Err(Busy::Unknown("cannot read the running marker".into()));
         };
         let Some(kv) = current else { continue };
-        // Another node's marker of this very slot, whose claim this node holds now: its
-        // run never started (that node lost the claim with its lease).
-        let same_slot = serde_json::from_slice::<Running>(&kv.value)
-            .is_ok_and(|r| r.node != state.node && r.slot == slot);
-        let counts = match same_slot {
-            true => None,
-            false => counting(state, s, &kv).await,
-        };
-        match counts {
+        match counting(state, s, slot, &kv).await {
             None if !replaced => {
                 // Its run ended, or its node is gone: replace it, once.
                 replaced = true;
@@ -166,13 +169,13 @@ pub(super) async fn hold(
         }
     };
     if held.is_err() {
-        submitted(state, run_id);
+        leave_pending(state, run_id);
     }
     held
 }
 
 /// The run of a marker [`hold`] wrote is active now (or will never be).
-pub(super) fn submitted(state: &Scheduler, run_id: &str) {
+pub(super) fn leave_pending(state: &Scheduler, run_id: &str) {
     state.markers.pending.lock().unwrap().remove(run_id);
 }
 
@@ -181,7 +184,7 @@ pub(super) fn submitted(state: &Scheduler, run_id: &str) {
 /// marker left behind would make every other node skip the schedule while this node is a
 /// member).
 pub(super) fn release(state: &Scheduler, s: &Schedule, run_id: &str, marker: Option<Revision>) {
-    submitted(state, run_id);
+    leave_pending(state, run_id);
     let Some(revision) = marker else { return };
     let store = state.store.clone();
     let key = state.keys.running(&s.id);

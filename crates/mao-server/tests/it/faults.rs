@@ -111,6 +111,35 @@ fn two_nodes(
     (a, b, a_args, sweeps)
 }
 
+/// One daemon on a fresh etcd, its arguments kept to start it again.
+struct OneNode {
+    etcd: EtcdServer,
+    dir: tempfile::TempDir,
+    node: String,
+    args: Vec<String>,
+    _sweep: ContainerSweep,
+    d: Daemon,
+}
+
+/// [`OneNode`] named after `prefix`, started with `env`.
+fn one_node(prefix: &str, env: &[(&str, &str)]) -> OneNode {
+    ensure_demo_image();
+    let etcd = EtcdServer::start_new();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node(prefix);
+    let _sweep = container_sweep(&node);
+    let args = fed_args(dir.path(), &node, &etcd.endpoint());
+    let d = start_node(&args, &dir.path().join("a.log"), env);
+    OneNode {
+        etcd,
+        dir,
+        node,
+        args,
+        _sweep,
+        d,
+    }
+}
+
 /// D3: a node SIGKILLed between its claim and the run's start loses the claim with its
 /// lease, and the node that found the slot taken runs it.
 #[test]
@@ -167,17 +196,14 @@ fn a_claimer_killed_before_it_starts_loses_the_slot_to_a_standby_node() {
 /// was settled).
 #[test]
 fn a_node_killed_between_binding_its_claim_and_queueing_the_run_fires_the_slot_after_a_restart() {
-    ensure_demo_image();
-    let etcd = EtcdServer::start_new();
-    let dir = tempfile::tempdir().unwrap();
-    let node = unique_node("fk");
-    let _sweep = container_sweep(&node);
-    let args = fed_args(dir.path(), &node, &etcd.endpoint());
-    let mut a = start_node(
-        &args,
-        &dir.path().join("a.log"),
-        &[("MAO_FAILPOINTS", "after_bind=8000")],
-    );
+    let OneNode {
+        etcd,
+        dir,
+        args,
+        _sweep,
+        d: mut a,
+        ..
+    } = one_node("fk", &[("MAO_FAILPOINTS", "after_bind=8000")]);
     add_demo_tool(&a);
     schedule_demo(
         &a,
@@ -222,13 +248,14 @@ fn a_node_killed_between_binding_its_claim_and_queueing_the_run_fires_the_slot_a
 /// meanwhile, fires nothing when it resumes and exits non-zero saying why.
 #[test]
 fn a_daemon_stopped_past_its_lease_fires_nothing_and_exits_when_its_name_was_taken() {
-    ensure_demo_image();
-    let etcd = EtcdServer::start_new();
-    let dir = tempfile::tempdir().unwrap();
-    let node = unique_node("fs");
-    let _sweep = container_sweep(&node);
-    let args = fed_args(dir.path(), &node, &etcd.endpoint());
-    let mut a = start_node(&args, &dir.path().join("a.log"), &[]);
+    let OneNode {
+        etcd,
+        dir,
+        node,
+        args,
+        _sweep,
+        d: mut a,
+    } = one_node("fs", &[]);
     add_demo_tool(&a);
     schedule_demo(
         &a,
