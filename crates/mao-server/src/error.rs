@@ -217,6 +217,11 @@ impl From<StoreError> for ApiError {
                 "conflict",
                 format!("{key} was changed by someone else meanwhile; read it again and retry"),
             ),
+            StoreError::Refused(m) => ApiError::new(
+                StatusCode::CONFLICT,
+                "refused",
+                format!("etcd refused: {m}"),
+            ),
             StoreError::Unavailable(m) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",

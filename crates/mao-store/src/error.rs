@@ -19,6 +19,10 @@ pub enum StoreError {
     Compacted(Revision),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// etcd refused a change of its cluster membership (a learner not in sync yet, an
+    /// unknown member, a peer URL in use, ...); the message says what to do.
+    #[error("etcd refused: {0}")]
+    Refused(String),
     #[error("invalid store request: {0}")]
     Invalid(String),
     #[error("store internal error: {0}")]

@@ -28,6 +28,8 @@ use etcd_client::{
 use futures::StreamExt;
 use tracing::{debug, warn};
 
+mod cluster;
+
 use crate::{
     prefix_end, KeyValue, LeaseId, ListOptions, Page, Result, Revision, Store, StoreError,
     WatchEvent, WatchStream,
@@ -697,6 +699,11 @@ fn classify_etcd(e: &EtcdError) -> Class {
             {
                 return Class::Final;
             }
+            // A learner serves only Status (and serializable reads): another member may
+            // take the request, and this one did nothing with it.
+            if message.contains("rpc not supported for learner") {
+                return Class::NotSent;
+            }
             // etcd's answers for a request it did not hand to raft, or that raft dropped.
             if ["no leader", "raft proposal dropped", "too many requests"]
                 .iter()
@@ -781,6 +788,11 @@ fn map_error(endpoints: &str, e: EtcdError, ctx: Context) -> StoreError {
             }
             if message.contains("required revision has been compacted") {
                 return StoreError::Compacted(ctx.revision.unwrap_or_default());
+            }
+            if message.contains("rpc not supported for learner") {
+                return StoreError::Unavailable(format!(
+                    "etcd at {endpoints}: only learners answered, and a learner does not serve this request; give the store the endpoint of a voting member"
+                ));
             }
             match i32::from(status.code()) {
                 GRPC_UNAVAILABLE | GRPC_DEADLINE_EXCEEDED | GRPC_CANCELLED => {

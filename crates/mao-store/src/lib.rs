@@ -8,6 +8,9 @@
 //! bound to a lease that expires unless kept alive, and a prefix can be watched from a
 //! revision on. Locks ([`lock::Lock`]) and lease keep-alive ([`lease::LeaseKeeper`]) are
 //! built once on top of the trait, so both backends share their logic.
+//!
+//! [`cluster::Cluster`] administers the members of an etcd cluster (add a learner,
+//! promote, remove), which only the etcd backend has.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -16,6 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub mod cluster;
 pub mod embedded;
 mod error;
 #[cfg(feature = "etcd")]

@@ -109,6 +109,33 @@ impl EtcdServer {
         format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
+    /// The member's name (`--name`).
+    pub fn name(&self) -> &str {
+        NAME
+    }
+
+    /// The peer URL, e.g. `http://127.0.0.1:40124`.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// A second member for this (plain) server's cluster, on ports of its own; see
+    /// [`JoiningMember`].
+    pub fn joining_member(&self, name: &str) -> JoiningMember {
+        assert!(self.pki.is_none(), "a joining member has no TLS");
+        let (client, peer) = (ClosedPort::new(), ClosedPort::new());
+        JoiningMember {
+            bin: self.bin.clone(),
+            dir: tempfile::tempdir().expect("cannot create a temp dir for etcd"),
+            name: name.to_owned(),
+            token: format!("mao-test-{}", self.client_port),
+            client_port: client.port(),
+            peer_port: peer.port(),
+            ports: Some((client, peer)),
+            child: None,
+        }
+    }
+
     /// The CA and the client and server certificates of a TLS server; `None` without TLS.
     pub fn pki(&self) -> Option<&TestPki> {
         self.pki.as_ref()
@@ -216,6 +243,7 @@ impl EtcdServer {
             client_url: &client_url,
             peer_url: &peer_url,
             initial_cluster: &format!("{NAME}={peer_url}"),
+            existing: false,
             token: &format!("mao-test-{}", self.client_port),
             log: &self.log_path(),
         }
@@ -274,6 +302,96 @@ impl Drop for EtcdServer {
     }
 }
 
+/// A member that joins a running cluster: its ports are reserved first, so that its peer
+/// URL can be added to the cluster (MemberAdd) before it runs, then
+/// [`JoiningMember::start`] runs it with `--initial-cluster-state existing`. Killed on drop.
+pub struct JoiningMember {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    name: String,
+    token: String,
+    /// Held closed until the start, so that no other process takes them meanwhile.
+    ports: Option<(ClosedPort, ClosedPort)>,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+}
+
+impl JoiningMember {
+    /// Its client URL, e.g. `http://127.0.0.1:40125`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Its peer URL, to add to the cluster before [`JoiningMember::start`].
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// Its name (`--name`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file etcd logs to.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// Runs it as a member of the cluster `initial_cluster` (`name=peer-url` of every
+    /// member, this one's included) and waits until its client port accepts connections;
+    /// panics with its log when it exits first. It answers requests only once it joined.
+    pub fn start(&mut self, initial_cluster: &str) {
+        assert!(self.child.is_none(), "the joining member already runs");
+        // etcd binds the ports itself.
+        self.ports = None;
+        let child = MemberSpec {
+            name: &self.name,
+            data_dir: &self.dir.path().join("data"),
+            client_url: &self.endpoint(),
+            peer_url: &self.peer_url(),
+            initial_cluster,
+            existing: true,
+            token: &self.token,
+            log: &self.log_path(),
+        }
+        .spawn(Command::new(&self.bin));
+        let child = self.child.insert(child);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                panic!(
+                    "joining etcd member {} exited at startup ({status}); log tail:\n{}",
+                    self.name,
+                    log_tail(&self.log_path(), 30)
+                );
+            }
+            let addr = ([127, 0, 0, 1], self.client_port).into();
+            if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "joining etcd member {} did not listen within {}s; log tail:\n{}",
+                self.name,
+                STARTUP_LIMIT.as_secs(),
+                log_tail(&self.log_path(), 30)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for JoiningMember {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// One etcd member as the tests start it: where it listens and which cluster it forms.
 pub(crate) struct MemberSpec<'a> {
     pub(crate) name: &'a str,
@@ -282,6 +400,9 @@ pub(crate) struct MemberSpec<'a> {
     pub(crate) peer_url: &'a str,
     /// `name=peer-url` of every member, comma-separated.
     pub(crate) initial_cluster: &'a str,
+    /// Joins a running cluster (`--initial-cluster-state existing`, after a MemberAdd)
+    /// instead of forming a new one.
+    pub(crate) existing: bool,
     pub(crate) token: &'a str,
     /// The file its output is appended to.
     pub(crate) log: &'a Path,
@@ -314,7 +435,7 @@ impl MemberSpec<'_> {
             .arg(self.initial_cluster)
             // Ignored once the data dir holds the member (a restart).
             .arg("--initial-cluster-state")
-            .arg("new")
+            .arg(if self.existing { "existing" } else { "new" })
             .arg("--initial-cluster-token")
             .arg(self.token)
             .arg("--logger")

@@ -270,6 +270,7 @@ impl EtcdCluster {
             client_url: &member.client_url(),
             peer_url: &member.peer_url(),
             initial_cluster: &self.initial_cluster,
+            existing: false,
             token: &self.token,
             log: &self.log_path(i),
         }

@@ -375,6 +375,7 @@ impl Federation {
             client_url: &site.etcd_endpoint(),
             peer_url: &site.etcd_peer(),
             initial_cluster: &cluster,
+            existing: false,
             token: &self.hub,
             log: &self.etcd_log(index),
         }

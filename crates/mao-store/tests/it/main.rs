@@ -7,5 +7,6 @@ mod suite;
 mod embedded;
 mod etcd;
 mod etcd_cluster;
+mod etcd_membership;
 mod etcd_secure;
 mod etcd_smoke;
