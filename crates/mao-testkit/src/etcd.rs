@@ -473,7 +473,7 @@ pub fn etcdctl_bin() -> PathBuf {
 
 /// Whether the etcd on `port` is healthy and is the member with `peer_url` (the port may
 /// have been taken by another test's etcd, which would answer just as well); why not.
-pub(crate) fn healthy_member(port: u16, peer_url: &str) -> Result<(), String> {
+pub fn healthy_member(port: u16, peer_url: &str) -> Result<(), String> {
     match request(port, "GET", "/health", "") {
         Ok(body) if body.contains("\"health\":\"true\"") => {
             match request(port, "POST", "/v3/cluster/member/list", "{}") {
