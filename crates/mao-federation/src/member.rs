@@ -227,72 +227,54 @@ mod tests {
         })
     }
 
+    /// Asserts that `args` carry each `(flag, value)`.
+    fn assert_flags(args: &[OsString], expected: &[(&str, &str)]) {
+        for (flag, value) in expected {
+            assert_eq!(value_of(args, flag).as_deref(), Some(*value), "{flag}");
+        }
+    }
+
     #[test]
     fn the_command_line_names_every_url_and_the_tls_files() {
         let spec = spec("https://10.0.0.5:2380", true);
         spec.validate().unwrap();
         let args = spec.args(Path::new("/var/lib/mao/etcd"));
-        assert_eq!(value_of(&args, "--name").unwrap(), "site-a");
-        assert_eq!(value_of(&args, "--data-dir").unwrap(), "/var/lib/mao/etcd");
-        assert_eq!(
-            value_of(&args, "--listen-client-urls").unwrap(),
-            "http://127.0.0.1:2379"
-        );
-        assert_eq!(
-            value_of(&args, "--advertise-client-urls").unwrap(),
-            "http://127.0.0.1:2379"
-        );
-        assert_eq!(
-            value_of(&args, "--listen-peer-urls").unwrap(),
-            "https://10.0.0.5:2380"
-        );
-        assert_eq!(
-            value_of(&args, "--initial-advertise-peer-urls").unwrap(),
-            "https://10.0.0.5:2380"
-        );
-        assert_eq!(
-            value_of(&args, "--initial-cluster").unwrap(),
-            spec.initial_cluster
-        );
-        assert_eq!(value_of(&args, "--initial-cluster-state").unwrap(), "new");
-        assert_eq!(value_of(&args, "--initial-cluster-token").unwrap(), "mao");
-        assert_eq!(
-            value_of(&args, "--peer-cert-file").unwrap(),
-            "/etc/mao/site.pem"
-        );
-        assert_eq!(
-            value_of(&args, "--peer-key-file").unwrap(),
-            "/etc/mao/site.key"
-        );
-        assert_eq!(
-            value_of(&args, "--peer-trusted-ca-file").unwrap(),
-            "/etc/mao/ca.pem"
+        assert_flags(
+            &args,
+            &[
+                ("--name", "site-a"),
+                ("--data-dir", "/var/lib/mao/etcd"),
+                ("--listen-client-urls", "http://127.0.0.1:2379"),
+                ("--advertise-client-urls", "http://127.0.0.1:2379"),
+                ("--listen-peer-urls", "https://10.0.0.5:2380"),
+                ("--initial-advertise-peer-urls", "https://10.0.0.5:2380"),
+                ("--initial-cluster", &spec.initial_cluster),
+                ("--initial-cluster-state", "new"),
+                ("--initial-cluster-token", "mao"),
+                ("--peer-cert-file", "/etc/mao/site.pem"),
+                ("--peer-key-file", "/etc/mao/site.key"),
+                ("--peer-trusted-ca-file", "/etc/mao/ca.pem"),
+                ("--enable-v2", "false"),
+            ],
         );
         assert!(args.iter().any(|a| a == "--peer-client-cert-auth"));
-        assert_eq!(value_of(&args, "--enable-v2").unwrap(), "false");
     }
 
     #[test]
     fn a_peer_url_with_a_dns_name_listens_on_every_interface() {
         let mut joining = spec("https://a.example:2380", true);
         joining.initial_state = InitialState::Existing;
-        let args = joining.args(Path::new("/d"));
-        assert_eq!(
-            value_of(&args, "--listen-peer-urls").unwrap(),
-            "https://0.0.0.0:2380"
+        assert_flags(
+            &joining.args(Path::new("/d")),
+            &[
+                ("--listen-peer-urls", "https://0.0.0.0:2380"),
+                ("--initial-advertise-peer-urls", "https://a.example:2380"),
+                ("--initial-cluster-state", "existing"),
+            ],
         );
-        assert_eq!(
-            value_of(&args, "--initial-advertise-peer-urls").unwrap(),
-            "https://a.example:2380"
-        );
-        assert_eq!(
-            value_of(&args, "--initial-cluster-state").unwrap(),
-            "existing"
-        );
-        let ipv6 = spec("http://[::1]:2380", false).args(Path::new("/d"));
-        assert_eq!(
-            value_of(&ipv6, "--listen-peer-urls").unwrap(),
-            "http://[::1]:2380"
+        assert_flags(
+            &spec("http://[::1]:2380", false).args(Path::new("/d")),
+            &[("--listen-peer-urls", "http://[::1]:2380")],
         );
     }
 

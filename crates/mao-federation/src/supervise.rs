@@ -147,8 +147,8 @@ impl Launch {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);
-        // SAFETY: only async-signal-safe calls (getpid, prctl, getppid) between fork and exec.
-        let parent = unsafe { libc::getpid() };
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
         unsafe {
             command.pre_exec(move || {
                 // The signal comes when the thread that forked exits; tokio's worker

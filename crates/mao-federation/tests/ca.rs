@@ -64,28 +64,13 @@ fn a_site_certificate_serves_and_authenticates_for_its_ip_and_name() {
             .unwrap_or_else(|e| panic!("server auth for {name}: {e:?}"));
     }
     verify(ca.cert_pem(), &leaf, KeyUsage::client_auth(), None).expect("client auth");
-    let err = verify(
-        ca.cert_pem(),
-        &leaf,
-        KeyUsage::server_auth(),
-        Some("other.example.org"),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, webpki::Error::CertNotValidForName(_)),
-        "{err:?}"
-    );
-    let err = verify(
-        ca.cert_pem(),
-        &leaf,
-        KeyUsage::server_auth(),
-        Some("10.1.2.4"),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, webpki::Error::CertNotValidForName(_)),
-        "{err:?}"
-    );
+    for other in ["other.example.org", "10.1.2.4"] {
+        let err = verify(ca.cert_pem(), &leaf, KeyUsage::server_auth(), Some(other)).unwrap_err();
+        assert!(
+            matches!(err, webpki::Error::CertNotValidForName(_)),
+            "{other}: {err:?}"
+        );
+    }
 }
 
 #[test]

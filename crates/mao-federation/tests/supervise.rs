@@ -98,9 +98,21 @@ async fn start_member(tls: Option<&dyn Fn(&Path) -> PeerTls>) -> Member {
     panic!("etcd found its ports taken {PORT_ATTEMPTS} times: {taken:#?}");
 }
 
+/// Whether `pid` runs: it exists and is not a zombie (an orphan's zombie lingers where
+/// pid 1 of a container does not reap).
 fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    if unsafe { libc::kill(pid as libc::pid_t, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) state ...": the state follows the last ')'.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start()),
+            Some(rest) if rest.starts_with('Z') || rest.starts_with('X')
+        ),
+        Err(_) => false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,27 +240,28 @@ async fn a_member_with_peer_tls_from_the_federation_ca_is_healthy() {
     assert!(!alive(pid));
 }
 
-#[tokio::test]
-async fn a_missing_binary_names_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+/// Why [`EtcdSupervisor::start`] refuses `bin` with a plain one-member spec whose
+/// initial cluster is `initial_cluster`, in `dir`; panics if it starts.
+async fn start_error(bin: PathBuf, initial_cluster: &str, dir: &Path) -> mao_federation::Error {
     let spec = MemberSpec {
         name: "site-a".into(),
         client_url: "http://127.0.0.1:1".into(),
         peer_url: "http://127.0.0.1:2".into(),
-        initial_cluster: "site-a=http://127.0.0.1:2".into(),
+        initial_cluster: initial_cluster.into(),
         initial_state: InitialState::New,
         peer_tls: None,
     };
+    match EtcdSupervisor::start(bin, spec, dir.join("data"), dir.join("etcd.log")).await {
+        Ok(_) => panic!("etcd started"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn a_missing_binary_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-etcd");
-    let err = EtcdSupervisor::start(
-        missing.clone(),
-        spec,
-        dir.path().join("data"),
-        dir.path().join("etcd.log"),
-    )
-    .await
-    .err()
-    .expect("a missing binary is an error");
+    let err = start_error(missing.clone(), "site-a=http://127.0.0.1:2", dir.path()).await;
     assert_eq!(
         err.to_string(),
         format!(
@@ -262,46 +275,59 @@ async fn a_missing_binary_names_the_setting() {
 #[tokio::test]
 async fn an_invalid_spec_is_refused_before_etcd_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = MemberSpec {
-        name: "site-a".into(),
-        client_url: "http://127.0.0.1:1".into(),
-        peer_url: "http://127.0.0.1:2".into(),
-        initial_cluster: "site-b=http://127.0.0.1:2".into(),
-        initial_state: InitialState::New,
-        peer_tls: None,
-    };
-    let err = EtcdSupervisor::start(
-        etcd_bin(),
-        spec,
-        dir.path().join("data"),
-        dir.path().join("etcd.log"),
-    )
-    .await
-    .err()
-    .expect("an invalid spec is an error");
+    let err = start_error(etcd_bin(), "site-b=http://127.0.0.1:2", dir.path()).await;
     assert!(matches!(err, mao_federation::Error::Invalid(_)), "{err}");
+    assert!(
+        err.to_string().contains("does not list this member"),
+        "{err}"
+    );
     assert!(!dir.path().join("etcd.log").exists());
 }
 
-#[tokio::test]
-async fn a_spec_survives_save_and_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("member.json");
-    assert_eq!(MemberSpec::load(&path).unwrap(), None);
-    let spec = MemberSpec {
-        name: "site-a".into(),
-        client_url: "http://127.0.0.1:2379".into(),
-        peer_url: "https://10.0.0.5:2380".into(),
-        initial_cluster: "site-a=https://10.0.0.5:2380".into(),
-        initial_state: InitialState::Existing,
-        peer_tls: Some(PeerTls {
-            cert: "/etc/mao/site.pem".into(),
-            key: "/etc/mao/site.key".into(),
-            ca: "/etc/mao/ca.pem".into(),
-        }),
+/// Set in the environment of the test process that plays the daemon in
+/// [`the_member_dies_with_a_killed_daemon`]: the file to write etcd's pid to.
+const DAEMON_PID_FILE: &str = "MAO_FEDERATION_TEST_DAEMON_PID_FILE";
+
+/// The daemon's part of [`the_member_dies_with_a_killed_daemon`]: run only in the process
+/// that test starts (by this name, with [`DAEMON_PID_FILE`] set); elsewhere it has nothing
+/// to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_role() {
+    let Some(pid_file) = std::env::var_os(DAEMON_PID_FILE) else {
+        return;
     };
-    spec.save(&path).unwrap();
-    assert_eq!(MemberSpec::load(&path).unwrap(), Some(spec));
-    std::fs::write(&path, "{").unwrap();
-    assert!(MemberSpec::load(&path).is_err());
+    let member = start_member(None).await;
+    let pid = member.supervisor.pid().expect("a running member");
+    std::fs::write(&pid_file, pid.to_string()).expect("write the pid file");
+    // Until the test kills this process.
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn the_member_dies_with_a_killed_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("etcd.pid");
+    let mut daemon = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "daemon_role", "--nocapture", "--test-threads=1"])
+        .env(DAEMON_PID_FILE, &pid_file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run the test binary as the daemon");
+    let started = wait_until(HEALTHY_WITHIN * 2, || pid_file.exists());
+    if !started {
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        panic!("the daemon did not start etcd");
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(alive(pid));
+
+    daemon.kill().expect("SIGKILL the daemon");
+    daemon.wait().unwrap();
+    let gone = wait_until(Duration::from_secs(10), || !alive(pid));
+    if !gone {
+        // SAFETY: the etcd the daemon of this test started, orphaned by a failure.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        panic!("etcd {pid} outlived its daemon");
+    }
 }
