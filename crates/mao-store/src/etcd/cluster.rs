@@ -13,8 +13,10 @@
 //! that finds the member gone, likewise answer success. Without an ambiguous attempt the
 //! same refusals are [`StoreError::Refused`].
 
+use std::future::Future;
+
 use async_trait::async_trait;
-use etcd_client::{Error as EtcdError, MemberAddOptions};
+use etcd_client::{ClusterClient, Error as EtcdError, MemberAddOptions};
 
 use super::{Context, EtcdStore};
 use crate::cluster::{Added, Cluster, ClusterMember, MemberStatus};
@@ -142,6 +144,28 @@ fn has_peer_urls(member: &ClusterMember, peer_urls: &[String]) -> bool {
     have == want
 }
 
+impl EtcdStore {
+    /// Runs a change of member `id` (a promote or a remove); `applied` is the refusal that,
+    /// after an attempt with an unknown outcome, means that attempt made the change.
+    async fn change_member<F, C>(&self, id: u64, applied: Refusal, call: C) -> Result<()>
+    where
+        C: Fn(ClusterClient) -> F,
+        F: Future<Output = Result<(), EtcdError>>,
+    {
+        let answer = self
+            .run_resolving(Context::default(), |client| {
+                let change = call(client.cluster_client());
+                async move { refusal(change.await) }
+            })
+            .await?;
+        match answer.value {
+            Ok(()) => Ok(()),
+            Err(refused) if refused == applied && answer.after_ambiguous => Ok(()),
+            Err(refused) => Err(refused.error(&member_name(id))),
+        }
+    }
+}
+
 #[async_trait]
 impl Cluster for EtcdStore {
     async fn members(&self) -> Result<Vec<ClusterMember>> {
@@ -199,33 +223,19 @@ impl Cluster for EtcdStore {
     }
 
     async fn promote(&self, id: u64) -> Result<()> {
-        let answer = self
-            .run_resolving(Context::default(), |client| {
-                let mut cluster = client.cluster_client();
-                async move { refusal(cluster.member_promote(id).await) }
-            })
-            .await?;
-        match answer.value {
-            Ok(_) => Ok(()),
-            // A voter now: the earlier attempt promoted it.
-            Err(Refusal::NotLearner) if answer.after_ambiguous => Ok(()),
-            Err(refused) => Err(refused.error(&member_name(id))),
-        }
+        // A voter now: an earlier attempt promoted it.
+        self.change_member(id, Refusal::NotLearner, |mut cluster| async move {
+            cluster.member_promote(id).await.map(drop)
+        })
+        .await
     }
 
     async fn remove(&self, id: u64) -> Result<()> {
-        let answer = self
-            .run_resolving(Context::default(), |client| {
-                let mut cluster = client.cluster_client();
-                async move { refusal(cluster.member_remove(id).await) }
-            })
-            .await?;
-        match answer.value {
-            Ok(_) => Ok(()),
-            // Gone: the earlier attempt removed it.
-            Err(Refusal::MemberNotFound) if answer.after_ambiguous => Ok(()),
-            Err(refused) => Err(refused.error(&member_name(id))),
-        }
+        // Gone: an earlier attempt removed it.
+        self.change_member(id, Refusal::MemberNotFound, |mut cluster| async move {
+            cluster.member_remove(id).await.map(drop)
+        })
+        .await
     }
 
     async fn status(&self) -> Result<MemberStatus> {

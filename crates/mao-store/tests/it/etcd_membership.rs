@@ -2,6 +2,7 @@
 //! is promoted once in sync and removed again; etcd's refusals come back as
 //! [`StoreError::Refused`] with what to do.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use mao_store::cluster::{Cluster, MemberStatus};
@@ -35,6 +36,37 @@ async fn wait_status(store: &EtcdStore, accept: impl Fn(&MemberStatus) -> bool) 
     }
 }
 
+/// Checks that etcd refused the request with a message holding each of `words`.
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, StoreError>, words: &[&str]) {
+    match result {
+        Err(StoreError::Refused(message)) => {
+            for word in words {
+                assert!(message.contains(word), "{word:?} missing from: {message}");
+            }
+        }
+        other => panic!("expected etcd to refuse ({words:?}), got {other:?}"),
+    }
+}
+
+/// Runs `change` until etcd takes it, every [`RETRY_PAUSE`] for at most [`JOIN_LIMIT`];
+/// meanwhile etcd may only refuse it with a message containing `because`.
+async fn until_accepted<F: Future<Output = Result<(), StoreError>>>(
+    because: &str,
+    change: impl Fn() -> F,
+) {
+    let deadline = Instant::now() + JOIN_LIMIT;
+    loop {
+        match change().await {
+            Ok(()) => return,
+            Err(StoreError::Refused(message)) if Instant::now() < deadline => {
+                assert!(message.contains(because), "{message}");
+            }
+            Err(e) => panic!("the change failed: {e}"),
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
 #[tokio::test]
 async fn a_learner_joins_is_promoted_and_removed() {
     let server = EtcdServer::start_new();
@@ -58,13 +90,10 @@ async fn a_learner_joins_is_promoted_and_removed() {
     assert_eq!(store.members().await.unwrap().len(), 2);
 
     // Not started, so not in sync: refused, with what to do.
-    match store.promote(id).await {
-        Err(StoreError::Refused(message)) => {
-            assert!(message.contains("not in sync"), "{message}");
-            assert!(message.contains(&format!("{id:x}")), "{message}");
-        }
-        other => panic!("promoting a learner that never ran: {other:?}"),
-    }
+    assert_refused(
+        store.promote(id).await,
+        &["not in sync", &format!("{id:x}")],
+    );
 
     joiner.start(&added.initial_cluster(joiner.name()));
     let joined = store_of(joiner.endpoint()).await;
@@ -72,18 +101,15 @@ async fn a_learner_joins_is_promoted_and_removed() {
     assert_eq!(status.member_id, id);
     assert!(status.is_learner, "before the promote: {status:?}");
     assert_eq!(status.leader, first.id);
-
-    let deadline = Instant::now() + JOIN_LIMIT;
-    loop {
-        match store.promote(id).await {
-            Ok(()) => break,
-            Err(StoreError::Refused(message)) if Instant::now() < deadline => {
-                assert!(message.contains("not in sync"), "{message}");
-            }
-            Err(e) => panic!("promote: {e}"),
+    // A learner serves Status only: a store that knows no voter says so.
+    match joined.members().await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("voting member"), "{message}")
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        other => panic!("the member list from a learner: {other:?}"),
     }
+
+    until_accepted("not in sync", || store.promote(id)).await;
     let members = store.members().await.unwrap();
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(members.iter().all(|m| !m.is_learner), "{members:?}");
@@ -98,17 +124,7 @@ async fn a_learner_joins_is_promoted_and_removed() {
 
     // etcd refuses to remove a member until the leader has been connected to every voter
     // for a few seconds (--strict-reconfig-check), which the new one was not yet.
-    let deadline = Instant::now() + JOIN_LIMIT;
-    loop {
-        match store.remove(id).await {
-            Ok(()) => break,
-            Err(StoreError::Refused(message)) if Instant::now() < deadline => {
-                assert!(message.contains("could break the quorum"), "{message}");
-            }
-            Err(e) => panic!("remove: {e}"),
-        }
-        tokio::time::sleep(RETRY_PAUSE).await;
-    }
+    until_accepted("could break the quorum", || store.remove(id)).await;
     let members = store.members().await.unwrap();
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(members[0].id, first.id);
@@ -118,13 +134,10 @@ async fn a_learner_joins_is_promoted_and_removed() {
 async fn removing_an_unknown_member_is_refused() {
     let server = EtcdServer::start_new();
     let store = store_of(server.endpoint()).await;
-    match store.remove(0xdead_beef).await {
-        Err(StoreError::Refused(message)) => {
-            assert!(message.contains("deadbeef"), "{message}");
-            assert!(message.contains("not a member"), "{message}");
-        }
-        other => panic!("removing an unknown member: {other:?}"),
-    }
+    assert_refused(
+        store.remove(0xdead_beef).await,
+        &["deadbeef", "not a member"],
+    );
     assert_eq!(store.members().await.unwrap().len(), 1);
 }
 
@@ -136,16 +149,8 @@ async fn a_peer_url_in_use_is_refused() {
     let joiner = server.joining_member("mao-joiner");
     store.add_learner(&[joiner.peer_url()]).await.unwrap();
     for url in [server.peer_url(), joiner.peer_url()] {
-        match store.add_learner(std::slice::from_ref(&url)).await {
-            Err(StoreError::Refused(message)) => {
-                assert!(message.contains(&url), "{message}");
-                assert!(
-                    message.contains("peer URLs of a member already"),
-                    "{message}"
-                );
-            }
-            other => panic!("adding {url} again: {other:?}"),
-        }
+        let added = store.add_learner(std::slice::from_ref(&url)).await;
+        assert_refused(added, &[&url, "peer URLs of a member already"]);
     }
     assert_eq!(store.members().await.unwrap().len(), 2);
 }
@@ -155,10 +160,5 @@ async fn promoting_a_voter_is_refused() {
     let server = EtcdServer::start_new();
     let store = store_of(server.endpoint()).await;
     let voter = store.status().await.unwrap().member_id;
-    match store.promote(voter).await {
-        Err(StoreError::Refused(message)) => {
-            assert!(message.contains("voting member already"), "{message}")
-        }
-        other => panic!("promoting a voter: {other:?}"),
-    }
+    assert_refused(store.promote(voter).await, &["voting member already"]);
 }
