@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What a token may do; each role includes the ones before it.
+/// What a token may do. `read`, `operate` and `admin` each include the ones before them;
+/// `join` stands apart: it may only ask a node to add a new site to the federation (and
+/// `admin` may do that too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -16,11 +18,14 @@ pub enum Role {
     /// Also register, replace and remove tools, datasets, pipelines and schedules; read the
     /// activity log.
     Admin,
+    /// Only ask to join the federation (`POST /api/v1/federation/join`); usually expiring
+    /// and counted (`token create --uses`, `--expires-in`).
+    Join,
 }
 
 impl Role {
     /// Every role, weakest first.
-    pub const ALL: [Role; 3] = [Role::Read, Role::Operate, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Read, Role::Operate, Role::Admin, Role::Join];
 
     /// The role's name as it is written on the wire and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -28,12 +33,18 @@ impl Role {
             Role::Read => "read",
             Role::Operate => "operate",
             Role::Admin => "admin",
+            Role::Join => "join",
         }
     }
 
     /// Whether a holder of `self` may do what needs `needed`.
     pub fn allows(self, needed: Role) -> bool {
-        self >= needed
+        match (self, needed) {
+            (Role::Join, needed) => needed == Role::Join,
+            (Role::Admin, _) => true,
+            (_, Role::Join) => false,
+            (held, needed) => held >= needed,
+        }
     }
 }
 
@@ -51,7 +62,7 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a role (read, operate or admin)"))
+            .ok_or_else(|| format!("{s:?} is not a role (read, operate, admin or join)"))
     }
 }
 
@@ -61,6 +72,12 @@ pub struct TokenInfo {
     pub name: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// When the token stops being accepted; never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many more times it may be used (join tokens); unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses_left: Option<u32>,
 }
 
 /// One state-changing request, as the activity log keeps it.
@@ -98,6 +115,10 @@ mod tests {
         assert!(Role::Operate.allows(Role::Read));
         assert!(!Role::Read.allows(Role::Operate));
         assert!(!Role::Operate.allows(Role::Admin));
+        assert!(Role::Admin.allows(Role::Join));
+        assert!(!Role::Operate.allows(Role::Join));
+        assert!(!Role::Join.allows(Role::Read));
+        assert!(Role::Join.allows(Role::Join));
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
             assert_eq!(serde_json::to_string(&role).unwrap(), format!("\"{role}\""));
@@ -105,6 +126,6 @@ mod tests {
         assert!("root"
             .parse::<Role>()
             .unwrap_err()
-            .contains("read, operate or admin"));
+            .contains("read, operate, admin or join"));
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod federation;
 pub mod notification;
 pub mod pipeline;
 pub mod units;

@@ -52,6 +52,10 @@ pub struct ClientOptions {
     /// CA certificates (PEM) that an `https://` endpoint's certificate must be signed by,
     /// instead of the bundled public roots.
     pub ca_cert_pem: Option<Vec<u8>>,
+    /// SHA-256 of the one CA certificate an `https://` endpoint must present in its chain
+    /// and be signed by (a join token carries it): trust on first use, made safe by the
+    /// pin. Overrides `ca_cert_pem`.
+    pub pinned_ca_sha256: Option<[u8; 32]>,
 }
 
 /// Adds the token to every request and the marks of a state-changing one to every
@@ -105,6 +109,100 @@ pub(crate) fn tls_config(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A client configuration that trusts only the CA whose certificate hashes to `pin`, taken
+/// from the chain the server presents.
+#[cfg(feature = "tls")]
+pub(crate) fn pinned_tls_config(pin: [u8; 32]) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidSettings(format!("TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(not(feature = "tls"))]
+pub(crate) fn pinned_tls_config(_pin: [u8; 32]) -> Result<Arc<()>, Error> {
+    Err(Error::InvalidSettings(
+        "a pinned CA needs mao-client built with its \"tls\" feature".into(),
+    ))
+}
+
+/// Verifies a server's chain against the one CA certificate of the chain whose SHA-256 is
+/// the pin: the chain must hold that certificate, and the server's own certificate must be
+/// signed by it and valid for the host, as with any trusted root.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+struct PinnedCa {
+    pin: [u8; 32],
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+#[cfg(feature = "tls")]
+impl rustls::client::danger::ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use sha2::Digest;
+        let ca = intermediates
+            .iter()
+            .find(|cert| sha2::Sha256::digest(cert.as_ref()).as_slice() == self.pin)
+            .ok_or(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone().into_owned())?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[cfg(not(feature = "tls"))]

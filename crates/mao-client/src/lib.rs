@@ -158,11 +158,14 @@ impl Client {
     /// [`Client::new`] with a token and the CA an `https://` endpoint is checked against.
     pub fn with_options(endpoint: &str, options: ClientOptions) -> Result<Client, Error> {
         let endpoint = normalize_endpoint(endpoint)?;
-        let tls = options
-            .ca_cert_pem
-            .as_deref()
-            .map(auth::tls_config)
-            .transpose()?;
+        let tls = match options.pinned_ca_sha256 {
+            Some(pin) => Some(auth::pinned_tls_config(pin)?),
+            None => options
+                .ca_cert_pem
+                .as_deref()
+                .map(auth::tls_config)
+                .transpose()?,
+        };
         let builder = || {
             let builder = ureq::AgentBuilder::new()
                 .timeout_connect(CONNECT_TIMEOUT)

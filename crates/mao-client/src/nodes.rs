@@ -39,3 +39,19 @@ impl Client {
         }
     }
 }
+
+impl Client {
+    /// `GET /api/v1/federation/status`: etcd members, mao nodes, and which match.
+    pub fn federation_status(&self) -> Result<mao_api::federation::FederationStatus, Error> {
+        self.get("/api/v1/federation/status")
+    }
+
+    /// `POST /api/v1/federation/join` (a token of the role `join`): adds this site's etcd
+    /// member and answers what it needs to start it.
+    pub fn federation_join(
+        &self,
+        request: &mao_api::federation::JoinRequest,
+    ) -> Result<mao_api::federation::JoinResponse, Error> {
+        self.send("POST", "/api/v1/federation/join", request)
+    }
+}

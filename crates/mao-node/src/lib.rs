@@ -18,6 +18,7 @@ pub mod access;
 pub mod datasets;
 pub mod executor;
 pub mod failpoint;
+pub mod federation;
 mod keys;
 pub mod local;
 pub mod local_remotes;
@@ -81,6 +82,8 @@ pub struct Node {
     pub scheduler: Arc<Scheduler>,
     /// Whether the node holds its membership lease, once it has joined.
     fence: membership::Fence,
+    /// The federation's membership, on a node whose store is etcd.
+    federation: std::sync::OnceLock<Arc<federation::Federation>>,
 }
 
 impl Node {
@@ -180,7 +183,18 @@ impl Node {
             runner,
             scheduler,
             fence,
+            federation: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives the node its view of the federation's membership (etcd nodes only).
+    pub fn attach_federation(&self, federation: Arc<federation::Federation>) {
+        let _ = self.federation.set(federation);
+    }
+
+    /// The federation's membership; `None` on the embedded store.
+    pub fn federation(&self) -> Option<&Arc<federation::Federation>> {
+        self.federation.get()
     }
 
     /// Follows the node's membership lease, so that readiness can say whether the node

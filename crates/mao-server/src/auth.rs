@@ -47,8 +47,15 @@ impl Caller {
 /// The role a request needs; `None` for the probes, which are public.
 pub fn needed_role(method: &Method, path: &str) -> Option<Role> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if matches!(segments.as_slice(), ["healthz"] | ["readyz"]) {
+    // The federation's CA certificate is public: a joining site pins it by the hash its
+    // join token carries before it sends the token.
+    if matches!(segments.as_slice(), ["healthz"] | ["readyz"])
+        || (method == Method::GET && segments.as_slice() == ["api", "v1", "federation", "ca"])
+    {
         return None;
+    }
+    if method == Method::POST && segments.as_slice() == ["api", "v1", "federation", "join"] {
+        return Some(Role::Join);
     }
     if method == Method::GET || method == Method::HEAD {
         return Some(match segments.as_slice() {
@@ -246,7 +253,7 @@ fn identify(tokens: &Tokens, headers: &HeaderMap) -> Result<Principal, (&'static
         (
             INVALID_TOKEN,
             unauthorized(
-                "the token is not valid on this node (revoked, mistyped, or made for another node)",
+                "the token is not valid on this node (revoked, expired, used up, mistyped, or made for another node)",
             ),
         )
     })
@@ -413,6 +420,11 @@ mod tests {
             (&post, "/pipeline/run", Some(Role::Operate)),
             (&post, "/bare-repo/init", Some(Role::Admin)),
             (&post, "/api/v1/nothing/new", Some(Role::Admin)),
+            (&post, "/api/v1/federation/join", Some(Role::Join)),
+            (&post, "/api/v1/federation/leave", Some(Role::Admin)),
+            (&get, "/api/v1/federation/status", Some(Role::Read)),
+            (&get, "/api/v1/federation/ca", None),
+            (&post, "/api/v1/federation/ca", Some(Role::Admin)),
         ];
         for (method, path, role) in cases {
             assert_eq!(needed_role(method, path), role, "{method} {path}");

@@ -236,6 +236,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<mao_node::federation::FederationError> for ApiError {
+    fn from(e: mao_node::federation::FederationError) -> ApiError {
+        use mao_node::federation::FederationError as F;
+        match e {
+            F::Invalid(v) => v.into(),
+            F::Taken(m) => ApiError::new(StatusCode::CONFLICT, "name_taken", m),
+            F::NotHere(m) => ApiError::new(StatusCode::CONFLICT, "not_here", m),
+            F::Quorum(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "quorum_at_risk", m),
+            F::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         let message = e.to_string();

@@ -14,8 +14,10 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod extract;
+pub mod federation_cmd;
 mod handlers;
 pub mod log_writer;
+pub mod managed;
 pub mod serve;
 pub mod token_cmd;
 
@@ -27,8 +29,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
     use axum::routing::post;
     use handlers::{
-        activity, compat, datasets, health, nodes, notifications, pipelines, registry as reg, runs,
-        schedules,
+        activity, compat, datasets, federation, health, nodes, notifications, pipelines,
+        registry as reg, runs, schedules,
     };
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -105,6 +107,9 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
         .route("/jobs", get(schedules::jobs))
         .route("/jobs/{name}", axum::routing::delete(schedules::delete_job))
         .route("/api/v1/nodes", get(nodes::list))
+        .route("/api/v1/federation/status", get(federation::status))
+        .route("/api/v1/federation/ca", get(federation::ca))
+        .route("/api/v1/federation/join", post(federation::join))
         .route("/api/v1/activity", get(activity::list))
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use mao_api::NodeInfo;
 use mao_node::access::{ActivityLog, Tokens};
+use mao_node::federation::Federation;
 use mao_node::local::LocalStore;
 use mao_node::membership;
 use mao_node::{Keys, Node, NodeSettings};
@@ -15,6 +16,7 @@ use mao_server::auth::Guard;
 use mao_server::config::{Config, LoadError, StoreKind};
 use mao_server::router;
 use mao_server::serve::{serve, tls_config, ServeSettings};
+use mao_store::cluster::Cluster;
 use mao_store::embedded::EmbeddedStore;
 use mao_store::etcd::EtcdStore;
 use mao_store::Store;
@@ -26,9 +28,19 @@ fn main() -> ExitCode {
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "token") {
         return mao_server::token_cmd::main(args[1..].to_vec(), &env, home.as_deref());
+    }
+    if args.get(1).is_some_and(|a| a == "federation") {
+        // init and join set the site up, then (unless --no-start) run it from the
+        // configuration file they wrote.
+        match mao_server::federation_cmd::main(args[1..].to_vec(), &env, home.as_deref()) {
+            mao_server::federation_cmd::Outcome::Exit(code) => return code,
+            mao_server::federation_cmd::Outcome::Start(config) => {
+                args = vec!["mao-orchestrator".into(), "--config".into(), config.into()];
+            }
+        }
     }
     let config = match Config::load(args, &env, home.as_deref()) {
         Ok(c) => c,
@@ -65,7 +77,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// The shared store, and with etcd the cluster behind it.
+type Opened = (Arc<dyn Store>, Option<Arc<dyn Cluster>>);
+
+async fn open_store(config: &Config) -> anyhow::Result<Opened> {
     Ok(match config.store {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -74,7 +89,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             let path = config.data_dir.join("store.redb");
             let store = EmbeddedStore::open(&path)?;
             info!(path = %path.display(), "embedded store open");
-            Arc::new(store)
+            (Arc::new(store), None)
         }
         StoreKind::Etcd => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -91,15 +106,40 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 tls = config.etcd_tls.is_some(),
                 user = config.etcd_user.as_ref().map_or("", |u| u.name.as_str()),
                 "etcd store configured");
-            Arc::new(store)
+            let store = Arc::new(store);
+            (store.clone(), Some(store))
         }
     })
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    // Local state is opened (and locked) before anything is published.
+async fn run(mut config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    // Local state is opened (and locked) before anything is started or published.
     let runs = LocalStore::open(&config.data_dir.join("local.redb"))?;
+    let etcd = match &config.etcd_managed {
+        Some(managed) => {
+            let spec = mao_server::managed::spec(&config, managed)?;
+            config.etcd_endpoints = vec![spec.client_url.clone()];
+            Some(mao_server::managed::start(&config.data_dir, &managed.bin, &spec).await?)
+        }
+        None => None,
+    };
+    let result = serve_node(config, runs, etcd.is_some()).await;
+    if let Some(etcd) = etcd {
+        info!("stopping the managed etcd member");
+        etcd.stop(Duration::from_secs(10)).await;
+    }
+    result
+}
+
+async fn serve_node(config: Config, runs: LocalStore, managed: bool) -> anyhow::Result<()> {
+    let (store, cluster) = open_store(&config).await?;
+    if let (true, Some(cluster)) = (managed, &cluster) {
+        mao_server::managed::wait_ready(cluster, shutdown_signal())
+            .await
+            .context("interrupted while waiting for this site's etcd member")?;
+    }
     let guard = Arc::new(guard(&config)?);
     let _summaries = mao_server::auth::spawn_refusal_summaries(guard.activity.clone());
     let tls = match &config.access.tls {
@@ -163,6 +203,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     );
     node.track_membership(&membership);
+    let _keeper = cluster.map(|cluster| {
+        let federation = Arc::new(Federation::new(
+            config.node.clone(),
+            &config.etcd_prefix,
+            node.store.clone(),
+            cluster,
+            mao_server::managed::federation_dir(&config.data_dir),
+            managed,
+        ));
+        node.attach_federation(federation.clone());
+        // A managed site reports on its member and promotes learners that caught up.
+        managed.then(|| tokio::spawn(federation.keep()))
+    });
     let _tasks = node.spawn_background();
     let going = node.clone();
     let app = router(node, guard);

@@ -15,7 +15,7 @@ use mao_node::access::TokenFile;
 #[command(
     name = "mao-orchestrator token",
     about = "Create, list and revoke the API tokens of a node",
-    after_help = "Examples:\n  mao-orchestrator token create ci --role operate --data-dir ./mao-data\n  mao-orchestrator token list\n  mao-orchestrator token revoke ci"
+    after_help = "Examples:\n  mao-orchestrator token create ci --role operate --data-dir ./mao-data\n  mao-orchestrator token create site-b --role join --uses 1 --expires-in 2h\n  mao-orchestrator token list\n  mao-orchestrator token revoke ci"
 )]
 struct TokenArgs {
     /// The node's data dir [default: $MAO_DATA_DIR, else ~/.local/share/mao-orchestrator].
@@ -31,9 +31,15 @@ enum TokenCommand {
     Create {
         /// The token's name, shown in the activity log.
         name: String,
-        /// What the token may do.
+        /// What the token may do: read, operate, admin, or join (only ask to join the federation).
         #[arg(long, value_parser = |t: &str| t.parse::<Role>())]
         role: Role,
+        /// How long it is accepted, e.g. 30m, 24h, 7d [default: never expires; 24h for join].
+        #[arg(long, value_name = "DURATION", value_parser = mao_api::units::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+        /// How many times it may be used [default: unlimited; 1 for join].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        uses: Option<u32>,
     },
     /// List the tokens (names, roles, creation times; never secrets).
     List {
@@ -58,15 +64,7 @@ pub fn main(
         Ok(args) => args,
         Err(e) => e.exit(),
     };
-    let data_dir = match args
-        .data_dir
-        .or_else(|| {
-            env.get("MAO_DATA_DIR")
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(|| crate::config::default_data_dir(env, home))
-    {
+    let data_dir = match crate::config::command_data_dir(args.data_dir, env, home) {
         Some(dir) => dir,
         None => {
             eprintln!(
@@ -78,13 +76,22 @@ pub fn main(
     let file = TokenFile::in_data_dir(&data_dir);
     let mut out = std::io::stdout().lock();
     let result = match args.command {
-        TokenCommand::Create { name, role } => file.create(&name, role).map(|secret| {
-            let _ = writeln!(out, "{secret}");
-            eprintln!(
-                "token {name:?} (role {role}) created in {}; the secret above is not shown again",
-                file.path().display()
-            );
-        }),
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in,
+            uses,
+        } => {
+            let limits = limits(role, expires_in, uses);
+            file.create_limited(&name, role, limits).map(|secret| {
+                let _ = writeln!(out, "{secret}");
+                eprintln!(
+                    "token {name:?} (role {role}{}) created in {}; the secret above is not shown again",
+                    describe(&limits),
+                    file.path().display()
+                );
+            })
+        }
         TokenCommand::List { output } => file.list().map(|tokens| {
             if output == "json" {
                 let _ = writeln!(
@@ -93,14 +100,24 @@ pub fn main(
                     serde_json::to_string_pretty(&tokens).expect("tokens serialise")
                 );
             } else {
-                let _ = writeln!(out, "{:<24} {:<8} CREATED", "NAME", "ROLE");
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:<8} {:<20} {:<20} USES LEFT",
+                    "NAME", "ROLE", "CREATED", "EXPIRES"
+                );
                 for t in tokens {
                     let _ = writeln!(
                         out,
-                        "{:<24} {:<8} {}",
+                        "{:<24} {:<8} {:<20} {:<20} {}",
                         t.name,
                         t.role,
-                        t.created_at.format("%Y-%m-%dT%H:%M:%SZ")
+                        t.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                        t.expires_at.map_or_else(
+                            || "never".to_owned(),
+                            |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+                        ),
+                        t.uses_left
+                            .map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
                     );
                 }
             }
@@ -117,4 +134,33 @@ pub fn main(
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// The limits of a new token: as given, and for a join token at most a day and one use
+/// unless said otherwise (a join token left lying around should not open the federation).
+pub fn limits(
+    role: Role,
+    expires_in: Option<std::time::Duration>,
+    uses: Option<u32>,
+) -> mao_node::access::Limits {
+    let join = role == Role::Join;
+    let expires_in = expires_in.or(join.then_some(std::time::Duration::from_secs(24 * 3600)));
+    mao_node::access::Limits {
+        expires_at: expires_in.map(|d| {
+            chrono::Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+        }),
+        uses: uses.or(join.then_some(1)),
+    }
+}
+
+/// ", expires ..., N uses" for the message of a limited token.
+pub fn describe(limits: &mao_node::access::Limits) -> String {
+    let mut text = String::new();
+    if let Some(at) = limits.expires_at {
+        text.push_str(&format!(", expires {}", at.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    if let Some(uses) = limits.uses {
+        text.push_str(&format!(", {uses} use{}", if uses == 1 { "" } else { "s" }));
+    }
+    text
 }

@@ -6,6 +6,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The line a daemon prints on stdout once it listens, followed by its URL.
+const LISTENING: &str = "mao-orchestrator listening on ";
+
 /// How long a daemon may take to say where it listens, on a loaded machine.
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 
@@ -16,6 +19,9 @@ pub struct Daemon {
     pub url: String,
     /// The file its stderr (the log) goes to.
     pub log: PathBuf,
+    /// What it printed on stdout before saying where it listens (e.g. the join token of
+    /// `federation init`).
+    pub preamble: Vec<String>,
 }
 
 impl Daemon {
@@ -56,18 +62,28 @@ impl Daemon {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
+            let mut preamble = Vec::new();
+            let found = loop {
+                match lines.next() {
+                    Some(Ok(line)) if line.starts_with(LISTENING) => break Some(Ok(line)),
+                    Some(Ok(line)) => preamble.push(line),
+                    other => break other,
+                }
+            };
+            let _ = tx.send((found, preamble));
             // Keep reading, so the daemon never blocks on a full pipe.
             for _ in lines {}
         });
-        let line = match rx.recv_timeout(STARTUP_LIMIT) {
-            Ok(Some(Ok(line))) => line,
+        // A command that sets a site up first (federation join) may take a while before it
+        // runs the daemon.
+        let (line, preamble) = match rx.recv_timeout(STARTUP_LIMIT * 2) {
+            Ok((Some(Ok(line)), preamble)) => (line, preamble),
             outcome => {
                 let _ = child.kill();
                 let _ = child.wait();
                 let why = match outcome {
-                    Err(_) => format!("no line within {}s", STARTUP_LIMIT.as_secs()),
-                    _ => "its stdout closed".to_owned(),
+                    Err(_) => format!("no line within {}s", 2 * STARTUP_LIMIT.as_secs()),
+                    Ok((_, preamble)) => format!("its stdout closed after {preamble:?}"),
                 };
                 panic!(
                     "the daemon did not start ({why}); its log:\n{}",
@@ -76,13 +92,14 @@ impl Daemon {
             }
         };
         let url = line
-            .strip_prefix("mao-orchestrator listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .strip_prefix(LISTENING)
+            .unwrap_or_else(|| panic!("unexpected line: {line}"))
             .to_owned();
         Daemon {
             child,
             url,
             log: log.to_owned(),
+            preamble,
         }
     }
 

@@ -153,6 +153,54 @@ impl Federation {
     /// daemon per site (`daemon_bin`, the `mao-orchestrator` under test); panics with the
     /// reason (and a log tail) if any of it fails. Needs root.
     pub fn start(daemon_bin: &Path, options: FederationOptions) -> Federation {
+        let mut federation = Federation::make(daemon_bin, options.clone());
+        for index in 0..options.sites {
+            federation.start_etcd(index);
+        }
+        federation.wait_etcd_healthy(ETCD_STARTUP);
+        for index in 0..options.sites {
+            federation.start_daemon(index);
+        }
+        federation
+    }
+
+    /// Makes the network and the sites (data dirs with an admin token each) but starts
+    /// nothing: for sites that set themselves up (`federation init`, `federation join`),
+    /// started with [`Federation::spawn_in`] and [`Federation::run_in`].
+    pub fn network(daemon_bin: &Path, sites: usize) -> Federation {
+        Federation::make(
+            daemon_bin,
+            FederationOptions {
+                sites,
+                membership_ttl: 10,
+                daemon_args: Vec::new(),
+                daemon_env: Vec::new(),
+            },
+        )
+    }
+
+    /// Runs the daemon binary with `args` in site `index`'s namespace and waits until it
+    /// listens (its log is `name` in the federation's dir). The caller owns it.
+    pub fn spawn_in(&mut self, index: usize, args: &[&str], name: &str) -> Daemon {
+        let site = &self.sites[index];
+        let mut command = in_netns(&site.netns, &self.daemon_bin);
+        command.args(args);
+        Daemon::spawn(command, &self.dir.path().join(name))
+    }
+
+    /// Runs the daemon binary with `args` in site `index`'s namespace to its end (a
+    /// command such as `federation leave`), and answers what it printed.
+    pub fn run_in(&self, index: usize, args: &[String]) -> Output {
+        let site = &self.sites[index];
+        in_netns(&site.netns, &self.daemon_bin)
+            .args(args)
+            .env("MAO_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.daemon_bin.display()))
+    }
+
+    fn make(daemon_bin: &Path, options: FederationOptions) -> Federation {
         assert!(
             options.sites >= 1 && options.sites <= 200,
             "a federation has 1 to 200 sites"
@@ -230,13 +278,6 @@ impl Federation {
                     .collect(),
                 starts: 0,
             });
-        }
-        for index in 0..options.sites {
-            federation.start_etcd(index);
-        }
-        federation.wait_etcd_healthy(ETCD_STARTUP);
-        for index in 0..options.sites {
-            federation.start_daemon(index);
         }
         federation
     }

@@ -281,7 +281,11 @@ pub fn resolve(
         .transpose()?;
     Ok(Connection {
         endpoint,
-        options: ClientOptions { token, ca_cert_pem },
+        options: ClientOptions {
+            token,
+            ca_cert_pem,
+            pinned_ca_sha256: None,
+        },
         ca_cert,
         context: context.map(|(name, _)| name),
     })

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{OutputFormat, Printer, UsageError};
 use crate::commands::{
-    activity, context, dataset, node, notification, pipeline, run, schedule, spike, tool,
+    activity, context, dataset, federation, node, notification, pipeline, run, schedule, spike,
+    tool,
 };
 use crate::config::{ClientConfig, ConnectionFlags};
 
@@ -94,6 +95,9 @@ pub enum Command {
     /// Inspect the live members of the federation
     #[command(subcommand, after_help = node::NODE_EXAMPLES)]
     Node(node::NodeCommand),
+    /// The federation's etcd members and which nodes they belong to
+    #[command(subcommand, after_help = federation::FEDERATION_EXAMPLES)]
+    Federation(federation::FederationCommand),
     /// Try the spike detector on a series of past values, offline (no daemon needed)
     #[command(subcommand)]
     Spike(spike::SpikeCommand),
@@ -119,6 +123,7 @@ impl Command {
             Command::Run(command) => command.validate(),
             Command::Schedule(command) => command.validate(),
             Command::Node(_)
+            | Command::Federation(_)
             | Command::Activity(_)
             | Command::Notification(_)
             | Command::Spike(_)
@@ -180,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(command) => run::run(&client, &out, command),
         Command::Schedule(command) => schedule::run(&client, &out, command),
         Command::Node(command) => node::run(&client, &out, command),
+        Command::Federation(command) => federation::run(&client, &out, command),
         Command::Notification(command) => notification::run(&client, &out, command),
         Command::Activity(args) => activity::run(&client, &out, args),
         Command::Spike(_) | Command::Context(_) => unreachable!("handled above"),

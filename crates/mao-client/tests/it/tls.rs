@@ -13,6 +13,7 @@ fn client(url: &str, pki: Option<&TestPki>, token: Option<&str>) -> Client {
         ClientOptions {
             token: token.map(|t| Token::new(t).unwrap()),
             ca_cert_pem: pki.map(|pki| pki.ca_pem.clone().into_bytes()),
+            pinned_ca_sha256: None,
         },
     )
     .unwrap()
@@ -133,6 +134,7 @@ fn bad_tokens_and_ca_files_are_refused_before_any_request() {
         ClientOptions {
             token: None,
             ca_cert_pem: Some(b"not a certificate".to_vec()),
+            pinned_ca_sha256: None,
         },
     )
     .unwrap_err();

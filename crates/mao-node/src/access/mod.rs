@@ -7,7 +7,7 @@ pub mod activity;
 pub mod tokens;
 
 pub use activity::{ActivityFilter, ActivityLog};
-pub use tokens::{Principal, TokenFile, Tokens};
+pub use tokens::{Limits, Principal, TokenFile, Tokens};
 
 /// What went wrong with a token or the activity log.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,8 @@ pub enum AccessError {
     AlreadyExists(String),
     #[error("no token is named {0:?}")]
     NotFound(String),
+    #[error("the token {0:?} has expired or is used up: ask for a new one")]
+    UsedUp(String),
     #[error("{path}: {message}")]
     Io { path: String, message: String },
 }

@@ -40,6 +40,26 @@ struct StoredToken {
     /// Hex SHA-256 of the secret.
     sha256: String,
     created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uses_left: Option<u32>,
+}
+
+impl StoredToken {
+    /// Whether the token may still be used at `now`.
+    fn usable(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|at| now < at) && self.uses_left != Some(0)
+    }
+}
+
+/// How long and how often a token may be used; unlimited by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// When it stops being accepted.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many times it may be used ([`TokenFile::take_use`]).
+    pub uses: Option<u32>,
 }
 
 /// The token file of a data dir, for the `token` commands (create, list, revoke).
@@ -62,6 +82,16 @@ impl TokenFile {
 
     /// Creates a token and returns its secret: the only time it is ever shown.
     pub fn create(&self, name: &str, role: Role) -> Result<String, AccessError> {
+        self.create_limited(name, role, Limits::default())
+    }
+
+    /// Creates a token that expires or may be used a number of times only.
+    pub fn create_limited(
+        &self,
+        name: &str,
+        role: Role,
+        limits: Limits,
+    ) -> Result<String, AccessError> {
         mao_api::validate::name("name", name)?;
         let _lock = self.lock()?;
         let mut stored = self.read()?;
@@ -79,6 +109,8 @@ impl TokenFile {
             role,
             sha256: hex(&digest(&secret)),
             created_at: Utc::now(),
+            expires_at: limits.expires_at,
+            uses_left: limits.uses,
         });
         self.write(&stored)?;
         Ok(secret)
@@ -94,6 +126,8 @@ impl TokenFile {
                 name: t.name,
                 role: t.role,
                 created_at: t.created_at,
+                expires_at: t.expires_at,
+                uses_left: t.uses_left,
             })
             .collect();
         tokens.sort_by(|a, b| a.name.cmp(&b.name));
@@ -111,6 +145,39 @@ impl TokenFile {
             return Err(AccessError::NotFound(name.to_owned()));
         }
         self.write(&stored)
+    }
+
+    /// Uses the token `name` once: refused when it has expired or has no use left. A
+    /// request that then changes nothing gives the use back ([`TokenFile::give_back`]).
+    pub fn take_use(&self, name: &str) -> Result<(), AccessError> {
+        let _lock = self.lock()?;
+        let mut stored = self.read()?;
+        let token = stored
+            .tokens
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| AccessError::NotFound(name.to_owned()))?;
+        if !token.usable(Utc::now()) {
+            return Err(AccessError::UsedUp(name.to_owned()));
+        }
+        if let Some(left) = &mut token.uses_left {
+            *left -= 1;
+            self.write(&stored)?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the use [`TokenFile::take_use`] took, for a request that changed nothing.
+    pub fn give_back(&self, name: &str) -> Result<(), AccessError> {
+        let _lock = self.lock()?;
+        let mut stored = self.read()?;
+        if let Some(token) = stored.tokens.iter_mut().find(|t| t.name == name) {
+            if let Some(left) = &mut token.uses_left {
+                *left += 1;
+                return self.write(&stored);
+            }
+        }
+        Ok(())
     }
 
     fn read(&self) -> Result<Stored, AccessError> {
@@ -165,7 +232,14 @@ pub struct Tokens {
 struct Loaded {
     /// What identifies the file version read: (modified, length, inode).
     stamp: Option<(std::time::SystemTime, u64, u64)>,
-    entries: Vec<(Principal, [u8; 32])>,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    principal: Principal,
+    hash: [u8; 32],
+    expires_at: Option<DateTime<Utc>>,
+    uses_left: Option<u32>,
 }
 
 impl Tokens {
@@ -196,10 +270,13 @@ impl Tokens {
         }
         let presented = digest(presented);
         let loaded = self.loaded.read().expect("tokens lock");
+        let now = Utc::now();
         let mut found = None;
-        for (principal, hash) in &loaded.entries {
-            if bool::from(hash.ct_eq(&presented)) {
-                found = Some(principal.clone());
+        for entry in &loaded.entries {
+            if bool::from(entry.hash.ct_eq(&presented)) {
+                let usable =
+                    entry.expires_at.is_none_or(|at| now < at) && entry.uses_left != Some(0);
+                found = usable.then(|| entry.principal.clone());
             }
         }
         found
@@ -240,13 +317,15 @@ impl Tokens {
                     format!("token {:?} has no valid sha256; revoke it", token.name),
                 )
             })?;
-            entries.push((
-                Principal {
+            entries.push(Entry {
+                principal: Principal {
                     name: token.name,
                     role: token.role,
                 },
                 hash,
-            ));
+                expires_at: token.expires_at,
+                uses_left: token.uses_left,
+            });
         }
         *self.loaded.write().expect("tokens lock") = Loaded { stamp, entries };
         Ok(())
@@ -316,6 +395,42 @@ mod tests {
         assert_eq!(tokens.verify(&secret), None);
         assert_eq!(tokens.verify(&other).unwrap().role, Role::Read);
         assert!(matches!(file.revoke("ci"), Err(AccessError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_counted_token_is_refused_once_used_up_and_an_expired_one_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenFile::in_data_dir(dir.path());
+        let tokens = Tokens::open(dir.path()).unwrap();
+        let limits = Limits {
+            uses: Some(2),
+            ..Limits::default()
+        };
+        let secret = file.create_limited("join-1", Role::Join, limits).unwrap();
+        assert!(tokens.verify(&secret).is_some());
+        file.take_use("join-1").unwrap();
+        file.take_use("join-1").unwrap();
+        assert!(matches!(
+            file.take_use("join-1"),
+            Err(AccessError::UsedUp(_))
+        ));
+        assert_eq!(tokens.verify(&secret), None);
+        assert_eq!(file.list().unwrap()[0].uses_left, Some(0));
+        // A use given back (the join changed nothing) makes it usable again.
+        file.give_back("join-1").unwrap();
+        assert!(tokens.verify(&secret).is_some());
+
+        let past = Limits {
+            expires_at: Some(Utc::now() - chrono::Duration::seconds(1)),
+            uses: None,
+        };
+        let expired = file.create_limited("old", Role::Join, past).unwrap();
+        assert_eq!(tokens.verify(&expired), None);
+        assert!(matches!(file.take_use("old"), Err(AccessError::UsedUp(_))));
+        // An unlimited token takes uses without counting.
+        let admin = file.create("admin", Role::Admin).unwrap();
+        file.take_use("admin").unwrap();
+        assert!(tokens.verify(&admin).is_some());
     }
 
     #[test]

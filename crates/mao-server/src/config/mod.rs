@@ -28,8 +28,8 @@ use std::time::Duration;
 pub use access::{Access, AuthMode, TlsFiles};
 pub use error::{ConfigError, LoadError, Source};
 pub use git::{GitSettings, Secret, SecretScope};
-pub use node::default_data_dir;
-pub use store::StoreKind;
+pub use node::{command_data_dir, default_data_dir};
+pub use store::{managed_client_url, ManagedEtcd, StoreKind, DEFAULT_CLIENT_URL, DEFAULT_PEER_URL};
 
 /// The validated configuration of one node.
 #[derive(Clone, Debug)]
@@ -47,6 +47,8 @@ pub struct Config {
     pub etcd_tls: Option<mao_store::etcd::EtcdTls>,
     /// The etcd user; its password never shows in `Debug`.
     pub etcd_user: Option<mao_store::etcd::EtcdUser>,
+    /// The etcd member this daemon runs itself (`etcd_managed`); the store then talks to it.
+    pub etcd_managed: Option<ManagedEtcd>,
     pub membership_ttl: Duration,
     pub log: String,
     pub runs: mao_node::executor::RunSettings,
@@ -108,6 +110,7 @@ impl Config {
             etcd_prefix: store.etcd_prefix,
             etcd_tls: store.etcd_tls,
             etcd_user: store.etcd_user,
+            etcd_managed: store.managed,
             membership_ttl,
             log,
             runs,

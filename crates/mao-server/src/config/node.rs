@@ -58,3 +58,19 @@ pub fn default_data_dir(env: &BTreeMap<String, String>, home: Option<&Path>) -> 
     home.filter(|home| !home.as_os_str().is_empty())
         .map(|home| home.join(".local/share/mao-orchestrator"))
 }
+
+/// The data dir a subcommand (`token`, `federation`) works on: `given`, else
+/// `MAO_DATA_DIR`, else the default under the home directory.
+pub fn command_data_dir(
+    given: Option<PathBuf>,
+    env: &BTreeMap<String, String>,
+    home: Option<&Path>,
+) -> Option<PathBuf> {
+    given
+        .or_else(|| {
+            env.get("MAO_DATA_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| default_data_dir(env, home))
+}

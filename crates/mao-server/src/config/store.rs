@@ -46,7 +46,36 @@ pub(super) struct StoreLayer {
     /// File holding the password of etcd_user (one line) [default: the variable MAO_ETCD_PASSWORD].
     #[arg(long, value_name = "PATH")]
     pub etcd_password_file: Option<PathBuf>,
+    /// Run this site's etcd member as a child of the daemon (data in <data-dir>/etcd); implies store etcd [default: false].
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+        value_parser = |t: &str| super::layer::trimmed::<bool>(t, "true or false"))]
+    pub etcd_managed: Option<bool>,
+    /// The etcd binary of the managed member [default: /usr/bin/etcd].
+    #[arg(long, value_name = "PATH")]
+    pub etcd_bin: Option<PathBuf>,
+    /// Where the managed member serves this daemon (http:// on loopback) [default: http://127.0.0.1:2379].
+    #[arg(long, value_name = "URL")]
+    pub etcd_client_url: Option<String>,
+    /// Where the managed member meets its peers (https:// in a federation) [default: http://127.0.0.1:2380].
+    #[arg(long, value_name = "URL")]
+    pub etcd_peer_url: Option<String>,
 }
+
+/// The etcd member this daemon runs itself (`etcd_managed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedEtcd {
+    pub bin: PathBuf,
+    /// `http://<loopback>:PORT`: the member serves this site only; unset, the member's
+    /// spec (written by `federation init|join`) or `http://127.0.0.1:2379`.
+    pub client_url: Option<String>,
+    /// Unset, the member's spec or `http://127.0.0.1:2380`.
+    pub peer_url: Option<String>,
+}
+
+/// The client URL a managed member has when none is configured.
+pub const DEFAULT_CLIENT_URL: &str = "http://127.0.0.1:2379";
+/// The peer URL a managed member has when none is configured (one member, no federation).
+pub const DEFAULT_PEER_URL: &str = "http://127.0.0.1:2380";
 
 /// The backend, etcd's endpoints and the federation's key prefix (no trailing '/').
 pub(super) struct Store {
@@ -57,6 +86,8 @@ pub(super) struct Store {
     pub etcd_tls: Option<EtcdTls>,
     /// The etcd user and its password.
     pub etcd_user: Option<EtcdUser>,
+    /// The member this daemon runs, with `etcd_managed`.
+    pub managed: Option<ManagedEtcd>,
 }
 
 impl StoreLayer {
@@ -65,6 +96,7 @@ impl StoreLayer {
         env: &BTreeMap<String, String>,
         origins: &Origins,
     ) -> Result<Store, ConfigError> {
+        let managed = managed(&self, origins)?;
         let endpoints: Vec<String> = match self.etcd_endpoints {
             Some(list) => list
                 .iter()
@@ -104,14 +136,97 @@ impl StoreLayer {
                 format!("{prefix:?} must start with '/' and hold only letters, digits, '/', '.', '_' and '-'"),
             ));
         }
+        let (kind, endpoints) = match &managed {
+            Some(m) => (
+                StoreKind::Etcd,
+                vec![m
+                    .client_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_CLIENT_URL.to_owned())],
+            ),
+            None => (self.store.unwrap_or(StoreKind::Embedded), endpoints),
+        };
         Ok(Store {
-            kind: self.store.unwrap_or(StoreKind::Embedded),
+            kind,
+            managed,
             etcd_endpoints: endpoints,
             etcd_prefix: prefix.trim_end_matches('/').to_owned(),
             etcd_tls,
             etcd_user,
         })
     }
+}
+
+/// The managed member's settings; the keys that cannot go with it are refused.
+fn managed(layer: &StoreLayer, origins: &Origins) -> Result<Option<ManagedEtcd>, ConfigError> {
+    let managed_keys = ["etcd_bin", "etcd_client_url", "etcd_peer_url"];
+    if layer.etcd_managed != Some(true) {
+        for key in managed_keys {
+            if origins.is_set(key) {
+                return Err(origins.bad(key, "only applies with etcd_managed = true"));
+            }
+        }
+        return Ok(None);
+    }
+    if layer.store == Some(StoreKind::Embedded) {
+        return Err(origins.bad(
+            "store",
+            "is embedded, but etcd_managed runs an etcd member: drop one of them",
+        ));
+    }
+    for key in [
+        "etcd_endpoints",
+        "etcd_ca",
+        "etcd_cert",
+        "etcd_key",
+        "etcd_user",
+    ] {
+        if origins.is_set(key) {
+            return Err(origins.bad(
+                key,
+                "cannot be set with etcd_managed: the daemon talks to its own member at etcd_client_url",
+            ));
+        }
+    }
+    let client_url = match &layer.etcd_client_url {
+        Some(url) => Some(managed_client_url(url).map_err(|m| origins.bad("etcd_client_url", m))?),
+        None => None,
+    };
+    let peer_url = match &layer.etcd_peer_url {
+        Some(url) => {
+            etcd_endpoint(url).map_err(|m| origins.bad("etcd_peer_url", m))?;
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        None => None,
+    };
+    if peer_url.is_some() && peer_url == client_url {
+        return Err(origins.bad("etcd_peer_url", "is the same as etcd_client_url"));
+    }
+    Ok(Some(ManagedEtcd {
+        bin: layer
+            .etcd_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd")),
+        client_url,
+        peer_url,
+    }))
+}
+
+/// The client URL of a managed member: `http://` on a loopback address.
+pub fn managed_client_url(url: &str) -> Result<String, String> {
+    etcd_endpoint(url)?;
+    let loopback = url::Url::parse(url).ok().is_some_and(|u| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    });
+    if !loopback {
+        return Err(format!("{url:?} must be http:// on a loopback address (e.g. http://127.0.0.1:2379): the member serves this site's daemon only; sites meet through peer URLs"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// TLS settings when the endpoints are `https://`; every file read and checked now.

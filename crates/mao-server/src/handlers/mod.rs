@@ -10,6 +10,7 @@ use mao_node::registry::Stored;
 pub mod activity;
 pub mod compat;
 pub mod datasets;
+pub mod federation;
 pub mod health;
 pub mod nodes;
 pub mod notifications;

@@ -7,6 +7,7 @@
 //! `scripts/test-federation.sh` builds what it needs and runs it; by hand:
 //! `cargo build -p maoctl -p demo-tool -p mao-server && cargo test -p mao-server --test federation -- --test-threads=1`.
 
+mod join;
 mod measure;
 
 use std::collections::BTreeSet;

@@ -50,6 +50,7 @@ pub fn client_with(d: &Daemon, credentials: &Credentials) -> mao_client::Client 
             .as_deref()
             .map(|t| mao_client::Token::new(t).expect("a valid token")),
         ca_cert_pem,
+        pinned_ca_sha256: None,
     };
     mao_client::Client::with_options(&d.url, options).expect("a valid endpoint")
 }

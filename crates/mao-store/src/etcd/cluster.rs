@@ -96,9 +96,13 @@ impl Refusal {
             Refusal::NotEnoughStarted => format!(
                 "changing {subject} would leave too few started voting members for a quorum: start the members that are down first"
             ),
-            Refusal::Unhealthy => format!(
-                "changing {subject} could break the quorum: the member that took the request is not connected to every other member; retry once all members are up"
-            ),
+            // Also the first seconds after a member joined (etcd's --strict-reconfig-check
+            // wants every member connected for a while): worth a retry, so Unavailable.
+            Refusal::Unhealthy => {
+                return StoreError::Unavailable(format!(
+                    "changing {subject} could break the quorum: the member that took the request is not connected to every other member; retry once all members are up"
+                ))
+            }
             Refusal::BadUrls => {
                 return StoreError::Invalid(format!(
                     "{subject}: etcd accepts only URLs like http://host:port"

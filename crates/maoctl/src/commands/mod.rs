@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod context;
 pub mod dataset;
+pub mod federation;
 pub mod node;
 pub mod notification;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod dataset;
+pub mod federation;
 pub mod node;
 pub mod notification;
 pub mod pipeline;
