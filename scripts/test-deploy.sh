@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Tests the deployment as docs/deploy.md describes it, on the local Docker Engine:
+#   - every compose file combination validates (`compose config`);
+#   - the systemd unit passes `systemd-analyze verify`;
+#   - the image builds on the local debootstrap base (scripts/build-daemon-image.sh debug:
+#     the binaries `cargo test` built, no release build; the base is made once and kept);
+#   - one site from deploy/compose.yaml: a token made with `compose run --rm mao token
+#     create`, /readyz 200 on the published port, the compose healthcheck healthy, the API
+#     401 without the token and 200 with it, and a tool run (the demo tool) that succeeds,
+#     which proves the Docker socket's group and the same-path data dir;
+#   - the same site on an etcd service (deploy/compose.etcd.yaml): /readyz 200 on etcd.
+# Each site is its own compose project with its own data dir; `down -v` always runs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+started=$SECONDS
+
+fail() { echo "test-deploy: FAILED: $*" >&2; exit 1; }
+# The Engine here has been seen to hang: every call is bounded.
+dk() { timeout 120 docker "$@"; }
+if timeout 30 docker compose version >/dev/null 2>&1; then
+  compose_cmd=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  # Debian 12 ships Compose v1 (1.29) only; it reads these files the same way.
+  compose_cmd=(docker-compose)
+else
+  fail "neither 'docker compose' (the v2 plugin) nor docker-compose is installed"
+fi
+compose() { timeout 180 "${compose_cmd[@]}" "$@"; }
+command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (apt-get install systemd)"
+command -v curl >/dev/null || fail "curl is missing"
+
+image=mao-orchestrator:test-deploy
+export MAO_IMAGE=$image
+work="$(mktemp -d /tmp/mao-test-deploy.XXXXXX)"
+projects=()
+cleanup() {
+  local rc=$?
+  for p in "${projects[@]}"; do
+    if [ "$rc" -ne 0 ]; then
+      echo "--- logs of $p" >&2
+      compose -p "$p" -f deploy/compose.yaml -f deploy/compose.etcd.yaml logs --no-color --tail 50 >&2 || true
+    fi
+    compose -p "$p" -f deploy/compose.yaml -f deploy/compose.etcd.yaml down -v --remove-orphans >/dev/null 2>&1 \
+      || echo "test-deploy: compose down of $p failed" >&2
+  done
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+echo "== compose files validate"
+compose -f deploy/compose.yaml config -q || fail "deploy/compose.yaml does not validate"
+compose -f deploy/compose.yaml -f deploy/compose.etcd.yaml config -q \
+  || fail "deploy/compose.yaml + compose.etcd.yaml do not validate"
+MAO_PEER_URL=http://site-a.example.org:2380 MAO_ADVERTISE_URL=http://site-a.example.org:8080 \
+  compose -f deploy/compose.yaml -f deploy/compose.managed.yaml config -q \
+  || fail "deploy/compose.yaml + compose.managed.yaml do not validate"
+# The socket goes to the daemon only.
+etcd_config="$(compose -f deploy/compose.yaml -f deploy/compose.etcd.yaml config)"
+[ "$(grep -c 'docker.sock' <<<"$etcd_config")" -ge 1 ] || fail "the daemon has no Docker socket"
+sed -n '/^  etcd:/,/^  [a-z]/p' <<<"$etcd_config" | grep -q docker.sock && fail "etcd got the Docker socket"
+
+echo "== systemd unit verifies"
+# verify checks that ExecStart exists: point it at the binary just built.
+sed "s#/usr/local/bin/mao-orchestrator#$root/target/debug/mao-orchestrator#" \
+  deploy/mao-orchestrator.service >"$work/mao-orchestrator.service"
+out="$(systemd-analyze verify "$work/mao-orchestrator.service" 2>&1)" \
+  || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify warns: $out"
+
+echo "== image"
+t=$SECONDS
+MAO_IMAGE=$image scripts/build-daemon-image.sh debug
+echo "image ready in $((SECONDS - t))s ($(dk image inspect --format '{{ .Size }}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
+scripts/build-demo-image.sh >/dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+docker_gid="$(stat -c %g /var/run/docker.sock)"
+
+# wait_ready URL SECONDS: /readyz 200, or fail with its last answer.
+wait_ready() {
+  local url=$1 deadline=$((SECONDS + $2)) body=""
+  while [ $SECONDS -lt $deadline ]; do
+    if body="$(curl -sf --max-time 5 "$url/readyz")"; then echo "$body"; return 0; fi
+    sleep 1
+  done
+  fail "$url/readyz did not answer 200 within $2s: $(curl -s --max-time 5 "$url/readyz" || true)"
+}
+
+# start_site NAME FILES...: a compose project with its own data dir and port; sets $url.
+start_site() {
+  local name=$1; shift
+  local project="mao-test-deploy-$$-$name"
+  projects+=("$project")
+  local data="$work/$name/data"
+  mkdir -p "$data"
+  chown 10001:10001 "$data"
+  chmod 0750 "$data"
+  export MAO_DATA_DIR=$data MAO_NODE="deploy-$name" DOCKER_GID=$docker_gid
+  local port; port="$(free_port)"
+  export MAO_PUBLISH="127.0.0.1:$port"
+  url="http://127.0.0.1:$port"
+  files=()
+  for f in "$@"; do files+=(-f "$f"); done
+  site=("-p" "$project" "${files[@]}")
+  # As docs/deploy.md says: the admin token before the first start.
+  token="$(compose "${site[@]}" run --rm --no-deps mao token create admin --role admin </dev/null | grep -o 'mao_[A-Za-z0-9_-]*' | head -n1)" \
+    || fail "token create in the container failed"
+  [ -n "$token" ] || fail "token create printed no token"
+  compose "${site[@]}" up -d
+}
+
+echo "== one site, embedded store"
+t=$SECONDS
+start_site embedded deploy/compose.yaml
+ready="$(wait_ready "$url" 60)"
+echo "ready in $((SECONDS - t))s: $ready"
+grep -q '"store":"embedded"' <<<"$ready" || fail "not on the embedded store: $ready"
+code="$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/tools")"
+[ "$code" = 401 ] || fail "GET /api/v1/tools without a token: $code, not 401"
+code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/v1/tools")"
+[ "$code" = 200 ] || fail "GET /api/v1/tools with the token: $code, not 200"
+# A run's data folder is the daemon's path, bound by the host's Engine: it only works with
+# the same-path data dir and the socket's group.
+exec_maoctl() { compose "${site[@]}" exec -T -e MAO_TOKEN="$token" mao maoctl "$@"; }
+exec_maoctl tool add demo "deploy test" mao/demo-tool:latest \
+  https://example.org/data.git https://example.org/code.git demo >/dev/null \
+  || fail "maoctl tool add in the container failed"
+exec_maoctl tool run demo --env DEMO_VALUE=42 >"$work/run.txt" 2>&1 \
+  || fail "the demo tool's run failed: $(cat "$work/run.txt")"
+ls "$MAO_DATA_DIR"/tools/demo/data/control-*.csv >/dev/null 2>&1 \
+  || fail "the run wrote nothing into $MAO_DATA_DIR/tools/demo/data"
+# The compose healthcheck (bash /dev/tcp) turns healthy.
+cid="$(compose "${site[@]}" ps -q mao)"
+deadline=$((SECONDS + 60))
+until [ "$(dk inspect --format '{{ .State.Health.Status }}' "$cid")" = healthy ]; do
+  [ $SECONDS -lt $deadline ] || fail "the compose healthcheck is not healthy: $(dk inspect --format '{{ json .State.Health }}' "$cid")"
+  sleep 2
+done
+echo "healthcheck healthy, tool run ok"
+
+echo "== one site, etcd service"
+t=$SECONDS
+start_site etcd deploy/compose.yaml deploy/compose.etcd.yaml
+ready="$(wait_ready "$url" 90)"
+echo "ready in $((SECONDS - t))s: $ready"
+grep -q '"store":"etcd"' <<<"$ready" || fail "not on etcd: $ready"
+
+echo "test-deploy: passed in $((SECONDS - started))s"
