@@ -19,6 +19,10 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/bin/openssl ] || need+=(openssl)
 [ -x /usr/bin/python3 ] || need+=(python3)
 [ -d /usr/lib/python3/dist-packages/aiosmtpd ] || need+=(python3-aiosmtpd)
+# The deployment test: a Debian base made with debootstrap, compose, systemd-analyze.
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v docker-compose >/dev/null || timeout 30 docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   $SUDO apt-get update
@@ -31,5 +35,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The federation scenarios are a test target of their own (`test = false`): lint them too.
 cargo clippy -p mao-server --test federation -- -D warnings
 cargo test --workspace --no-fail-fast
+# The deploy files: compose config, the systemd unit, the image from target/debug on a
+# debootstrap base (made once, then cached), one site up from compose; about a minute.
+scripts/test-deploy.sh
 # The federation under faults: sites as network namespaces (root), a few minutes.
 scripts/test-federation.sh
