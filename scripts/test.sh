@@ -35,8 +35,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The federation scenarios are a test target of their own (`test = false`): lint them too.
 cargo clippy -p mao-server --test federation -- -D warnings
 cargo test --workspace --no-fail-fast
-# The deploy files: compose config, the systemd unit, the image from target/debug on a
-# debootstrap base (made once, then cached), one site up from compose; about a minute.
-scripts/test-deploy.sh
+# The deploy files: compose config, the systemd unit, the image on a debootstrap base (made
+# once, then cached), sites up from compose; about a minute. The image takes the binaries
+# `cargo test` just left in target/debug: a `cargo build` here would compile the tree again
+# without the dev-dependencies' features.
+MAO_SKIP_CARGO=1 scripts/test-deploy.sh
 # The federation under faults: sites as network namespaces (root), a few minutes.
 scripts/test-federation.sh
