@@ -106,7 +106,7 @@ start_site() {
   for f in "$@"; do files+=(-f "$f"); done
   site=("-p" "$project" "${files[@]}")
   # As docs/deploy.md says: the admin token before the first start.
-  token="$(compose "${site[@]}" run --rm --no-deps mao token create admin --role admin </dev/null | grep -o 'mao_[A-Za-z0-9_-]*' | head -n1)" \
+  token="$(compose "${site[@]}" run --rm -T --no-deps mao token create admin --role admin </dev/null | grep -o 'mao_[A-Za-z0-9_-]*' | head -n1)" \
     || fail "token create in the container failed"
   [ -n "$token" ] || fail "token create printed no token"
   compose "${site[@]}" up -d
