@@ -130,45 +130,16 @@ impl Federation {
             .map_err(|_| invalid("public_key", "is not base64"))?;
         let ca = self.ca()?;
 
-        // Quorum first: without a leader every other read would only time out.
-        let members = self.cluster.members().await?;
-        self.check_quorum(&members).await?;
-        if let Some(m) = members.iter().find(|m| m.name == request.node) {
-            return Err(FederationError::Taken(format!(
-                "the name {:?} is taken by etcd member {} ({}): choose another --node, or remove that member first",
-                request.node,
-                hex_id(m.id),
-                m.peer_urls.join(",")
-            )));
-        }
-        if let Some(m) = members
-            .iter()
-            .find(|m| m.peer_urls.iter().any(|u| same_url(u, &peer)))
-        {
-            return Err(FederationError::Taken(format!(
-                "the peer URL {peer} is already used by etcd member {} {:?}: give this site its own --etcd-peer-url",
-                hex_id(m.id),
-                m.name
-            )));
-        }
-        if self
-            .store
-            .get(&self.keys.node(&request.node))
-            .await?
-            .is_some()
-        {
-            return Err(FederationError::Taken(format!(
-                "a live node is named {:?}: choose another --node",
-                request.node
-            )));
-        }
-        if let Some(m) = members.iter().find(|m| m.is_learner || m.name.is_empty()) {
-            return Err(FederationError::Quorum(format!(
-                "etcd member {} ({}) is still joining: wait until it caught up (maoctl federation status), or remove it",
-                hex_id(m.id),
-                m.peer_urls.join(",")
-            )));
-        }
+        self.admissible(&request.node, &peer)
+            .await
+            .map_err(|e| match e {
+                // A store that cannot be reached (no leader, members down) cannot safely
+                // take a member either.
+                FederationError::Store(StoreError::Unavailable(why)) => FederationError::Quorum(format!(
+                    "the etcd cluster does not answer ({why}): bring its members back before adding one; a new member now could leave the cluster unable to keep quorum"
+                )),
+                e => e,
+            })?;
 
         let hosts = [
             host_of(&peer),
@@ -204,19 +175,67 @@ impl Federation {
         })
     }
 
-    /// The voting members that are healthy must be a majority of the voters the cluster
-    /// will have once the new member is promoted (it is caught up then, so it counts).
-    async fn check_quorum(&self, members: &[ClusterMember]) -> Result<(), FederationError> {
+    /// The checks before a member is added: quorum, the name and the peer URL free, no
+    /// member still joining.
+    async fn admissible(&self, node: &str, peer: &str) -> Result<(), FederationError> {
+        // Quorum first: without a leader every other request would only time out.
+        self.check_leader().await?;
+        let members = self.cluster.members().await?;
+        self.check_quorum(&members).await?;
+        if let Some(m) = members.iter().find(|m| m.name == node) {
+            return Err(FederationError::Taken(format!(
+                "the name {:?} is taken by etcd member {} ({}): choose another --node, or remove that member first",
+                node,
+                hex_id(m.id),
+                m.peer_urls.join(",")
+            )));
+        }
+        if let Some(m) = members
+            .iter()
+            .find(|m| m.peer_urls.iter().any(|u| same_url(u, peer)))
+        {
+            return Err(FederationError::Taken(format!(
+                "the peer URL {peer} is already used by etcd member {} {:?}: give this site its own --etcd-peer-url",
+                hex_id(m.id),
+                m.name
+            )));
+        }
+        if self.store.get(&self.keys.node(node)).await?.is_some() {
+            return Err(FederationError::Taken(format!(
+                "a live node is named {:?}: choose another --node",
+                node
+            )));
+        }
+        if let Some(m) = members.iter().find(|m| m.is_learner || m.name.is_empty()) {
+            return Err(FederationError::Quorum(format!(
+                "etcd member {} ({}) is still joining: wait until it caught up (maoctl federation status), or remove it",
+                hex_id(m.id),
+                m.peer_urls.join(",")
+            )));
+        }
+
+        Ok(())
+    }
+
+    /// This site's member must know a leader: a cluster without one cannot take a member
+    /// (and adding one could leave it unable to regain quorum).
+    async fn check_leader(&self) -> Result<(), FederationError> {
         let status = self.cluster.status().await.map_err(|e| {
             FederationError::Quorum(format!(
-                "this site's etcd member does not answer ({e}): adding a member now could leave the cluster unable to keep quorum"
+                "the etcd cluster has no leader or this site's member does not answer ({e}): bring the members back before adding one; a new member now could leave the cluster unable to keep quorum"
             ))
         })?;
         if status.leader == 0 {
             return Err(FederationError::Quorum(
-                "the etcd cluster has no leader: bring its members back before adding one (a new member could leave it unable to keep quorum)".to_owned(),
+                "the etcd cluster has no leader: bring its members back before adding one; a new member now could leave the cluster unable to keep quorum".to_owned(),
             ));
         }
+        Ok(())
+    }
+
+    /// The voting members that are healthy must be a majority of the voters the cluster
+    /// will have once the new member is promoted (it is caught up then, so it counts).
+    async fn check_quorum(&self, members: &[ClusterMember]) -> Result<(), FederationError> {
         let reports = self.reports().await?;
         let now = Utc::now();
         let voters: Vec<&ClusterMember> = members.iter().filter(|m| !m.is_learner).collect();

@@ -364,6 +364,15 @@ fn join(
     };
     let client = mao_client::Client::with_options(peer, options)
         .map_err(|e| Failure::usage(e.to_string()))?;
+    // A peer that is not a mao-orchestrator is told apart before the token is sent.
+    client.health().map_err(|e| match &e {
+        mao_client::Error::Api { .. } | mao_client::Error::Decode { .. } => {
+            Failure::failed(format!(
+            "{peer} does not look like a mao-orchestrator API (GET /healthz: {e}): check the URL"
+        ))
+        }
+        _ => Failure::failed(format!("cannot join through {peer}: {e}")),
+    })?;
     let key = NodeKey::generate()?;
     let request = JoinRequest {
         node: site.node.clone(),

@@ -200,6 +200,19 @@ impl Federation {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.daemon_bin.display()))
     }
 
+    /// Starts `program` with `args` in site `index`'s namespace (e.g. a web server that is
+    /// not a mao node); the caller owns the child.
+    pub fn spawn_plain_in(&self, index: usize, command: &[&str]) -> Child {
+        let (program, args) = command.split_first().expect("a program");
+        in_netns(&self.sites[index].netns, Path::new(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+    }
+
     fn make(daemon_bin: &Path, options: FederationOptions) -> Federation {
         assert!(
             options.sites >= 1 && options.sites <= 200,

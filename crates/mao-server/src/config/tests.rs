@@ -875,3 +875,76 @@ fn scoped_secrets_from_a_value_a_file_or_a_variable() {
         assert!(e.message.contains(message), "{table}: {e}");
     }
 }
+
+#[test]
+fn a_managed_member_implies_etcd_and_refuses_what_would_contradict_it() {
+    let c = load(&["--etcd-managed"]).unwrap();
+    assert_eq!(c.store, StoreKind::Etcd);
+    assert_eq!(c.etcd_endpoints, ["http://127.0.0.1:2379"]);
+    let managed = c.etcd_managed.expect("managed");
+    assert_eq!(managed.bin, PathBuf::from("/usr/bin/etcd"));
+    assert_eq!((managed.client_url, managed.peer_url), (None, None));
+
+    let c = load_env(
+        &["--etcd-client-url", "http://127.0.0.1:12379/"],
+        &[("MAO_ETCD_MANAGED", "true"), ("MAO_ETCD_BIN", "/opt/etcd")],
+    )
+    .unwrap();
+    assert_eq!(c.etcd_endpoints, ["http://127.0.0.1:12379"]);
+    assert_eq!(c.etcd_managed.unwrap().bin, PathBuf::from("/opt/etcd"));
+    assert!(load(&["--etcd-managed=false"])
+        .unwrap()
+        .etcd_managed
+        .is_none());
+
+    let cases: [(&[&str], &str, &str); 7] = [
+        (
+            &["--etcd-managed", "--store", "embedded"],
+            "store",
+            "drop one of them",
+        ),
+        (
+            &["--etcd-managed", "--etcd-endpoints", "http://10.0.0.1:2379"],
+            "etcd_endpoints",
+            "its own member",
+        ),
+        (
+            &[
+                "--etcd-managed",
+                "--etcd-client-url",
+                "http://10.0.0.1:2379",
+            ],
+            "etcd_client_url",
+            "loopback",
+        ),
+        (
+            &[
+                "--etcd-managed",
+                "--etcd-client-url",
+                "https://127.0.0.1:2379",
+            ],
+            "etcd_client_url",
+            "loopback",
+        ),
+        (
+            &["--etcd-managed", "--etcd-peer-url", "10.0.0.1:2380"],
+            "etcd_peer_url",
+            "",
+        ),
+        (
+            &["--etcd-peer-url", "https://10.0.0.1:2380"],
+            "etcd_peer_url",
+            "etcd_managed",
+        ),
+        (
+            &["--etcd-bin", "/x/etcd"],
+            "etcd_bin",
+            "only applies with etcd_managed",
+        ),
+    ];
+    for (args, key, needle) in cases {
+        let e = invalid(load(args));
+        assert_eq!(e.key, key, "{args:?}: {e}");
+        assert!(e.message.contains(needle), "{args:?}: {e}");
+    }
+}

@@ -165,6 +165,29 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     let mut nobody = b.join_args(&a, &token_b);
     nobody[2] = format!("https://{}:9", c.addr);
     assert_refused(&fed.run_in(b.index, &nobody), 1, "cannot join through");
+    // A peer that is not a mao node: a plain web server on C.
+    let mut web = fed.spawn_plain_in(
+        c.index,
+        &["python3", "-m", "http.server", "9000", "--bind", &c.addr],
+    );
+    let mut stranger = b.join_args(&a, &token_b);
+    stranger[2] = format!("http://{}:9000", c.addr);
+    stranger.push("--allow-http".to_owned());
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let out = fed.run_in(b.index, &stranger);
+            String::from_utf8_lossy(&out.stderr).contains("does not look like a mao-orchestrator")
+        }),
+        "{}",
+        String::from_utf8_lossy(&fed.run_in(b.index, &stranger).stderr)
+    );
+    assert_refused(
+        &fed.run_in(b.index, &stranger),
+        1,
+        "does not look like a mao-orchestrator",
+    );
+    let _ = web.kill();
+    let _ = web.wait();
     let mut plain_peer = b.join_args(&a, &token_b);
     let last = plain_peer.len() - 1;
     plain_peer[last] = format!("http://{}:{PEER_PORT}", b.addr);
@@ -244,5 +267,37 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         }),
         "the tool registered on A after C left does not show on B"
     );
-    drop((daemon_a, daemon_b));
+
+    // B goes down: the two members left have no quorum, so a join is refused and adds
+    // nothing; B back, C joins again with the token the refusal gave back.
+    let mut daemon_b = daemon_b;
+    daemon_b.kill();
+    let token_again = join_token(&a, "join-again", &fingerprint);
+    let out = fed.run_in(c.index, &c.join_args(&a, &token_again));
+    assert_refused(&out, 1, "quorum");
+    let config_b = b.data_dir.join("mao.toml").display().to_string();
+    let _daemon_b = start(
+        &mut fed,
+        &b,
+        &["--config".to_owned(), config_b],
+        "b-again.log",
+    );
+    assert!(
+        eventually(Duration::from_secs(60), || healthy(&a.status()) == 2),
+        "B did not come back: {:#?}",
+        a.status()
+    );
+    assert_eq!(members(&a), 2, "the refused join added a member");
+    let _daemon_c = start(
+        &mut fed,
+        &c,
+        &c.join_args(&a, &token_again),
+        "join-c-again.log",
+    );
+    assert!(
+        eventually(Duration::from_secs(60), || healthy(&a.status()) == 3),
+        "C did not join again: {:#?}",
+        a.status()
+    );
+    drop(daemon_a);
 }

@@ -8,6 +8,7 @@ mod engine;
 mod etcd_failover;
 mod faults;
 mod hardening;
+mod managed;
 mod node;
 mod notifications;
 mod old_data_dir;

@@ -57,17 +57,20 @@ pub fn client_with(d: &Daemon, credentials: &Credentials) -> mao_client::Client 
 
 /// Registers the demo tool (`mao/demo-tool:latest`) as `demo` on a daemon.
 pub fn add_demo_tool(d: &Daemon) {
-    d.maoctl_ok(&[
-        "tool",
-        "add",
-        "demo",
-        "MAO",
-        "mao/demo-tool:latest",
-        "https://github.com/mao/data.git",
-        "https://github.com/mao/code.git",
-        "demo",
-    ]);
+    d.maoctl_ok(&DEMO_TOOL_ADD);
 }
+
+/// The maoctl command line that registers the demo tool as `demo`.
+pub const DEMO_TOOL_ADD: [&str; 8] = [
+    "tool",
+    "add",
+    "demo",
+    "MAO",
+    "mao/demo-tool:latest",
+    "https://github.com/mao/data.git",
+    "https://github.com/mao/code.git",
+    "demo",
+];
 
 /// maoctl `-o json` output, parsed into a `mao_api` type; panics with the text if it does
 /// not parse.

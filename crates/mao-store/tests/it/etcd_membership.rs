@@ -49,7 +49,8 @@ fn assert_refused<T: std::fmt::Debug>(result: Result<T, StoreError>, words: &[&s
 }
 
 /// Runs `change` until etcd takes it, every [`RETRY_PAUSE`] for at most [`JOIN_LIMIT`];
-/// meanwhile etcd may only refuse it with a message containing `because`.
+/// meanwhile etcd may only refuse it (or say it is not ready for it: "unhealthy cluster",
+/// the first seconds after a member joined) with a message containing `because`.
 async fn until_accepted<F: Future<Output = Result<(), StoreError>>>(
     because: &str,
     change: impl Fn() -> F,
@@ -58,7 +59,9 @@ async fn until_accepted<F: Future<Output = Result<(), StoreError>>>(
     loop {
         match change().await {
             Ok(()) => return,
-            Err(StoreError::Refused(message)) if Instant::now() < deadline => {
+            Err(StoreError::Refused(message) | StoreError::Unavailable(message))
+                if Instant::now() < deadline =>
+            {
                 assert!(message.contains(because), "{message}");
             }
             Err(e) => panic!("the change failed: {e}"),

@@ -80,7 +80,7 @@ mod tests {
         expect![[r#"
             ID                NAME    PEER URL               LEADER  LEARNER  HEALTH    NODE    DETAIL
             8e9e05c52164694d  site-a  https://10.0.0.1:2380  yes              healthy   site-a
-            91bc3c398fb3c146  -       https://10.0.0.2:2380           yes      starting  -       added, not started yet
+            91bc3c398fb3c146  -       https://10.0.0.2:2380          yes      starting  -       added, not started yet
 
             2 members, 1 healthy; 0 live nodes; this node runs its member (managed)
             nodes without an etcd member of their own: site-x
