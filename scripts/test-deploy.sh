@@ -9,8 +9,13 @@
 #     create`, /readyz 200 on the published port, the compose healthcheck healthy, the API
 #     401 without the token and 200 with it, and a tool run (the demo tool) that succeeds,
 #     which proves the Docker socket's group and the same-path data dir;
-#   - the same site on an etcd service (deploy/compose.etcd.yaml): /readyz 200 on etcd.
+#   - the same site on an etcd service (deploy/compose.etcd.yaml): /readyz 200 on etcd;
+#   - the same site in managed mode (deploy/compose.managed.yaml: its own etcd member in the
+#     container): /readyz 200 on etcd, `maoctl federation status` one healthy member, and
+#     after `compose stop` (exit 0) and `up` on the same data dir ready again with the same
+#     member (restarted from <data-dir>/etcd, not a new cluster).
 # Each site is its own compose project with its own data dir; `down -v` always runs.
+#   MAO_TEST_IMAGE  the image tag built and used (default mao-orchestrator:test-deploy)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -31,18 +36,25 @@ compose() { timeout 180 "${compose_cmd[@]}" "$@"; }
 command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (apt-get install systemd)"
 command -v curl >/dev/null || fail "curl is missing"
 
-image=mao-orchestrator:test-deploy
+image=${MAO_TEST_IMAGE:-mao-orchestrator:test-deploy}
 export MAO_IMAGE=$image
 work="$(mktemp -d /tmp/mao-test-deploy.XXXXXX)"
 projects=()
+# The compose files of each project, as "-f A -f B".
+declare -A project_files=()
 cleanup() {
   local rc=$?
   for p in "${projects[@]}"; do
+    local pf
+    read -ra pf <<<"${project_files[$p]}"
     if [ "$rc" -ne 0 ]; then
       echo "--- logs of $p" >&2
-      compose -p "$p" -f deploy/compose.yaml -f deploy/compose.etcd.yaml logs --no-color --tail 50 >&2 || true
+      compose -p "$p" "${pf[@]}" logs --no-color --tail 50 >&2 || true
+      if [ -s "$work/${p##*-}/data/etcd.log" ]; then
+        echo "--- etcd.log of $p" >&2; tail -n 20 "$work/${p##*-}/data/etcd.log" >&2
+      fi
     fi
-    compose -p "$p" -f deploy/compose.yaml -f deploy/compose.etcd.yaml down -v --remove-orphans >/dev/null 2>&1 \
+    compose -p "$p" "${pf[@]}" down -v --remove-orphans >/dev/null 2>&1 \
       || echo "test-deploy: compose down of $p failed" >&2
   done
   rm -rf "$work"
@@ -54,9 +66,15 @@ echo "== compose files validate"
 compose -f deploy/compose.yaml config -q || fail "deploy/compose.yaml does not validate"
 compose -f deploy/compose.yaml -f deploy/compose.etcd.yaml config -q \
   || fail "deploy/compose.yaml + compose.etcd.yaml do not validate"
-MAO_PEER_URL=http://site-a.example.org:2380 MAO_ADVERTISE_URL=http://site-a.example.org:8080 \
-  compose -f deploy/compose.yaml -f deploy/compose.managed.yaml config -q \
+managed_config="$(compose -f deploy/compose.yaml -f deploy/compose.managed.yaml config)" \
   || fail "deploy/compose.yaml + compose.managed.yaml do not validate"
+compose -f deploy/compose.yaml -f deploy/compose.managed.yaml -f deploy/compose.federated.yaml config -q \
+  || fail "deploy/compose.yaml + compose.managed.yaml + compose.federated.yaml do not validate"
+# A site alone publishes no peer port; a federated one does, and runs from init's mao.toml.
+grep -q 'target: 2380' <<<"$managed_config" && fail "compose.managed.yaml publishes the peer port"
+fed_config="$(compose -f deploy/compose.yaml -f deploy/compose.managed.yaml -f deploy/compose.federated.yaml config)"
+grep -q 'target: 2380' <<<"$fed_config" || fail "compose.federated.yaml does not publish the peer port"
+grep -q -- '- /var/lib/mao-orchestrator/mao.toml' <<<"$fed_config" || fail "compose.federated.yaml does not run --config mao.toml"
 # The socket goes to the daemon only.
 etcd_config="$(compose -f deploy/compose.yaml -f deploy/compose.etcd.yaml config)"
 [ "$(grep -c 'docker.sock' <<<"$etcd_config")" -ge 1 ] || fail "the daemon has no Docker socket"
@@ -104,6 +122,7 @@ start_site() {
   url="http://127.0.0.1:$port"
   files=()
   for f in "$@"; do files+=(-f "$f"); done
+  project_files[$project]="${files[*]}"
   site=("-p" "$project" "${files[@]}")
   # As docs/deploy.md says: the admin token before the first start.
   token="$(compose "${site[@]}" run --rm -T --no-deps mao token create admin --role admin </dev/null | grep -o 'mao_[A-Za-z0-9_-]*' | head -n1)" \
@@ -159,5 +178,40 @@ start_site etcd deploy/compose.yaml deploy/compose.etcd.yaml
 ready="$(wait_ready "$url" 90)"
 echo "ready in $((SECONDS - t))s: $ready"
 grep -q '"store":"etcd"' <<<"$ready" || fail "not on etcd: $ready"
+
+echo "== one site, managed etcd member"
+t=$SECONDS
+start_site managed deploy/compose.yaml deploy/compose.managed.yaml
+ready="$(wait_ready "$url" 90)"
+echo "ready in $((SECONDS - t))s: $ready"
+grep -q '"store":"etcd"' <<<"$ready" || fail "not on etcd: $ready"
+[ -d "$MAO_DATA_DIR/etcd" ] || fail "no member data in $MAO_DATA_DIR/etcd"
+# member_status: "ID HEALTH" of the one member `maoctl federation status` lists, or fail.
+member_status() {
+  local json
+  json="$(exec_maoctl federation status -o json)" || fail "maoctl federation status failed: $json"
+  python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+m = doc["members"]
+if len(m) != 1 or m[0]["health"] != "healthy" or not doc.get("managed"):
+    sys.exit("not one healthy managed member: " + json.dumps(doc))
+print(m[0]["id"], m[0]["health"])' <<<"$json" || fail "federation status"
+}
+member="$(member_status)"
+echo "federation status: 1 member, $member"
+cid="$(compose "${site[@]}" ps -q mao)"
+t=$SECONDS
+compose "${site[@]}" stop mao >/dev/null 2>&1 || fail "compose stop failed"
+code="$(dk inspect --format '{{ .State.ExitCode }}' "$cid")"
+[ "$code" = 0 ] || fail "the managed daemon exited $code on SIGTERM, not 0"
+stop_s=$((SECONDS - t))
+[ "$stop_s" -lt 25 ] || fail "the managed daemon took ${stop_s}s to stop"
+t=$SECONDS
+compose "${site[@]}" up -d >/dev/null 2>&1 || fail "compose up after a stop failed"
+wait_ready "$url" 90 >/dev/null
+again="$(member_status)"
+[ "$again" = "$member" ] || fail "the member changed over the restart: $member, then $again"
+echo "stopped in ${stop_s}s (exit 0), ready again in $((SECONDS - t))s with the same member"
 
 echo "test-deploy: passed in $((SECONDS - started))s"
