@@ -13,7 +13,7 @@
 #   - the same site in managed mode (deploy/compose.managed.yaml: its own etcd member in the
 #     container): /readyz 200 on etcd, `maoctl federation status` one healthy member, and
 #     after `compose stop` (exit 0) and `up` on the same data dir ready again with the same
-#     member (restarted from <data-dir>/etcd, not a new cluster).
+#     member and a tool registered before (restarted from <data-dir>/etcd).
 # Each site is its own compose project with its own data dir; `down -v` always runs.
 #   MAO_TEST_IMAGE  the image tag built and used (default mao-orchestrator:test-deploy)
 set -euo pipefail
@@ -131,12 +131,34 @@ start_site() {
   compose "${site[@]}" up -d
 }
 
+# site_ready NAME STORE SECONDS FILES...: start_site, then /readyz 200 on that store.
+site_ready() {
+  local name=$1 store=$2 wait=$3 t=$SECONDS ready; shift 3
+  start_site "$name" "$@"
+  ready="$(wait_ready "$url" "$wait")"
+  echo "ready in $((SECONDS - t))s: $ready"
+  grep -q "\"store\":\"$store\"" <<<"$ready" || fail "not on the $store store: $ready"
+}
+
+# restart_site SECONDS: `compose stop` (the daemon exits 0 on SIGTERM within the grace
+# period: tini hands it the signal), then `up` on the same data dir and /readyz 200 again.
+# Sets $stop_s and $up_s.
+restart_site() {
+  local cid t=$SECONDS code
+  cid="$(compose "${site[@]}" ps -q mao)"
+  compose "${site[@]}" stop mao >/dev/null 2>&1 || fail "compose stop failed"
+  code="$(dk inspect --format '{{ .State.ExitCode }}' "$cid")"
+  [ "$code" = 0 ] || fail "the daemon exited $code on SIGTERM, not 0"
+  stop_s=$((SECONDS - t))
+  [ "$stop_s" -lt 25 ] || fail "the daemon took ${stop_s}s to stop"
+  t=$SECONDS
+  compose "${site[@]}" up -d >/dev/null 2>&1 || fail "compose up after a stop failed"
+  wait_ready "$url" "$1" >/dev/null
+  up_s=$((SECONDS - t))
+}
+
 echo "== one site, embedded store"
-t=$SECONDS
-start_site embedded deploy/compose.yaml
-ready="$(wait_ready "$url" 60)"
-echo "ready in $((SECONDS - t))s: $ready"
-grep -q '"store":"embedded"' <<<"$ready" || fail "not on the embedded store: $ready"
+site_ready embedded embedded 60 deploy/compose.yaml
 code="$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/tools")"
 [ "$code" = 401 ] || fail "GET /api/v1/tools without a token: $code, not 401"
 code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$url/api/v1/tools")"
@@ -159,32 +181,17 @@ until [ "$(dk inspect --format '{{ .State.Health.Status }}' "$cid")" = healthy ]
   sleep 2
 done
 echo "healthcheck healthy, tool run ok"
-# Stopping is clean (tini hands SIGTERM to the daemon, which exits 0 well within the grace
-# period), and the node comes back on the same data dir: the upgrade path of docs/deploy.md.
-t=$SECONDS
-compose "${site[@]}" stop mao >/dev/null 2>&1 || fail "compose stop failed"
-code="$(dk inspect --format '{{ .State.ExitCode }}' "$cid")"
-[ "$code" = 0 ] || fail "the daemon exited $code on SIGTERM, not 0"
-stop_s=$((SECONDS - t))
-[ "$stop_s" -lt 25 ] || fail "the daemon took ${stop_s}s to stop"
-compose "${site[@]}" up -d >/dev/null 2>&1 || fail "compose up after a stop failed"
-wait_ready "$url" 60 >/dev/null
+# Stopping is clean and the node comes back on the same data dir: the upgrade path of
+# docs/deploy.md.
+restart_site 60
 exec_maoctl tool get demo >/dev/null || fail "the tool registered before the restart is gone"
 echo "stopped in ${stop_s}s (exit 0), ready again on the same data dir"
 
 echo "== one site, etcd service"
-t=$SECONDS
-start_site etcd deploy/compose.yaml deploy/compose.etcd.yaml
-ready="$(wait_ready "$url" 90)"
-echo "ready in $((SECONDS - t))s: $ready"
-grep -q '"store":"etcd"' <<<"$ready" || fail "not on etcd: $ready"
+site_ready etcd etcd 90 deploy/compose.yaml deploy/compose.etcd.yaml
 
 echo "== one site, managed etcd member"
-t=$SECONDS
-start_site managed deploy/compose.yaml deploy/compose.managed.yaml
-ready="$(wait_ready "$url" 90)"
-echo "ready in $((SECONDS - t))s: $ready"
-grep -q '"store":"etcd"' <<<"$ready" || fail "not on etcd: $ready"
+site_ready managed etcd 90 deploy/compose.yaml deploy/compose.managed.yaml
 [ -d "$MAO_DATA_DIR/etcd" ] || fail "no member data in $MAO_DATA_DIR/etcd"
 # member_status: "ID HEALTH" of the one member `maoctl federation status` lists, or fail.
 member_status() {
@@ -200,18 +207,15 @@ print(m[0]["id"], m[0]["health"])' <<<"$json" || fail "federation status"
 }
 member="$(member_status)"
 echo "federation status: 1 member, $member"
-cid="$(compose "${site[@]}" ps -q mao)"
-t=$SECONDS
-compose "${site[@]}" stop mao >/dev/null 2>&1 || fail "compose stop failed"
-code="$(dk inspect --format '{{ .State.ExitCode }}' "$cid")"
-[ "$code" = 0 ] || fail "the managed daemon exited $code on SIGTERM, not 0"
-stop_s=$((SECONDS - t))
-[ "$stop_s" -lt 25 ] || fail "the managed daemon took ${stop_s}s to stop"
-t=$SECONDS
-compose "${site[@]}" up -d >/dev/null 2>&1 || fail "compose up after a stop failed"
-wait_ready "$url" 90 >/dev/null
+# The registries live in the member: a tool registered before the restart proves it came
+# back from <data-dir>/etcd (a new one-member cluster would have the same member ID).
+exec_maoctl tool add demo "deploy test" mao/demo-tool:latest \
+  https://example.org/data.git https://example.org/code.git demo >/dev/null \
+  || fail "maoctl tool add on the managed site failed"
+restart_site 90
 again="$(member_status)"
 [ "$again" = "$member" ] || fail "the member changed over the restart: $member, then $again"
-echo "stopped in ${stop_s}s (exit 0), ready again in $((SECONDS - t))s with the same member"
+exec_maoctl tool get demo >/dev/null || fail "the tool registered before the restart is gone: the member did not restart from its data"
+echo "stopped in ${stop_s}s (exit 0), ready again in ${up_s}s, the member's data kept"
 
 echo "test-deploy: passed in $((SECONDS - started))s"
