@@ -144,6 +144,10 @@ impl MemberSpec {
             flag("peer-key-file", &tls.key);
             flag("peer-trusted-ca-file", &tls.ca);
             args.push("--peer-client-cert-auth".into());
+            // A peer's certificate must be the federation CA's; etcd would also match its
+            // names against the address the connection comes from, which behind NAT (a
+            // container, a site's gateway) is not the peer's own, and refuse every peer.
+            args.push("--experimental-peer-skip-client-san-verification".into());
         }
         args
     }
@@ -258,6 +262,9 @@ mod tests {
             ],
         );
         assert!(args.iter().any(|a| a == "--peer-client-cert-auth"));
+        assert!(args
+            .iter()
+            .any(|a| a == "--experimental-peer-skip-client-san-verification"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::store::{MembershipLayer, StoreLayer};
     name = "mao-orchestrator",
     version,
     about = "The MAO orchestrator daemon: registries, membership and the HTTP API of one node",
-    after_help = "Examples:\n  mao-orchestrator --data-dir ./mao-data\n  mao-orchestrator --store etcd --etcd-endpoints http://127.0.0.1:2379 --node site-a\n\nAPI tokens (needed on a non-loopback --listen):\n  mao-orchestrator token create NAME --role read|operate|admin --data-dir DIR\n  mao-orchestrator token list|revoke ...   (see `mao-orchestrator token --help`)\n\nPrecedence: flags, then MAO_* variables, then the --config file, then defaults."
+    after_help = "Examples:\n  mao-orchestrator --data-dir ./mao-data\n  mao-orchestrator --store etcd --etcd-endpoints http://127.0.0.1:2379 --node site-a\n\nAPI tokens (needed on a non-loopback --listen):\n  mao-orchestrator token create NAME --role read|operate|admin|join --data-dir DIR\n  mao-orchestrator token list|revoke ...   (see `mao-orchestrator token --help`)\n\nA federation (each site runs its own etcd member, --etcd-managed):\n  mao-orchestrator federation init|join|leave ...   (see `mao-orchestrator federation --help`)\n\nPrecedence: flags, then MAO_* variables, then the --config file, then defaults."
 )]
 pub(super) struct Layer {
     /// TOML configuration file.

@@ -159,6 +159,11 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     let wrong = format!("mao_{}.{fingerprint}", "x".repeat(43));
     let out = fed.run_in(b.index, &b.join_args(&a, &wrong));
     assert_refused(&out, 1, "refused the join token");
+    // A token whose CA hash is not the federation's: the peer's certificate is not trusted,
+    // so the token is never sent (and its use is not taken).
+    let (secret, _) = token_b.rsplit_once('.').unwrap();
+    let foreign = format!("{secret}.{}", "ab".repeat(32));
+    assert_refused(&fed.run_in(b.index, &b.join_args(&a, &foreign)), 1, "TLS");
     let mut http = b.join_args(&a, &token_b);
     http[2] = format!("http://{}:{API_PORT}", a.addr);
     assert_refused(&fed.run_in(b.index, &http), 2, "in the clear");
@@ -196,7 +201,12 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     assert!(!b.data_dir.join("federation/member.json").exists());
 
     // B joins with one command: it is added, starts its member, then its daemon.
+    let joining = std::time::Instant::now();
     let daemon_b = start(&mut fed, &b, &b.join_args(&a, &token_b), "join-b.log");
+    eprintln!(
+        "B joined and serves after {} ms",
+        joining.elapsed().as_millis()
+    );
     assert!(daemon_b.url.starts_with("https://"), "{}", daemon_b.url);
     // The token was single-use.
     let mut again = c.join_args(&a, &token_b);
@@ -209,7 +219,12 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     assert_refused(&fed.run_in(c.index, &taken), 1, "is taken");
     assert_eq!(members(&a), 2, "a refused join added a member");
 
+    let joining = std::time::Instant::now();
     let daemon_c = start(&mut fed, &c, &c.join_args(&a, &token_c), "join-c.log");
+    eprintln!(
+        "C joined and serves after {} ms",
+        joining.elapsed().as_millis()
+    );
 
     // All three see each other, and three healthy voting members.
     let up = eventually(Duration::from_secs(60), || {
