@@ -2,7 +2,8 @@
 //! 2 s after it created a once-claim and before it starts the run, so that a test can kill
 //! the daemon inside that window (the way etcd's gofail points are used). Unset, a point
 //! costs one map lookup. Points: `after_claim`, `after_bind` (after the claim names the run,
-//! before the run is queued).
+//! before the run is queued), `join_after_answer` (`federation join`: the peer added this
+//! site's member, nothing is written here yet).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -44,6 +45,18 @@ pub async fn pause(name: &str) {
             "failpoint reached; pausing"
         );
         tokio::time::sleep(*d).await;
+    }
+}
+
+/// [`pause`] for code that is not async (a command line tool's steps).
+pub fn pause_blocking(name: &str) {
+    if let Some(d) = points().get(name) {
+        warn!(
+            point = name,
+            ms = d.as_millis() as u64,
+            "failpoint reached; pausing"
+        );
+        std::thread::sleep(*d);
     }
 }
 

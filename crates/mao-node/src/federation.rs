@@ -180,8 +180,24 @@ impl Federation {
     async fn admissible(&self, node: &str, peer: &str) -> Result<(), FederationError> {
         // Quorum first: without a leader every other request would only time out.
         self.check_leader().await?;
-        let members = self.cluster.members().await?;
+        let mut members = self.cluster.members().await?;
         self.check_quorum(&members).await?;
+        // The same site asking again after a join that never got as far as starting its
+        // member (it failed or was killed on the way): that learner goes, a new one comes.
+        if let Some(stale) = members
+            .iter()
+            .find(|m| {
+                m.is_learner && m.name.is_empty() && m.peer_urls.iter().any(|u| same_url(u, peer))
+            })
+            .cloned()
+        {
+            settled(|| self.cluster.remove(stale.id)).await?;
+            info!(member = %hex_id(stale.id), peer = %peer, "removed the unstarted learner of an earlier join of this peer URL");
+            members.retain(|m| m.id != stale.id);
+            // etcd derives a member's id from its peer URLs and the second it is added, and
+            // refuses an id it removed: the new learner must be added in a later second.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
         if let Some(m) = members.iter().find(|m| m.name == node) {
             return Err(FederationError::Taken(format!(
                 "the name {:?} is taken by etcd member {} ({}): choose another --node, or remove that member first",

@@ -395,6 +395,7 @@ fn join(
         )),
         _ => Failure::failed(format!("cannot join through {peer}: {e}")),
     })?;
+    mao_node::failpoint::pause_blocking("join_after_answer");
     if let Some((_, hex)) = &pin {
         let got = fingerprint_of_pem(&response.ca_pem)?;
         if &got != hex {

@@ -219,6 +219,29 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     assert_refused(&fed.run_in(c.index, &taken), 1, "is taken");
     assert_eq!(members(&a), 2, "a refused join added a member");
 
+    // C's join dies after A added its member and before C wrote or started anything: the
+    // learner A added never starts. C asking again replaces it.
+    let mut crashing = vec![
+        "env".to_owned(),
+        "MAO_FAILPOINTS=join_after_answer=60000".to_owned(),
+        daemon_bin().display().to_string(),
+    ];
+    crashing.extend(c.join_args(&a, &token_c));
+    let crashing: Vec<&str> = crashing.iter().map(String::as_str).collect();
+    let mut crashed = fed.spawn_plain_in(c.index, &crashing);
+    assert!(
+        eventually(Duration::from_secs(30), || a
+            .status()
+            .members
+            .iter()
+            .any(|m| m.health == "starting" && m.name.is_empty())),
+        "the crashing join added no learner: {:#?}",
+        a.status()
+    );
+    let _ = crashed.kill();
+    let _ = crashed.wait();
+    assert_eq!(members(&a), 3, "B, A and the learner of the crashed join");
+    let token_c = join_token(&a, "join-c-2", &fingerprint);
     let joining = std::time::Instant::now();
     let daemon_c = start(&mut fed, &c, &c.join_args(&a, &token_c), "join-c.log");
     eprintln!(
