@@ -13,7 +13,12 @@
 #   - the same site in managed mode (deploy/compose.managed.yaml: its own etcd member in the
 #     container): /readyz 200 on etcd, `maoctl federation status` one healthy member, and
 #     after `compose stop` (exit 0) and `up` on the same data dir ready again with the same
-#     member and a tool registered before (restarted from <data-dir>/etcd).
+#     member and a tool registered before (restarted from <data-dir>/etcd);
+#   - two federation sites through compose (compose.federated.yaml), as docs/deploy.md
+#     "With compose" runs them: A `federation init --no-start` and B `federation join
+#     --no-start` with `compose run --rm`, then `up`; the host names map to the host
+#     (extra_hosts: host-gateway) so the peers cross Docker's NAT; `federation status` on A
+#     shows 2 healthy members; B stopped and `compose run --rm mao federation leave`: 1 member.
 # Each site is its own compose project with its own data dir; `down -v` always runs.
 #   MAO_TEST_IMAGE  the image tag built and used (default mao-orchestrator:test-deploy)
 set -euo pipefail
@@ -217,5 +222,80 @@ again="$(member_status)"
 [ "$again" = "$member" ] || fail "the member changed over the restart: $member, then $again"
 exec_maoctl tool get demo >/dev/null || fail "the tool registered before the restart is gone: the member did not restart from its data"
 echo "stopped in ${stop_s}s (exit 0), ready again in ${up_s}s, the member's data kept"
+
+echo "== two sites federated through compose"
+t=$SECONDS
+# Both sites on this host, each its own project and data dir; their host names resolve to
+# the host in the containers, so A's and B's peer ports and APIs are reached through the
+# published ports, from the bridge's address (Docker's NAT), as between two machines.
+cat >"$work/hosts.yaml" <<'YAML'
+services:
+  mao:
+    extra_hosts:
+      - "site-a.test:host-gateway"
+      - "site-b.test:host-gateway"
+YAML
+fed_base=(-f deploy/compose.yaml -f deploy/compose.managed.yaml -f "$work/hosts.yaml")
+fed_files=("${fed_base[@]}" -f deploy/compose.federated.yaml)
+# fed_site NAME: the project, data dir and ports of site NAME (a or b); sets $fed.
+declare -A fed_api=() fed_peer=()
+fed_site() {
+  local name=$1 project="mao-test-deploy-$$-fed$1"
+  export MAO_DATA_DIR="$work/fed$name/data" MAO_NODE="site-$name" DOCKER_GID=$docker_gid
+  export MAO_PUBLISH="${fed_api[$name]}" MAO_PEER_PORT="${fed_peer[$name]}"
+  fed=(-p "$project")
+}
+for name in a b; do
+  fed_api[$name]="$(free_port)"; fed_peer[$name]="$(free_port)"
+  project="mao-test-deploy-$$-fed$name"
+  projects+=("$project")
+  project_files[$project]="${fed_files[*]}"
+  mkdir -p "$work/fed$name/data"
+  chown 10001:10001 "$work/fed$name/data"
+  chmod 0750 "$work/fed$name/data"
+done
+fed_site a
+join_token="$(compose "${fed[@]}" "${fed_base[@]}" run --rm -T mao federation init --node site-a \
+  --no-start --listen 0.0.0.0:8080 --advertise-url "https://site-a.test:${fed_api[a]}" \
+  --etcd-peer-url "https://site-a.test:${fed_peer[a]}" </dev/null 2>"$work/init.err" \
+  | grep -o 'mao_[A-Za-z0-9_.-]*' | head -n1)" || fail "federation init in the container failed: $(cat "$work/init.err")"
+[ -n "$join_token" ] || fail "federation init printed no join token: $(cat "$work/init.err")"
+fed_token="$(compose "${fed[@]}" "${fed_base[@]}" run --rm -T mao token create admin --role admin </dev/null \
+  | grep -o 'mao_[A-Za-z0-9_-]*' | head -n1)" || fail "token create on site A failed"
+compose "${fed[@]}" "${fed_files[@]}" up -d
+fed_a=("${fed[@]}")
+fed_ca="$MAO_DATA_DIR/federation/ca.pem"
+# fed_members N SECONDS: A's `federation status` shows N members, all healthy voters.
+fed_members() {
+  local deadline=$((SECONDS + $2)) json=""
+  while [ $SECONDS -lt $deadline ]; do
+    json="$(compose "${fed_a[@]}" "${fed_files[@]}" exec -T -e MAO_TOKEN="$fed_token" mao maoctl \
+      --endpoint https://localhost:8080 --ca-cert "$fed_ca" federation status -o json 2>&1)" || json=""
+    if python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+m = doc["members"]
+ok = [x for x in m if x["health"] == "healthy" and not x.get("learner")]
+sys.exit(0 if len(m) == int(sys.argv[1]) == len(ok) else 1)' "$1" <<<"$json" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  fail "site A's federation status does not show $1 healthy members within $2s: $json"
+}
+fed_members 1 60
+fed_site b
+compose "${fed[@]}" "${fed_base[@]}" run --rm -T mao federation join "https://site-a.test:${fed_api[a]}" \
+  --token "$join_token" --node site-b --no-start --listen 0.0.0.0:8080 \
+  --advertise-url "https://site-b.test:${fed_api[b]}" --etcd-peer-url "https://site-b.test:${fed_peer[b]}" \
+  </dev/null >"$work/join.out" 2>&1 || fail "federation join in the container failed: $(cat "$work/join.out")"
+compose "${fed[@]}" "${fed_files[@]}" up -d
+fed_members 2 60
+echo "federation status on A: 2 healthy members in $((SECONDS - t))s"
+compose "${fed[@]}" "${fed_files[@]}" stop mao >/dev/null 2>&1 || fail "compose stop of site B failed"
+compose "${fed[@]}" "${fed_base[@]}" run --rm -T mao federation leave </dev/null >"$work/leave.out" 2>&1 \
+  || fail "federation leave in the container failed: $(cat "$work/leave.out")"
+fed_members 1 30
+echo "site B left: 1 member on A; federation in $((SECONDS - t))s"
 
 echo "test-deploy: passed in $((SECONDS - started))s"
