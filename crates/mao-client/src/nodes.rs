@@ -40,6 +40,9 @@ impl Client {
     }
 }
 
+/// How long a join may take on the peer (it retries while etcd settles, up to 20 s).
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Client {
     /// `GET /api/v1/federation/status`: etcd members, mao nodes, and which match.
     pub fn federation_status(&self) -> Result<mao_api::federation::FederationStatus, Error> {
@@ -52,6 +55,34 @@ impl Client {
         &self,
         request: &mao_api::federation::JoinRequest,
     ) -> Result<mao_api::federation::JoinResponse, Error> {
-        self.send("POST", "/api/v1/federation/join", request)
+        // The peer may wait for etcd to settle before it adds the member.
+        let request_url = self.url("/api/v1/federation/join");
+        let call = self.agent.post(&request_url).timeout(JOIN_TIMEOUT);
+        self.call(call, Some(request))
+    }
+
+    /// `DELETE /api/v1/federation/members/{id}[?force=true]`: removes an etcd member.
+    pub fn federation_remove(&self, id: &str, force: bool) -> Result<(), Error> {
+        let path = crate::endpoint::item_path("/api/v1/federation/members", id)?;
+        let mut request = self.agent.delete(&self.url(&path));
+        if force {
+            request = request.query("force", "true");
+        }
+        self.delete_request(request)
+    }
+
+    /// `GET /api/v1/federation/ca`: the federation's CA certificate (PEM).
+    pub fn federation_ca(&self) -> Result<String, Error> {
+        let url = self.url("/api/v1/federation/ca");
+        match self.agent.get(&url).call() {
+            Ok(response) => {
+                let body = read_body(&self.endpoint, response)?;
+                String::from_utf8(body).map_err(|e| Error::Decode {
+                    url,
+                    source: e.into(),
+                })
+            }
+            Err(e) => Err(self.map_error(e)?),
+        }
     }
 }

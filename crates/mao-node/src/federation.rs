@@ -38,6 +38,9 @@ pub enum FederationError {
     /// This node cannot do it (no etcd, no CA): the message says where to go instead.
     #[error("{0}")]
     NotHere(String),
+    /// No such member.
+    #[error("{0}")]
+    Missing(String),
     /// Adding or removing a member now could leave the cluster without quorum.
     #[error("{0}")]
     Quorum(String),
@@ -56,6 +59,8 @@ pub struct Federation {
     /// and certificate, its member's spec.
     dir: PathBuf,
     managed: bool,
+    /// One join at a time on this node: a second one would meet the first one's learner.
+    joining: tokio::sync::Mutex<()>,
 }
 
 impl Federation {
@@ -75,6 +80,7 @@ impl Federation {
             cluster,
             dir,
             managed,
+            joining: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -122,6 +128,7 @@ impl Federation {
     /// the cluster keeps quorum, signs its certificate and adds its member as a learner.
     /// Nothing is added to etcd unless every check passed.
     pub async fn join(&self, request: &JoinRequest) -> Result<JoinResponse, FederationError> {
+        let _one_at_a_time = self.joining.lock().await;
         mao_api::validate::name("node", &request.node)?;
         let peer = peer_url(&request.peer_url)?;
         let api = mao_api::validate::http_endpoint("api_url", &request.api_url)?;
@@ -130,7 +137,12 @@ impl Federation {
             .map_err(|_| invalid("public_key", "is not base64"))?;
         let ca = self.ca()?;
 
-        self.admissible(&request.node, &peer)
+        let api_host = api
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned();
+        self.admissible(&request.node, &peer, &api_host)
             .await
             .map_err(|e| match e {
                 // A store that cannot be reached (no leader, members down) cannot safely
@@ -177,7 +189,12 @@ impl Federation {
 
     /// The checks before a member is added: quorum, the name and the peer URL free, no
     /// member still joining.
-    async fn admissible(&self, node: &str, peer: &str) -> Result<(), FederationError> {
+    async fn admissible(
+        &self,
+        node: &str,
+        peer: &str,
+        api_host: &str,
+    ) -> Result<(), FederationError> {
         // Quorum first: without a leader every other request would only time out.
         self.check_leader().await?;
         let mut members = self.cluster.members().await?;
@@ -222,6 +239,22 @@ impl Federation {
                 node
             )));
         }
+        // The certificate the CA signs names these hosts: no site may get one for a host
+        // another site uses (it could pass for that site's API or member).
+        let wanted = [host_of(peer), api_host.to_owned()];
+        let nodes = self.nodes().await?;
+        let used = members
+            .iter()
+            .flat_map(|m| m.peer_urls.iter().map(|u| host_of(u)))
+            .chain(nodes.iter().map(|n| host_of(&n.api_url)))
+            .filter(|h| !h.is_empty() && !is_loopback(h));
+        for host in used {
+            if wanted.contains(&host) {
+                return Err(FederationError::Taken(format!(
+                    "the host {host} is another site's: a site's certificate names only its own hosts (give this site's own address in --advertise-url and --etcd-peer-url)"
+                )));
+            }
+        }
         if let Some(m) = members.iter().find(|m| m.is_learner || m.name.is_empty()) {
             return Err(FederationError::Quorum(format!(
                 "etcd member {} ({}) is still joining: wait until it caught up (maoctl federation status), or remove it",
@@ -263,11 +296,12 @@ impl Federation {
             })
             .map(|m| m.name.clone())
             .collect();
+        // The healthy voters must be a quorum now: the new member only counts once it
+        // caught up (etcd promotes it then), and a learner does not change the quorum.
         let healthy = voters.len() - unhealthy.len();
-        let after = voters.len() + 1;
-        if healthy + 1 < after / 2 + 1 {
+        if healthy < voters.len() / 2 + 1 {
             return Err(FederationError::Quorum(format!(
-                "{} of {} etcd members are unhealthy ({}): with one more member the cluster could not keep quorum while it starts; bring them back or remove them first",
+                "{} of {} etcd members are unhealthy ({}): the cluster has no healthy quorum to take one more member; bring them back or remove them first (maoctl federation remove ID)",
                 unhealthy.len(),
                 voters.len(),
                 unhealthy.join(", ")
@@ -280,44 +314,89 @@ impl Federation {
     /// quorum (or it is the last one); answers its id and how many members remain.
     pub async fn leave(&self) -> Result<(String, usize), FederationError> {
         let status = self.cluster.status().await?;
-        let members = self.cluster.members().await?;
-        let mine = members
-            .iter()
-            .find(|m| m.id == status.member_id)
-            .ok_or_else(|| {
-                FederationError::NotHere(format!(
-                    "this site's member {} is not in the cluster's member list",
-                    hex_id(status.member_id)
-                ))
-            })?;
-        let voters: Vec<&ClusterMember> = members.iter().filter(|m| !m.is_learner).collect();
-        if voters.len() <= 1 {
+        if status.is_learner {
             return Err(FederationError::NotHere(format!(
-                "{:?} is the federation's last etcd member: there is nothing to leave",
-                self.node
+                "this site's member {id} is still a learner (it never caught up with the leader): remove it from another site with `maoctl federation remove {id}`",
+                id = hex_id(status.member_id)
             )));
         }
+        self.remove_member(status.member_id, true, false).await
+    }
+
+    /// Removes the member `id` (a site gone for good, or a learner that never started),
+    /// unless the members left could not keep quorum. A healthy member whose node is live is
+    /// only removed with `force` (it should leave by itself). Answers its id and how many
+    /// members remain.
+    pub async fn remove(&self, id: &str, force: bool) -> Result<(String, usize), FederationError> {
+        let id = u64::from_str_radix(id, 16).map_err(|_| {
+            invalid(
+                "id",
+                &format!("{id:?} is not a member id (hex, as `maoctl federation status` shows)"),
+            )
+        })?;
+        let status = self.cluster.status().await?;
+        if id == status.member_id {
+            return Err(FederationError::NotHere(format!(
+                "{} is this node's own member: stop the daemon and run `mao-orchestrator federation leave` on this site",
+                hex_id(id)
+            )));
+        }
+        self.remove_member(id, false, force).await
+    }
+
+    async fn remove_member(
+        &self,
+        id: u64,
+        leaving: bool,
+        force: bool,
+    ) -> Result<(String, usize), FederationError> {
+        let members = self.cluster.members().await?;
+        let target = members.iter().find(|m| m.id == id).ok_or_else(|| {
+            FederationError::Missing(format!("no etcd member has the id {}", hex_id(id)))
+        })?;
         let reports = self.reports().await?;
         let now = Utc::now();
-        let healthy_others = voters
-            .iter()
-            .filter(|m| m.id != mine.id)
-            .filter(|m| {
-                let report = reports.iter().find(|r| r.member_id == hex_id(m.id));
-                health(m, report, now).0 != "unhealthy"
-            })
-            .count();
-        let after = voters.len() - 1;
-        if healthy_others < after / 2 + 1 {
-            return Err(FederationError::Quorum(format!(
-                "only {healthy_others} of the {after} members that would remain are healthy: the cluster could not keep quorum without this one; bring them back or remove the dead ones first"
-            )));
+        let report_of = |m: &ClusterMember| reports.iter().find(|r| r.member_id == hex_id(m.id));
+        if !target.is_learner {
+            let voters: Vec<&ClusterMember> = members.iter().filter(|m| !m.is_learner).collect();
+            if voters.len() <= 1 {
+                return Err(FederationError::NotHere(format!(
+                    "{:?} is the federation's last etcd member: there is nothing to leave",
+                    target.name
+                )));
+            }
+            let healthy_others = voters
+                .iter()
+                .filter(|m| m.id != id && health(m, report_of(m), now).0 != "unhealthy")
+                .count();
+            let after = voters.len() - 1;
+            if healthy_others < after / 2 + 1 {
+                return Err(FederationError::Quorum(format!(
+                    "only {healthy_others} of the {after} members that would remain are healthy: the cluster could not keep quorum; bring them back or remove the dead ones first"
+                )));
+            }
+            let alive = !target.name.is_empty()
+                && self
+                    .store
+                    .get(&self.keys.node(&target.name))
+                    .await?
+                    .is_some();
+            if !leaving && !force && alive && health(target, report_of(target), now).0 == "healthy"
+            {
+                return Err(FederationError::Taken(format!(
+                    "member {} ({:?}) is healthy and its node is live: let that site leave (`mao-orchestrator federation leave`), or remove it anyway with --force",
+                    hex_id(id),
+                    target.name
+                )));
+            }
         }
-        // The report goes first: once removed, this member cannot write.
-        self.forget_report().await?;
-        settled(|| self.cluster.remove(mine.id)).await?;
-        info!(member = %hex_id(mine.id), "this site's etcd member was removed from the cluster");
-        Ok((hex_id(mine.id), members.len() - 1))
+        // The report goes first: once removed, a leaving member cannot write.
+        if !target.name.is_empty() {
+            self.store.delete(&self.report_key(&target.name)).await?;
+        }
+        settled(|| self.cluster.remove(id)).await?;
+        info!(member = %hex_id(id), name = %target.name, "etcd member removed from the cluster");
+        Ok((hex_id(id), members.len() - 1))
     }
 
     /// Promotes every started learner that caught up; those that did not are asked again
@@ -379,12 +458,6 @@ impl Federation {
         self.store
             .put(&self.report_key(&self.node), Bytes::from(value), None)
             .await?;
-        Ok(())
-    }
-
-    /// Removes this site's report (it leaves).
-    pub async fn forget_report(&self) -> Result<(), FederationError> {
-        self.store.delete(&self.report_key(&self.node)).await?;
         Ok(())
     }
 
@@ -537,6 +610,13 @@ fn host_of(url: &str) -> String {
         .ok()
         .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
         .unwrap_or_default()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn same_url(a: &str, b: &str) -> bool {

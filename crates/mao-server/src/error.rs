@@ -242,6 +242,7 @@ impl From<mao_node::federation::FederationError> for ApiError {
         match e {
             F::Invalid(v) => v.into(),
             F::Taken(m) => ApiError::new(StatusCode::CONFLICT, "name_taken", m),
+            F::Missing(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
             F::NotHere(m) => ApiError::new(StatusCode::CONFLICT, "not_here", m),
             F::Quorum(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "quorum_at_risk", m),
             F::Store(e) => e.into(),

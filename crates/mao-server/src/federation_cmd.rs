@@ -82,15 +82,22 @@ enum Command {
         /// How long the printed join token is accepted.
         #[arg(long, default_value = "24h", value_parser = mao_api::units::parse_duration)]
         join_expires_in: Duration,
+        /// The federation's key prefix in etcd (joining sites take it from this site).
+        #[arg(long, value_name = "PREFIX")]
+        etcd_prefix: Option<String>,
     },
     /// Join the federation of the site at PEER (its API URL) with a join token; then run
     /// the daemon.
     Join {
         /// The API URL of a site of the federation that holds its CA (the one that ran init).
         peer: String,
-        /// The join token `federation init` or `token create --role join` printed [env: MAO_JOIN_TOKEN].
+        /// The join token `federation init` or `token create --role join` printed [env:
+        /// MAO_JOIN_TOKEN]; it shows in `ps` while the daemon runs: prefer --token-file.
         #[arg(long)]
         token: Option<String>,
+        /// A file holding the join token (keeps it out of `ps` and /proc/PID/cmdline).
+        #[arg(long, value_name = "PATH", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         /// Send the token to an http:// peer (only on a network you trust: anyone on the
         /// path could take it).
         #[arg(long)]
@@ -159,17 +166,24 @@ pub fn main(
             site,
             join_uses,
             join_expires_in,
-        } => init(site, join_uses, join_expires_in, env, home),
+            etcd_prefix,
+        } => init(site, join_uses, join_expires_in, etcd_prefix, env, home),
         Command::Join {
             peer,
             token,
+            token_file,
             allow_http,
             peer_ca,
             site,
-        } => {
-            let token = token.or_else(|| env.get("MAO_JOIN_TOKEN").cloned());
-            join(&peer, token, allow_http, peer_ca, site, env, home)
-        }
+        } => match token_file {
+            Some(path) => std::fs::read_to_string(&path)
+                .map_err(|e| Failure::usage(format!("--token-file {}: {e}", path.display())))
+                .and_then(|t| join(&peer, Some(t), allow_http, peer_ca, site, env, home)),
+            None => {
+                let token = token.or_else(|| env.get("MAO_JOIN_TOKEN").cloned());
+                join(&peer, token, allow_http, peer_ca, site, env, home)
+            }
+        },
         Command::Leave { data_dir, etcd_bin } => {
             leave(data_dir, etcd_bin, env, home).map(|()| None)
         }
@@ -275,10 +289,20 @@ fn init(
     args: SiteArgs,
     join_uses: u32,
     join_expires_in: Duration,
+    etcd_prefix: Option<String>,
     env: &BTreeMap<String, String>,
     home: Option<&Path>,
 ) -> Result<Option<PathBuf>, Failure> {
+    let limits = crate::token_cmd::limits(Role::Join, Some(join_expires_in), Some(join_uses))
+        .map_err(|e| Failure::usage(e.replace("--expires-in", "--join-expires-in")))?;
     let site = site(args, env, home)?;
+    check_config_writable(&site)?;
+    if site.data_dir.join("store.redb").exists() {
+        eprintln!(
+            "note: {} holds an embedded store; this site keeps its state in etcd from now on (the embedded store's tools and datasets are not moved)",
+            site.data_dir.display()
+        );
+    }
     let dir = federation_dir(&site.data_dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let ca = Ca::create(&format!("mao federation CA ({})", site.node))?;
@@ -291,6 +315,8 @@ fn init(
         &format!("{cert}{}", ca.cert_pem()),
         ca.cert_pem(),
     )?;
+    let config = write_config(&site, etcd_prefix.as_deref())?;
+    // The member's spec last: it is what says the site is set up.
     MemberSpec {
         name: site.node.clone(),
         client_url: site.client_url.clone(),
@@ -300,10 +326,12 @@ fn init(
         peer_tls: Some(peer_tls(&dir)),
     }
     .save(&spec_path(&site.data_dir))?;
-    let config = write_config(&site)?;
 
-    let limits = crate::token_cmd::limits(Role::Join, Some(join_expires_in), Some(join_uses));
-    let name = format!("join-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let name = format!(
+        "join-{}-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        std::process::id()
+    );
     let secret =
         TokenFile::in_data_dir(&site.data_dir).create_limited(&name, Role::Join, limits)?;
     let token = format!("{secret}.{}", ca.fingerprint());
@@ -333,6 +361,9 @@ fn join(
         Failure::usage("--token is needed: the join token `federation init` or `token create --role join` printed on the peer")
     })?;
     let (secret, pin) = split_token(token.trim())?;
+    if peer_ca.is_some() && pin.is_none() {
+        eprintln!("note: the token carries no CA hash: the peer is trusted by --peer-ca alone");
+    }
     let peer_url = url::Url::parse(peer)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -373,7 +404,24 @@ fn join(
         }
         _ => Failure::failed(format!("cannot join through {peer}: {e}")),
     })?;
+    if let (Some(_), Some((_, hex))) = (&peer_ca, &pin) {
+        // Trusted by --peer-ca; the token's CA must still be the peer's, before it is sent.
+        let pem = client
+            .federation_ca()
+            .map_err(|e| Failure::failed(format!("cannot read the peer's federation CA: {e}")))?;
+        if &fingerprint_of_pem(&pem)? != hex {
+            return Err(Failure::failed(format!(
+                "the peer's federation CA is not the one the join token names ({hex}): this is not the federation the token was made for"
+            )));
+        }
+    }
+    // What can be written before the peer adds anything is written now: a data dir that
+    // cannot take the files fails before a member exists for it.
+    let dir = federation_dir(&site.data_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let key = NodeKey::generate()?;
+    key.save(&dir.join("node.key"))?;
+    check_config_writable(&site)?;
     let request = JoinRequest {
         node: site.node.clone(),
         peer_url: site.peer_url.clone(),
@@ -405,11 +453,10 @@ fn join(
             )));
         }
     }
-    let dir = federation_dir(&site.data_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("ca.pem"), &response.ca_pem)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("ca.pem").display()))?;
+    write_atomic(&dir.join("ca.pem"), &response.ca_pem)?;
     write_site_files(&site, &key, &response.cert_pem, &response.ca_pem)?;
+    let config = write_config(&site, Some(&response.prefix))?;
+    // The member's spec last: it is what says the site is set up.
     MemberSpec {
         name: site.node.clone(),
         client_url: site.client_url.clone(),
@@ -419,7 +466,6 @@ fn join(
         peer_tls: Some(peer_tls(&dir)),
     }
     .save(&spec_path(&site.data_dir))?;
-    let config = write_config(&site)?;
     eprintln!(
         "{node} was added to the federation as etcd member {id} (a learner until it caught up)\n  initial cluster: {cluster}\n  configuration: {config}",
         node = site.node,
@@ -438,7 +484,7 @@ fn split_token(token: &str) -> Result<(String, Option<Pin>), Failure> {
     let Some((secret, hex)) = token.rsplit_once('.') else {
         return Ok((token.to_owned(), None));
     };
-    let bytes = (hex.len() == 64)
+    let bytes = (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| {
             (0..32)
                 .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
@@ -466,22 +512,47 @@ fn peer_tls(dir: &Path) -> PeerTls {
 fn write_site_files(site: &Site, key: &NodeKey, chain: &str, ca_pem: &str) -> Result<(), Failure> {
     let dir = federation_dir(&site.data_dir);
     key.save(&dir.join("node.key"))?;
-    std::fs::write(dir.join("node.pem"), chain)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("node.pem").display()))?;
+    write_atomic(&dir.join("node.pem"), chain)?;
     if !dir.join("ca.pem").exists() {
-        std::fs::write(dir.join("ca.pem"), ca_pem)
-            .map_err(|e| format!("cannot write {}: {e}", dir.join("ca.pem").display()))?;
+        write_atomic(&dir.join("ca.pem"), ca_pem)?;
     }
     Ok(())
 }
 
-/// `<data-dir>/mao.toml`: the daemon's configuration for this site.
-fn write_config(site: &Site) -> Result<PathBuf, Failure> {
+/// Writes `text` to `path` through a temporary file and a rename: a crash leaves the old
+/// file or the new one.
+fn write_atomic(path: &Path, text: &str) -> Result<(), Failure> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The first line of a `mao.toml` the federation commands wrote (they may write it again).
+const CONFIG_HEADER: &str = "# Written by `mao-orchestrator federation`";
+
+/// A `mao.toml` of the operator's own is never overwritten.
+fn check_config_writable(site: &Site) -> Result<(), Failure> {
+    let path = site.data_dir.join("mao.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.starts_with(CONFIG_HEADER) => Err(Failure::failed(format!(
+            "{} exists and was not written by `federation`: move it away (its keys can be added to the file this command writes, or given as flags)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `<data-dir>/mao.toml`: the daemon's configuration for this site (with the
+/// federation's key prefix when it is not the default).
+fn write_config(site: &Site, prefix: Option<&str>) -> Result<PathBuf, Failure> {
+    check_config_writable(site)?;
     let path = site.data_dir.join("mao.toml");
     let dir = federation_dir(&site.data_dir);
     let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let mut text = format!(
-        "# Written by `mao-orchestrator federation`; run this site with\n#   mao-orchestrator --config {path}\nnode = {node}\ndata_dir = {data_dir}\nlisten = {listen}\nadvertise_url = {advertise}\netcd_managed = true\netcd_client_url = {client}\netcd_peer_url = {peer}\n",
+        "{CONFIG_HEADER}; run this site with\n#   mao-orchestrator --config {path}\nnode = {node}\ndata_dir = {data_dir}\nlisten = {listen}\nadvertise_url = {advertise}\netcd_managed = true\netcd_client_url = {client}\netcd_peer_url = {peer}\n",
         path = path.display(),
         node = quote(&site.node),
         data_dir = quote(&site.data_dir.display().to_string()),
@@ -490,6 +561,9 @@ fn write_config(site: &Site) -> Result<PathBuf, Failure> {
         client = quote(&site.client_url),
         peer = quote(&site.peer_url),
     );
+    if let Some(prefix) = prefix.filter(|p| *p != "/mao") {
+        text.push_str(&format!("etcd_prefix = {}\n", quote(prefix)));
+    }
     if let Some(bin) = &site.etcd_bin {
         text.push_str(&format!(
             "etcd_bin = {}\n",
@@ -503,7 +577,7 @@ fn write_config(site: &Site) -> Result<PathBuf, Failure> {
             quote(&dir.join("node.key").display().to_string())
         ));
     }
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_atomic(&path, &text)?;
     Ok(path)
 }
 
@@ -546,13 +620,7 @@ fn leave(
             .map_err(|e| format!("cannot move {}: {e}", spec_path(&data_dir).display()))?;
         let config = data_dir.join("mao.toml");
         if let Ok(text) = std::fs::read_to_string(&config) {
-            let kept_lines: String = text
-                .lines()
-                .filter(|l| !l.starts_with("etcd_"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            std::fs::write(&config, kept_lines)
-                .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+            write_atomic(&config, &without_managed_keys(&text)?)?;
         }
         eprintln!(
             "{} left the federation (etcd member {removed} removed; {remaining} remain). Its etcd data is kept in {}; `mao-orchestrator --config {}` now runs it alone on the embedded store",
@@ -573,14 +641,15 @@ async fn leave_with_member(data_dir: &Path, spec: &MemberSpec) -> Result<(String
         .await?,
     );
     let cluster: Arc<dyn Cluster> = store.clone();
+    // A learner (a site that never caught up) may leave too: only a leader is needed.
     let ready = tokio::time::timeout(
         Duration::from_secs(60),
-        crate::managed::wait_ready(&cluster, std::future::pending()),
+        crate::managed::wait_ready(&cluster, false, std::future::pending()),
     )
     .await;
     if ready.is_err() {
         return Err(Failure::failed(
-            "this site's etcd member did not reach the cluster's leader within 60 s: leaving needs a working cluster (if this site is gone for good, remove its member from another site: etcdctl member remove ID)",
+            "this site's etcd member did not reach the cluster's leader within 60 s: leaving needs a working cluster (if this site is gone for good, remove its member from another site: maoctl federation remove ID)",
         ));
     }
     let prefix = read_prefix(data_dir);
@@ -593,6 +662,29 @@ async fn leave_with_member(data_dir: &Path, spec: &MemberSpec) -> Result<(String
         true,
     );
     Ok(federation.leave().await?)
+}
+
+/// A configuration without the managed member's keys (the site runs alone on the embedded
+/// store afterwards); every other key is kept.
+fn without_managed_keys(text: &str) -> Result<String, Failure> {
+    let mut table: toml::Table = text.parse().map_err(|e| {
+        Failure::failed(format!(
+            "mao.toml cannot be read ({e}): remove its etcd_managed key by hand"
+        ))
+    })?;
+    for key in [
+        "etcd_managed",
+        "etcd_client_url",
+        "etcd_peer_url",
+        "etcd_bin",
+        "store",
+    ] {
+        table.remove(key);
+    }
+    let body = toml::to_string(&table).expect("a TOML table serialises");
+    Ok(format!(
+        "{CONFIG_HEADER}; this site left its federation and runs on the embedded store\n{body}"
+    ))
 }
 
 /// The key prefix the site's configuration names, else the default.

@@ -110,6 +110,10 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
         .route("/api/v1/federation/status", get(federation::status))
         .route("/api/v1/federation/ca", get(federation::ca))
         .route("/api/v1/federation/join", post(federation::join))
+        .route(
+            "/api/v1/federation/members/{id}",
+            axum::routing::delete(federation::remove_member),
+        )
         .route("/api/v1/activity", get(activity::list))
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))

@@ -136,7 +136,7 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
 async fn serve_node(config: Config, runs: LocalStore, managed: bool) -> anyhow::Result<()> {
     let (store, cluster) = open_store(&config).await?;
     if let (true, Some(cluster)) = (managed, &cluster) {
-        mao_server::managed::wait_ready(cluster, shutdown_signal())
+        mao_server::managed::wait_ready(cluster, true, shutdown_signal())
             .await
             .context("interrupted while waiting for this site's etcd member")?;
     }

@@ -107,11 +107,12 @@ pub async fn start(
     Ok(supervisor)
 }
 
-/// Waits until the member is a voting member that knows a leader (a joining site's
+/// Waits until the member knows a leader and (with `voter`) is a voting member (a joining site's
 /// member is a learner until a site of the federation promoted it). Logs what it waits
 /// for every 10 s; `None` when `stop` came first.
 pub async fn wait_ready(
     cluster: &Arc<dyn Cluster>,
+    voter: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Option<()> {
     tokio::pin!(stop);
@@ -119,7 +120,7 @@ pub async fn wait_ready(
     let mut said = Instant::now();
     loop {
         let why = match cluster.status().await {
-            Ok(s) if !s.is_learner && s.leader != 0 => {
+            Ok(s) if (!voter || !s.is_learner) && s.leader != 0 => {
                 info!(
                     waited_ms = started.elapsed().as_millis() as u64,
                     "etcd member ready"

@@ -82,9 +82,15 @@ pub fn main(
             expires_in,
             uses,
         } => {
-            let limits = limits(role, expires_in, uses);
+            let limits = match limits(role, expires_in, uses) {
+                Ok(limits) => limits,
+                Err(e) => {
+                    eprintln!("mao-orchestrator: error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             file.create_limited(&name, role, limits).map(|secret| {
-                let _ = writeln!(out, "{secret}");
+                let _ = writeln!(out, "{}", printed(&data_dir, role, &secret));
                 eprintln!(
                     "token {name:?} (role {role}{}) created in {}; the secret above is not shown again",
                     describe(&limits),
@@ -142,14 +148,40 @@ pub fn limits(
     role: Role,
     expires_in: Option<std::time::Duration>,
     uses: Option<u32>,
-) -> mao_node::access::Limits {
+) -> Result<mao_node::access::Limits, String> {
     let join = role == Role::Join;
     let expires_in = expires_in.or(join.then_some(std::time::Duration::from_secs(24 * 3600)));
-    mao_node::access::Limits {
-        expires_at: expires_in.map(|d| {
-            chrono::Utc::now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-        }),
+    let expires_at = match expires_in {
+        Some(d) => Some(
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+                .filter(|at| at.timestamp() < 253_402_300_800) // 10000-01-01
+                .ok_or_else(|| {
+                    format!(
+                        "--expires-in {} is beyond the calendar: give a shorter duration",
+                        mao_api::units::format_duration(d)
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    Ok(mao_node::access::Limits {
+        expires_at,
         uses: uses.or(join.then_some(1)),
+    })
+}
+
+/// What `token create` prints: the secret, and for a join token on a site of a federation
+/// `SECRET.CA_SHA256`, the form `federation join` takes (it pins the CA by that hash).
+pub fn printed(data_dir: &Path, role: Role, secret: &str) -> String {
+    let ca = data_dir.join("federation").join("ca.pem");
+    match std::fs::read_to_string(ca)
+        .ok()
+        .and_then(|pem| mao_federation::ca::fingerprint_of_pem(&pem).ok())
+    {
+        Some(fingerprint) if role == Role::Join => format!("{secret}.{fingerprint}"),
+        _ => secret.to_owned(),
     }
 }
 

@@ -70,3 +70,24 @@ pub async fn join(
         }
     }
 }
+
+/// Query of `DELETE /api/v1/federation/members/{id}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Also a healthy member whose node is live.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `DELETE /api/v1/federation/members/{id}` (admin): removes a member of a site gone for
+/// good (or a learner that never started), unless the rest could not keep quorum.
+pub async fn remove_member(
+    State(node): State<Arc<Node>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<RemoveQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let axum::extract::Query(query) = query?;
+    federation(&node)?.remove(&id, query.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

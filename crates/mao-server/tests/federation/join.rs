@@ -107,10 +107,10 @@ fn join_token(a: &Site, name: &str, fingerprint: &str) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    format!(
-        "{}.{fingerprint}",
-        String::from_utf8_lossy(&out.stdout).trim()
-    )
+    // On a site of a federation, a join token is printed with the CA's hash.
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.ends_with(&format!(".{fingerprint}")), "{token}");
+    token
 }
 
 fn members(a: &Site) -> usize {
@@ -337,5 +337,28 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         "C did not join again: {:#?}",
         a.status()
     );
+
+    // C's machine is gone for good: its member is removed from A with maoctl. While C's
+    // node still counts as live and its member as healthy, that takes --force.
+    let mut daemon_c = _daemon_c;
+    daemon_c.kill();
+    let c_id = a
+        .status()
+        .members
+        .iter()
+        .find(|m| m.name == c.name)
+        .map(|m| m.id.clone())
+        .expect("C's member");
+    let out = a.maoctl(&["federation", "remove", &c_id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--force"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = a.maoctl(&["federation", "remove", "not-hex"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a member id"));
+    a.maoctl_ok(&["federation", "remove", &c_id, "--force"]);
+    assert_eq!(members(&a), 2);
     drop(daemon_a);
 }

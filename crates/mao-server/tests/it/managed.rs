@@ -244,3 +244,136 @@ fn base64_point() -> String {
     let key = mao_federation::ca::NodeKey::generate().unwrap();
     base64::engine::general_purpose::STANDARD.encode(key.public_key_raw())
 }
+
+fn daemon(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::support::daemon_bin())
+        .args(args)
+        .env_remove("MAO_DATA_DIR")
+        .output()
+        .unwrap()
+}
+
+fn one_line_error(out: &std::process::Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn federation_commands_refuse_bad_input_before_they_write_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("site");
+    let d = data_dir.display().to_string();
+    let site = [
+        "--node",
+        "site-a",
+        "--data-dir",
+        &d,
+        "--advertise-url",
+        "https://127.0.0.1:18443",
+        "--etcd-peer-url",
+        "https://127.0.0.1:12380",
+        "--no-start",
+    ];
+    let init = |extra: &[&str]| {
+        let mut args = vec!["federation", "init"];
+        args.extend(site);
+        args.extend(extra);
+        daemon(&args)
+    };
+    // A duration beyond the calendar: a usage error, and no file written.
+    one_line_error(
+        &init(&["--join-expires-in", "99999999999d"]),
+        2,
+        "beyond the calendar",
+    );
+    assert!(!data_dir.join("federation").exists());
+    let out = daemon(&[
+        "token",
+        "create",
+        "x",
+        "--role",
+        "join",
+        "--expires-in",
+        "99999999999d",
+        "--data-dir",
+        &d,
+    ]);
+    one_line_error(&out, 2, "beyond the calendar");
+    // An http:// peer URL for etcd, a client URL off loopback.
+    let mut args = vec!["federation", "init"];
+    args.extend(site);
+    args[9] = "http://127.0.0.1:12380";
+    one_line_error(&daemon(&args), 2, "must be https://");
+    one_line_error(
+        &init(&["--etcd-client-url", "http://10.1.1.1:2379"]),
+        2,
+        "loopback",
+    );
+    // The operator's own mao.toml is never overwritten.
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(data_dir.join("mao.toml"), "log = \"debug\"\n").unwrap();
+    one_line_error(&init(&[]), 1, "was not written by `federation`");
+    assert!(!data_dir.join("federation").exists());
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("mao.toml")).unwrap(),
+        "log = \"debug\"\n"
+    );
+    std::fs::remove_file(data_dir.join("mao.toml")).unwrap();
+
+    // Set up (without starting): the token on stdout, the prefix in mao.toml.
+    let out = init(&["--etcd-prefix", "/custom"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (secret, hash) = token.rsplit_once('.').expect("SECRET.CA_HASH");
+    assert!(secret.starts_with("mao_") && hash.len() == 64, "{token}");
+    let config = std::fs::read_to_string(data_dir.join("mao.toml")).unwrap();
+    assert!(config.contains("etcd_prefix = \"/custom\""), "{config}");
+    assert!(config.contains("etcd_managed = true"), "{config}");
+    for file in ["ca.pem", "ca.key", "node.pem", "node.key", "member.json"] {
+        assert!(data_dir.join("federation").join(file).is_file(), "{file}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    for key in ["ca.key", "node.key"] {
+        let mode = std::fs::metadata(data_dir.join("federation").join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{key} is readable by others: {mode:o}");
+    }
+    one_line_error(&init(&[]), 1, "already holds an etcd member");
+
+    // A malformed token is a usage error, not a crash.
+    let other = dir.path().join("other").display().to_string();
+    let join = |token: &str| {
+        daemon(&[
+            "federation",
+            "join",
+            "https://127.0.0.1:18443",
+            "--token",
+            token,
+            "--node",
+            "site-b",
+            "--data-dir",
+            &other,
+            "--advertise-url",
+            "https://127.0.0.2:18443",
+            "--etcd-peer-url",
+            "https://127.0.0.2:12380",
+            "--no-start",
+        ])
+    };
+    let accented = format!("abc.a{}b", "é".repeat(31));
+    one_line_error(&join(&accented), 2, "malformed");
+    one_line_error(&join("abc.1234"), 2, "malformed");
+    // Nobody listens there: one line, exit 1, nothing written.
+    one_line_error(&join(&token), 1, "cannot join through");
+    assert!(!std::path::Path::new(&other)
+        .join("federation/member.json")
+        .exists());
+}
