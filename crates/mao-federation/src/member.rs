@@ -70,7 +70,13 @@ impl MemberSpec {
                 self.name
             )));
         }
-        parse_url("client_url", &self.client_url)?;
+        let client = parse_url("client_url", &self.client_url)?;
+        if client.scheme() == "https" && self.peer_tls.is_none() {
+            return Err(Error::invalid(format!(
+                "client_url {} is https but the spec has no certificate (peer TLS) to serve it with",
+                self.client_url
+            )));
+        }
         let peer = parse_url("peer_url", &self.peer_url)?;
         match (peer.scheme(), &self.peer_tls) {
             ("https", Some(_)) | ("http", None) => {}
@@ -113,6 +119,17 @@ impl MemberSpec {
         Ok(())
     }
 
+    /// Where a member whose client port takes TLS only serves `/health` and `/metrics` in
+    /// plain HTTP, for probes: the client URL's host, its port + 2 (2381 for 2379).
+    pub fn metrics_url(&self) -> Option<String> {
+        let url = Url::parse(&self.client_url).ok()?;
+        if url.scheme() != "https" {
+            return None;
+        }
+        let port = url.port_or_known_default()?.checked_add(2)?;
+        Some(format!("http://{}:{port}", url.host_str()?))
+    }
+
     /// The command line of etcd for this member with its data in `data_dir`.
     pub fn args(&self, data_dir: &Path) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
@@ -143,11 +160,22 @@ impl MemberSpec {
             flag("peer-cert-file", &tls.cert);
             flag("peer-key-file", &tls.key);
             flag("peer-trusted-ca-file", &tls.ca);
-            args.push("--peer-client-cert-auth".into());
+            flag("peer-client-cert-auth", &"true");
             // A peer's certificate must be the federation CA's; etcd would also match its
             // names against the address the connection comes from, which behind NAT (a
             // container, a site's gateway) is not the peer's own, and refuse every peer.
-            args.push("--experimental-peer-skip-client-san-verification".into());
+            flag("experimental-peer-skip-client-san-verification", &"true");
+            if self.client_url.starts_with("https://") {
+                // The client port too takes only certificates of the federation's CA: no
+                // other local user of the host can read or write the federation's state.
+                flag("cert-file", &tls.cert);
+                flag("key-file", &tls.key);
+                flag("trusted-ca-file", &tls.ca);
+                flag("client-cert-auth", &"true");
+                if let Some(metrics) = self.metrics_url() {
+                    flag("listen-metrics-urls", &metrics);
+                }
+            }
         }
         args
     }
@@ -223,6 +251,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_https_client_url_takes_the_site_certificate_and_client_certificates_only() {
+        let mut tls = spec("https://10.0.0.5:2380", true);
+        tls.client_url = "https://127.0.0.1:2379".into();
+        tls.validate().unwrap();
+        let args = tls.args(Path::new("/d"));
+        assert_eq!(
+            value_of(&args, "--cert-file").as_deref(),
+            Some("/etc/mao/site.pem")
+        );
+        assert_eq!(
+            value_of(&args, "--key-file").as_deref(),
+            Some("/etc/mao/site.key")
+        );
+        assert_eq!(
+            value_of(&args, "--trusted-ca-file").as_deref(),
+            Some("/etc/mao/ca.pem")
+        );
+        assert_eq!(
+            value_of(&args, "--client-cert-auth").as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            value_of(&args, "--listen-metrics-urls").as_deref(),
+            Some("http://127.0.0.1:2381")
+        );
+        // Plain client URL: none of it.
+        let plain = spec("https://10.0.0.5:2380", true);
+        assert_eq!(
+            value_of(&plain.args(Path::new("/d")), "--client-cert-auth"),
+            None
+        );
+        assert_eq!(plain.metrics_url(), None);
+        // https without a certificate cannot be served.
+        let mut bare = spec("http://10.0.0.5:2380", false);
+        bare.client_url = "https://127.0.0.1:2379".into();
+        assert!(bare
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no certificate"));
+    }
+
     fn value_of(args: &[OsString], flag: &str) -> Option<String> {
         let prefix = format!("{flag}=");
         args.iter().find_map(|arg| {
@@ -261,10 +332,10 @@ mod tests {
                 ("--enable-v2", "false"),
             ],
         );
-        assert!(args.iter().any(|a| a == "--peer-client-cert-auth"));
+        assert!(args.iter().any(|a| a == "--peer-client-cert-auth=true"));
         assert!(args
             .iter()
-            .any(|a| a == "--experimental-peer-skip-client-san-verification"));
+            .any(|a| a == "--experimental-peer-skip-client-san-verification=true"));
     }
 
     #[test]

@@ -20,7 +20,11 @@ use mao_federation::member::{InitialState, MemberSpec, PeerTls};
 use mao_node::access::TokenFile;
 use mao_store::cluster::Cluster;
 
-use crate::config::{managed_client_url, DEFAULT_CLIENT_URL};
+use crate::config::managed_client_url;
+
+/// The client URL of a federated site's member: loopback, and TLS with client certificates
+/// of the federation's CA, so no other user of the host reaches the federation's state.
+const FEDERATED_CLIENT_URL: &str = "https://127.0.0.1:2379";
 use crate::managed::{etcd_data_dir, federation_dir, spec_path};
 
 /// What `main` does next.
@@ -140,8 +144,9 @@ struct SiteArgs {
     /// Where this site's etcd member meets its peers: https://HOST:PORT.
     #[arg(long, value_name = "URL")]
     etcd_peer_url: String,
-    /// Where the member serves this daemon (http:// on loopback).
-    #[arg(long, value_name = "URL", default_value = DEFAULT_CLIENT_URL)]
+    /// Where the member serves this daemon: on loopback, TLS with this site's certificate
+    /// (health and metrics in plain HTTP on the port + 2).
+    #[arg(long, value_name = "URL", default_value = FEDERATED_CLIENT_URL)]
     etcd_client_url: String,
     /// The etcd binary [default: /usr/bin/etcd].
     #[arg(long, value_name = "PATH")]
@@ -636,7 +641,8 @@ async fn leave_with_member(data_dir: &Path, spec: &MemberSpec) -> Result<(String
     let store = Arc::new(
         mao_store::etcd::EtcdStore::connect_with(mao_store::etcd::EtcdConfig {
             endpoints: vec![spec.client_url.clone()],
-            ..Default::default()
+            tls: crate::managed::client_tls(spec)?,
+            user: None,
         })
         .await?,
     );

@@ -121,6 +121,7 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         Some(managed) => {
             let spec = mao_server::managed::spec(&config, managed)?;
             config.etcd_endpoints = vec![spec.client_url.clone()];
+            config.etcd_tls = mao_server::managed::client_tls(&spec)?;
             Some(mao_server::managed::start(&config.data_dir, &managed.bin, &spec).await?)
         }
         None => None,

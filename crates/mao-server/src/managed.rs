@@ -89,6 +89,25 @@ pub fn spec(config: &Config, managed: &ManagedEtcd) -> anyhow::Result<MemberSpec
     Ok(spec)
 }
 
+/// The TLS a client of the member needs when its client URL is `https://`: the
+/// federation's CA and this site's certificate (`client-cert-auth`).
+pub fn client_tls(spec: &MemberSpec) -> anyhow::Result<Option<mao_store::etcd::EtcdTls>> {
+    if !spec.client_url.starts_with("https://") {
+        return Ok(None);
+    }
+    let tls = spec
+        .peer_tls
+        .as_ref()
+        .context("an https:// client URL needs the site's certificate")?;
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    Ok(Some(mao_store::etcd::EtcdTls {
+        ca_pem: read(&tls.ca)?,
+        client: Some((read(&tls.cert)?, read(&tls.key)?)),
+    }))
+}
+
 /// Starts the supervised member.
 pub async fn start(
     data_dir: &Path,

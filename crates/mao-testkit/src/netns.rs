@@ -200,6 +200,16 @@ impl Federation {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.daemon_bin.display()))
     }
 
+    /// Runs `command` (a program and its arguments) in site `index`'s namespace to its end.
+    pub fn exec_in(&self, index: usize, command: &[&str]) -> Output {
+        let (program, args) = command.split_first().expect("a program");
+        in_netns(&self.sites[index].netns, Path::new(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+    }
+
     /// Starts `program` with `args` in site `index`'s namespace (e.g. a web server that is
     /// not a mao node); the caller owns the child.
     pub fn spawn_plain_in(&self, index: usize, command: &[&str]) -> Child {

@@ -53,7 +53,7 @@ pub(super) struct StoreLayer {
     /// The etcd binary of the managed member [default: /usr/bin/etcd].
     #[arg(long, value_name = "PATH")]
     pub etcd_bin: Option<PathBuf>,
-    /// Where the managed member serves this daemon (http:// on loopback) [default: http://127.0.0.1:2379].
+    /// Where the managed member serves this daemon, on loopback (https:// in a federation: its certificates only) [default: http://127.0.0.1:2379].
     #[arg(long, value_name = "URL")]
     pub etcd_client_url: Option<String>,
     /// Where the managed member meets its peers (https:// in a federation) [default: http://127.0.0.1:2380].
@@ -216,7 +216,7 @@ fn managed(layer: &StoreLayer, origins: &Origins) -> Result<Option<ManagedEtcd>,
 pub fn managed_client_url(url: &str) -> Result<String, String> {
     etcd_endpoint(url)?;
     let loopback = url::Url::parse(url).ok().is_some_and(|u| {
-        u.scheme() == "http"
+        matches!(u.scheme(), "http" | "https")
             && match u.host() {
                 Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                 Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -224,7 +224,7 @@ pub fn managed_client_url(url: &str) -> Result<String, String> {
             }
     });
     if !loopback {
-        return Err(format!("{url:?} must be http:// on a loopback address (e.g. http://127.0.0.1:2379): the member serves this site's daemon only; sites meet through peer URLs"));
+        return Err(format!("{url:?} must be on a loopback address (e.g. http://127.0.0.1:2379): the member serves this site's daemon only; sites meet through peer URLs"));
     }
     Ok(url.trim_end_matches('/').to_owned())
 }

@@ -154,6 +154,35 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     let (_, fingerprint) = token_b.rsplit_once('.').expect("SECRET.CA_HASH");
     let fingerprint = fingerprint.to_owned();
     assert_eq!(members(&a), 1);
+    // The member's client port takes the federation's certificates only; its health is
+    // plain HTTP on the port + 2.
+    let probe = |url: &str| fed.exec_in(0, &["curl", "-sk", "--max-time", "5", url]);
+    let health = probe("http://127.0.0.1:2381/health");
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("\"health\":\"true\""),
+        "{health:?}"
+    );
+    assert!(!probe("http://127.0.0.1:2379/health").status.success());
+    let member_list = |cert: &[&str]| {
+        let url = "https://127.0.0.1:2379/v3/cluster/member/list";
+        let mut command = vec!["curl", "-sk", "--max-time", "5", "-d", "{}", url];
+        command.extend(cert);
+        fed.exec_in(0, &command)
+    };
+    let (cert, key) = (
+        a.data_dir.join("federation/node.pem").display().to_string(),
+        a.data_dir.join("federation/node.key").display().to_string(),
+    );
+    let with_cert = member_list(&["--cert", &cert, "--key", &key]);
+    assert!(
+        String::from_utf8_lossy(&with_cert.stdout).contains("members"),
+        "the site's own certificate was refused: {with_cert:?}"
+    );
+    let no_cert = member_list(&[]);
+    assert!(
+        !String::from_utf8_lossy(&no_cert.stdout).contains("members"),
+        "the client port answered without a certificate: {no_cert:?}"
+    );
 
     // Bad joins: each one line, exit 1 (2 for usage), and nothing added to etcd.
     let wrong = format!("mao_{}.{fingerprint}", "x".repeat(43));
