@@ -189,12 +189,22 @@ async fn watch_member(
         if started.elapsed() >= HEALTHY_RUN {
             backoff.reset();
         }
+        let tail = log_tail(&launch.log, LOG_TAIL_LINES);
+        if removed(&tail) {
+            // Starting it again would only fail again, forever.
+            tracing::error!(
+                member = %launch.spec.name,
+                status = %describe(&status),
+                "this site's etcd member was removed from the cluster (`maoctl federation remove` or `federation leave`): it is not started again; join the federation anew (`mao-orchestrator federation join`) or run the site alone"
+            );
+            return;
+        }
         let mut delay = backoff.next_delay();
         warn!(
             member = %launch.spec.name,
             status = %describe(&status),
             restart_in_ms = delay.as_millis() as u64,
-            log_tail = %log_tail(&launch.log, LOG_TAIL_LINES),
+            log_tail = %tail,
             "etcd exited; restarting it"
         );
         // A stop during the wait (or the spawn's failure and the next wait) ends the loop.
@@ -219,6 +229,12 @@ async fn watch_member(
         state.restarts.fetch_add(1, Ordering::SeqCst);
         info!(member = %launch.spec.name, pid = child.id(), "etcd restarted");
     }
+}
+
+/// Whether etcd's last words say its member was removed from the cluster.
+fn removed(log_tail: &str) -> bool {
+    log_tail.contains("permanently removed from the cluster")
+        || log_tail.contains("has already been removed")
 }
 
 /// SIGTERM, up to `grace` to exit, then SIGKILL; reaps the child either way.

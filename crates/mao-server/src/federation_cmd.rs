@@ -627,6 +627,12 @@ fn leave(
         if let Ok(text) = std::fs::read_to_string(&config) {
             write_atomic(&config, &without_managed_keys(&text)?)?;
         }
+        if federation_dir(&data_dir).join("ca.key").exists() {
+            eprintln!(
+                "warning: this site held the federation's CA ({}): unless another site has a copy (ca.pem, ca.key, ca.json), no site can admit new ones",
+                federation_dir(&data_dir).display()
+            );
+        }
         eprintln!(
             "{} left the federation (etcd member {removed} removed; {remaining} remain). Its etcd data is kept in {}; `mao-orchestrator --config {}` now runs it alone on the embedded store",
             spec.name,

@@ -367,10 +367,9 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         a.status()
     );
 
-    // C's machine is gone for good: its member is removed from A with maoctl. While C's
-    // node still counts as live and its member as healthy, that takes --force.
+    // C's member is removed from A with maoctl. While C's node is live and its member
+    // healthy, that takes --force; C's etcd, told it was removed, is not started again.
     let mut daemon_c = _daemon_c;
-    daemon_c.kill();
     let c_id = a
         .status()
         .members
@@ -389,5 +388,13 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a member id"));
     a.maoctl_ok(&["federation", "remove", &c_id, "--force"]);
     assert_eq!(members(&a), 2);
+    assert!(
+        eventually(Duration::from_secs(30), || daemon_c
+            .log_text()
+            .contains("it is not started again")),
+        "C's supervisor did not see its member removed: {}",
+        daemon_c.log_text()
+    );
+    daemon_c.kill();
     drop(daemon_a);
 }
