@@ -27,6 +27,9 @@ use crate::{Error, Result};
 const RESTART_POLICY: Policy = Policy::new(Duration::from_secs(1), Duration::from_secs(30));
 /// A member that ran this long before it exited is restarted after the shortest wait.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// How many of the etcd log's last lines are searched for etcd's word that its member was
+/// removed (what follows it on shutdown is a few lines per peer).
+const REMOVED_WINDOW_LINES: usize = 400;
 /// How many lines of the etcd log a warning about its exit carries.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -190,7 +193,8 @@ async fn watch_member(
             backoff.reset();
         }
         let tail = log_tail(&launch.log, LOG_TAIL_LINES);
-        if removed(&tail) {
+        // etcd says why well before its last lines (it logs every peer it stops).
+        if removed(&log_tail(&launch.log, REMOVED_WINDOW_LINES)) {
             // Starting it again would only fail again, forever.
             tracing::error!(
                 member = %launch.spec.name,

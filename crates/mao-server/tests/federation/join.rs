@@ -145,6 +145,8 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     // Site A starts the federation; the join token is the first line it prints.
     let mut init = vec!["federation".to_owned(), "init".to_owned()];
     init.extend(a.flags());
+    // A prefix of its own: the joining sites must take it from A.
+    init.extend(["--etcd-prefix".to_owned(), "/fed-test".to_owned()]);
     let daemon_a = start(&mut fed, &a, &init, "init-a.log");
     let token_b = daemon_a
         .preamble
@@ -237,6 +239,11 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         joining.elapsed().as_millis()
     );
     assert!(daemon_b.url.starts_with("https://"), "{}", daemon_b.url);
+    let config_b = std::fs::read_to_string(b.data_dir.join("mao.toml")).unwrap();
+    assert!(
+        config_b.contains("etcd_prefix = \"/fed-test\""),
+        "{config_b}"
+    );
     // The token was single-use.
     let mut again = c.join_args(&a, &token_b);
     again[6] = "site-x".to_owned();
@@ -355,12 +362,13 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         a.status()
     );
     assert_eq!(members(&a), 2, "the refused join added a member");
-    let _daemon_c = start(
-        &mut fed,
-        &c,
-        &c.join_args(&a, &token_again),
-        "join-c-again.log",
-    );
+    // This time C trusts A by the CA file as well; the token's hash is still checked.
+    let mut rejoin = c.join_args(&a, &token_again);
+    rejoin.extend([
+        "--peer-ca".to_owned(),
+        a.data_dir.join("federation/ca.pem").display().to_string(),
+    ]);
+    let _daemon_c = start(&mut fed, &c, &rejoin, "join-c-again.log");
     assert!(
         eventually(Duration::from_secs(60), || healthy(&a.status()) == 3),
         "C did not join again: {:#?}",
@@ -392,8 +400,15 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
         eventually(Duration::from_secs(30), || daemon_c
             .log_text()
             .contains("it is not started again")),
-        "C's supervisor did not see its member removed: {}",
-        daemon_c.log_text()
+        "C's supervisor did not see its member removed: {}\n{}",
+        daemon_c.log_text(),
+        std::fs::read_to_string(c.data_dir.join("etcd.log"))
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     daemon_c.kill();
     drop(daemon_a);
