@@ -294,9 +294,11 @@ fn sites_join_with_one_command_each_and_leave_cleanly() {
     assert!(up, "not 3 healthy members: {all:#?}");
     assert_eq!(all.members.len(), 3);
     assert_eq!(all.members.iter().filter(|m| m.is_leader).count(), 1);
-    let listed = c.maoctl_ok(&["node", "list"]);
-    for site in [&a, &b, &c] {
-        assert!(listed.contains(&site.name), "{} not in {listed}", site.name);
+    for on in [&a, &b, &c] {
+        let listed = on.maoctl_ok(&["node", "list"]);
+        for site in [&a, &b, &c] {
+            assert!(listed.contains(&site.name), "{} not in {listed}", site.name);
+        }
     }
     let table = a.maoctl_ok(&["federation", "status"]);
     assert!(table.contains("3 members, 3 healthy"), "{table}");
