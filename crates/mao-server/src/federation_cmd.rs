@@ -65,6 +65,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 #[derive(Parser, Debug)]
 #[command(
     name = "mao-orchestrator federation",
+    bin_name = "mao-orchestrator federation",
     about = "Start a federation, join one, or leave it: each site runs its own etcd member, supervised by its daemon",
     after_help = "Examples:\n  mao-orchestrator federation init --node site-a --data-dir /var/lib/mao --advertise-url https://10.0.0.1:8443 --etcd-peer-url https://10.0.0.1:2380\n  mao-orchestrator federation join https://10.0.0.1:8443 --token TOKEN --node site-b --data-dir /var/lib/mao --advertise-url https://10.0.0.2:8443 --etcd-peer-url https://10.0.0.2:2380\n  mao-orchestrator federation leave --data-dir /var/lib/mao"
 )]

@@ -14,6 +14,7 @@ use mao_node::access::TokenFile;
 #[derive(Parser, Debug)]
 #[command(
     name = "mao-orchestrator token",
+    bin_name = "mao-orchestrator token",
     about = "Create, list and revoke the API tokens of a node",
     after_help = "Examples:\n  mao-orchestrator token create ci --role operate --data-dir ./mao-data\n  mao-orchestrator token create site-b --role join --uses 1 --expires-in 2h\n  mao-orchestrator token list\n  mao-orchestrator token revoke ci"
 )]
