@@ -57,6 +57,9 @@ struct Settings {
     /// tamper with the dataset's repository does. The tool reports whether the data folder
     /// has a `.git` before it writes.
     write_file: Option<(PathBuf, String)>,
+    /// A file under the data folder (`DEMO_ENV_FILE`) to write the tool's `MAO_*`
+    /// environment into, one `NAME=value` line each, sorted: what a tool sees of its run.
+    env_file: Option<PathBuf>,
     /// Printed on stdout in two writes 300 ms apart, split in its middle
     /// (`DEMO_ECHO_SPLIT`), so that it reaches the orchestrator in two chunks.
     echo_split: Option<String>,
@@ -100,6 +103,7 @@ impl Settings {
                 _ => None,
             },
             echo_split: env::var("DEMO_ECHO_SPLIT").ok(),
+            env_file: env::var_os("DEMO_ENV_FILE").map(PathBuf::from),
             write_file: env::var_os("DEMO_WRITE_FILE").map(|path| {
                 (
                     PathBuf::from(path),
@@ -159,6 +163,14 @@ fn run() -> Result<u8, String> {
     }
     if let Some((rel, text)) = &settings.write_file {
         write_extra(&mut out, &settings.data_dir, rel, text)?;
+    }
+    if let Some(rel) = &settings.env_file {
+        let mut lines: Vec<String> = env::vars()
+            .filter(|(k, _)| k.starts_with("MAO_"))
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        lines.sort();
+        write_extra(&mut out, &settings.data_dir, rel, &lines.concat())?;
     }
     write_filler(&mut out, settings.output_bytes).map_err(|e| format!("stdout: {e}"))?;
     thread::sleep(settings.sleep);

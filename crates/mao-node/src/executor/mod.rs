@@ -6,7 +6,7 @@
 //! containers by their labels: a running one is re-attached, an exited one is collected,
 //! a record whose container is gone is marked `lost`, and no container of ours is left.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -183,6 +183,14 @@ impl Trigger {
         }
     }
 
+    /// The kind of trigger, given to the tool as `MAO_TRIGGER`: `manual` or `schedule`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule { .. } => "schedule",
+        }
+    }
+
     /// How the trigger is written on the run record: `manual` or `schedule:<id>@<slot>`.
     pub fn label(&self) -> String {
         match self {
@@ -195,6 +203,30 @@ impl Trigger {
             }
         }
     }
+}
+
+/// The environment that tells a tool which run it is: `MAO_RUN_ID`, `MAO_NODE`,
+/// `MAO_TOOL`, `MAO_TRIGGER` and, for a scheduled run, `MAO_SLOT`. Set after the tool's and
+/// the request's env, so neither can make a run claim to be another.
+pub fn run_context(
+    run_id: &str,
+    node: &str,
+    tool: &str,
+    trigger: &Trigger,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::from([
+        ("MAO_RUN_ID".to_owned(), run_id.to_owned()),
+        ("MAO_NODE".to_owned(), node.to_owned()),
+        ("MAO_TOOL".to_owned(), tool.to_owned()),
+        ("MAO_TRIGGER".to_owned(), trigger.kind().to_owned()),
+    ]);
+    if let Some(slot) = trigger.slot() {
+        env.insert(
+            "MAO_SLOT".to_owned(),
+            slot.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+    }
+    env
 }
 
 /// Where a run's folders are, and the pipeline step it is part of.
@@ -417,5 +449,29 @@ fn runtime_limits(limits: &RunLimits) -> Limits {
         memory_bytes: limits.memory.as_deref().and_then(|m| parse_size(m).ok()),
         cpus: limits.cpus,
         pids: limits.pids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_run_is_told_its_slot_and_a_manual_one_is_not() {
+        let manual = run_context("01RUN", "n1", "demo", &Trigger::Manual);
+        assert_eq!(manual["MAO_RUN_ID"], "01RUN");
+        assert_eq!(manual["MAO_NODE"], "n1");
+        assert_eq!(manual["MAO_TOOL"], "demo");
+        assert_eq!(manual["MAO_TRIGGER"], "manual");
+        assert!(!manual.contains_key("MAO_SLOT"));
+
+        let slot = "2026-12-04T06:00:00Z".parse().unwrap();
+        let scheduled = Trigger::Schedule {
+            id: "daily".into(),
+            slot,
+        };
+        let env = run_context("01RUN", "n1", "demo", &scheduled);
+        assert_eq!(env["MAO_TRIGGER"], "schedule");
+        assert_eq!(env["MAO_SLOT"], "2026-12-04T06:00:00Z");
     }
 }

@@ -227,6 +227,8 @@ impl Executor {
                 read_only: true,
             });
         }
+        // The run's own context last: a tool's env cannot make it claim another run.
+        env.extend(super::run_context(&id, &self.node, &tool.name, &trigger));
         let spec = ContainerSpec {
             name: format!("mao-{}", id.to_lowercase()),
             image: tool.image.clone(),

@@ -498,3 +498,26 @@ fn sigterm_stops_promptly_and_the_next_start_finishes_the_run() {
     let r = node.wait_status(&id, Duration::from_secs(30), RunStatus::Succeeded);
     assert_eq!(r.exit_code, Some(0));
 }
+
+#[test]
+fn a_tool_is_told_its_run_and_cannot_be_made_to_claim_another() {
+    let node = Node::start("ctx", &[]);
+    let (code, record) = node.run_json(&[
+        "--env",
+        "DEMO_ENV_FILE=context.env",
+        "--env",
+        "MAO_RUN_ID=forged",
+        "--env",
+        "MAO_TRIGGER=schedule",
+    ]);
+    assert_eq!(code, 0, "{record:?}");
+    let seen = std::fs::read_to_string(node.tool_data().join("context.env")).unwrap();
+    let expected = format!(
+        "MAO_NODE={}\nMAO_RUN_ID={}\nMAO_TOOL=demo\nMAO_TRIGGER=manual\n",
+        record.node, record.id
+    );
+    assert_eq!(
+        seen, expected,
+        "ours win over the request's env; no slot when manual"
+    );
+}

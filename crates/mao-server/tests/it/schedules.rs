@@ -463,3 +463,54 @@ fn replace_cancels_the_running_run_and_starts_the_new_slot() {
         }
     }
 }
+
+#[test]
+fn a_scheduled_run_is_told_its_slot() {
+    ensure_demo_image();
+    let dir = tempfile::tempdir().unwrap();
+    let node = unique_node("slotenv");
+    let _sweep = container_sweep(&node);
+    let data = dir.path().join("data");
+    let args: Vec<String> = vec![
+        "--data-dir".into(),
+        data.to_str().unwrap().into(),
+        "--node".into(),
+        node.clone(),
+    ];
+    let d = start(&args, &dir.path().join("1.log"));
+    let mut add: Vec<&str> = crate::support::DEMO_TOOL_ADD.to_vec();
+    // The tool's own env cannot forge the slot.
+    add.extend([
+        "--env",
+        "DEMO_ENV_FILE=context.env",
+        "--env",
+        "MAO_SLOT=forged",
+    ]);
+    d.maoctl_ok(&add);
+    d.maoctl_ok(&["tool", "schedule", "demo", "*/2 * * * * *", "--id", "ctx2"]);
+    let ok = eventually(Duration::from_secs(20), || {
+        runs_of(&d, "ctx2")
+            .iter()
+            .any(|r| r.status == RunStatus::Succeeded)
+    });
+    assert!(ok, "no scheduled run succeeded\n{}", d.log_text());
+    d.maoctl_ok(&["schedule", "remove", "ctx2"]);
+    // Later runs of the schedule rewrite the file: the run it names is the one checked.
+    let seen = std::fs::read_to_string(data.join("tools/demo/data/context.env")).unwrap();
+    let var = |name: &str| {
+        seen.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}: {seen}"))
+            .to_owned()
+    };
+    assert_eq!(var("MAO_TRIGGER"), "schedule", "{seen}");
+    assert_eq!(var("MAO_NODE"), node, "{seen}");
+    assert!(!seen.contains("forged"), "{seen}");
+    let run: RunRecord = crate::support::maoctl_as(&d, &["run", "get", &var("MAO_RUN_ID")]);
+    assert_eq!(run.schedule.as_deref(), Some("ctx2"));
+    assert_eq!(
+        var("MAO_SLOT"),
+        slot_of(&run).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "the slot of the very run, RFC 3339"
+    );
+}
