@@ -243,6 +243,20 @@ pub struct NodeInfo {
     pub machine_id: String,
 }
 
+/// What a tool's run on a node left in `insights.json`, shared with the federation at
+/// `/mao/insights/<tool>/<node>`; the newest run's replaces the one before.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Insight {
+    pub tool: String,
+    pub node: String,
+    /// The run that wrote it.
+    pub run_id: String,
+    /// When that run finished.
+    pub published_at: DateTime<Utc>,
+    /// The JSON object the tool wrote, as it wrote it.
+    pub insights: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A page of a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct List<T> {
@@ -429,6 +443,9 @@ pub struct RunRecord {
     /// Why metrics could not be read (the run does not fail for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_error: Option<String>,
+    /// Why the run's `insights.json` was not published (the run does not fail for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_error: Option<String>,
     /// The detector's verdict per metric.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detection: Vec<MetricJudgement>,

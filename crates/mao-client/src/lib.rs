@@ -18,6 +18,7 @@ mod endpoint;
 // One module per resource of the API, each adding its methods to `Client`.
 mod activity;
 mod datasets;
+mod insights;
 mod nodes;
 mod notifications;
 mod pipelines;

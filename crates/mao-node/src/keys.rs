@@ -39,6 +39,16 @@ impl Keys {
         format!("{}{}", self.collection("running"), schedule)
     }
 
+    /// The insights of a tool published by a node.
+    pub fn insight(&self, tool: &str, node: &str) -> String {
+        format!("{}{}", self.insights_of(tool), node)
+    }
+
+    /// The prefix of every node's insights of a tool.
+    pub fn insights_of(&self, tool: &str) -> String {
+        format!("{}{}/", self.collection("insights"), tool)
+    }
+
     /// The membership key of a node.
     pub fn node(&self, node: &str) -> String {
         format!("{}{}", self.collection("nodes"), node)

@@ -19,6 +19,7 @@ pub mod datasets;
 pub mod executor;
 pub mod failpoint;
 pub mod federation;
+pub mod insights;
 mod keys;
 pub mod local;
 pub mod local_remotes;
@@ -71,6 +72,8 @@ pub struct Node {
     pub pipelines: Registry<Pipeline>,
     pub schedules: Registry<Schedule>,
     pub notifications: Registry<Notification>,
+    /// Insights the federation's tools published.
+    pub insights: insights::Insights,
     /// The node's clones of datasets.
     pub clones: Arc<Clones>,
     pub executor: Arc<Executor>,
@@ -125,6 +128,7 @@ impl Node {
             sinks,
             notifications.clone(),
         ));
+        let insights = insights::Insights::new(store.clone(), keys.clone());
         let executor = Executor::new(
             runtime,
             local.clone(),
@@ -132,6 +136,7 @@ impl Node {
             name.clone(),
             data_dir.clone(),
             notifier.clone(),
+            insights.clone(),
         );
         let clones = Arc::new(Clones::new(
             &data_dir,
@@ -177,6 +182,7 @@ impl Node {
             pipelines,
             schedules,
             notifications,
+            insights,
             clones,
             executor,
             notifier,

@@ -250,6 +250,23 @@ impl From<mao_node::federation::FederationError> for ApiError {
     }
 }
 
+impl From<mao_node::insights::InsightError> for ApiError {
+    fn from(e: mao_node::insights::InsightError) -> ApiError {
+        use mao_node::insights::InsightError;
+        let message = e.to_string();
+        match e {
+            InsightError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            InsightError::Unreadable { .. } => ApiError {
+                detail: Some(message.clone()),
+                ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            },
+            InsightError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         let message = e.to_string();

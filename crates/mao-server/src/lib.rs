@@ -29,7 +29,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
     use axum::routing::post;
     use handlers::{
-        activity, compat, datasets, federation, health, nodes, notifications, pipelines,
+        activity, compat, datasets, federation, health, insights, nodes, notifications, pipelines,
         registry as reg, runs, schedules,
     };
     Router::new()
@@ -115,6 +115,9 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
             axum::routing::delete(federation::remove_member),
         )
         .route("/api/v1/activity", get(activity::list))
+        .route("/api/v1/insights", get(insights::list))
+        .route("/api/v1/insights/{tool}", get(insights::of_tool))
+        .route("/api/v1/insights/{tool}/{node}", get(insights::get_one))
         .route("/api/v1/notifications", get(notifications::list))
         .route("/api/v1/notifications/{id}", get(notifications::get_one))
         .route("/api/v1/notifications/{id}/ack", post(notifications::ack))

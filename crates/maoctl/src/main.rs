@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{OutputFormat, Printer, UsageError};
 use crate::commands::{
-    activity, context, dataset, federation, node, notification, pipeline, run, schedule, spike,
-    tool,
+    activity, context, dataset, federation, insight, node, notification, pipeline, run, schedule,
+    spike, tool,
 };
 use crate::config::{ClientConfig, ConnectionFlags};
 
@@ -104,6 +104,9 @@ pub enum Command {
     /// List and acknowledge notifications (spikes, failed runs, pushes that keep failing)
     #[command(subcommand, after_help = notification::NOTIFICATION_EXAMPLES)]
     Notification(notification::NotificationCommand),
+    /// What the federation's tools published in their insights.json, per tool and node
+    #[command(subcommand, after_help = insight::INSIGHT_EXAMPLES)]
+    Insight(insight::InsightCommand),
     /// Who changed what on the node: its log of state-changing requests (needs role admin)
     #[command(after_help = activity::ACTIVITY_EXAMPLES)]
     Activity(activity::ActivityArgs),
@@ -122,6 +125,7 @@ impl Command {
             Command::Pipeline(command) => command.validate(),
             Command::Run(command) => command.validate(),
             Command::Schedule(command) => command.validate(),
+            Command::Insight(command) => command.validate(),
             Command::Node(_)
             | Command::Federation(_)
             | Command::Activity(_)
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(command) => node::run(&client, &out, command),
         Command::Federation(command) => federation::run(&client, &out, command),
         Command::Notification(command) => notification::run(&client, &out, command),
+        Command::Insight(command) => insight::run(&client, &out, command),
         Command::Activity(args) => activity::run(&client, &out, args),
         Command::Spike(_) | Command::Context(_) => unreachable!("handled above"),
     };

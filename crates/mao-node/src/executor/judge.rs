@@ -15,10 +15,7 @@ impl Executor {
     /// metrics is recorded on the run; it never fails the run.
     pub(super) async fn judge(&self, record: &mut RunRecord) {
         let dir = PathBuf::from(&record.data_dir);
-        // The container's files carry the host's clock; allow a little skew.
-        let since = record
-            .started_at
-            .map(|t| std::time::SystemTime::from(t) - Duration::from_secs(2));
+        let since = written_since(record);
         let d = dir.clone();
         let collected = tokio::task::spawn_blocking(move || crate::metrics::collect(&d, since))
             .await
@@ -84,6 +81,38 @@ impl Executor {
         }
     }
 
+    /// Publishes the `insights.json` the run wrote, if it wrote one; a file that cannot
+    /// be published is recorded on the run as `insights_error` and never fails it.
+    pub(super) async fn publish_insights(&self, record: &mut RunRecord) {
+        let dir = PathBuf::from(&record.data_dir);
+        let since = written_since(record);
+        let read = tokio::task::spawn_blocking(move || crate::insights::read(&dir, since)).await;
+        let object = match read {
+            Ok(Ok(Some(object))) => object,
+            Ok(Ok(None)) => return,
+            Ok(Err(why)) => {
+                warn!(run_id = %record.id, error = %why, "insights not published");
+                record.insights_error = Some(why);
+                return;
+            }
+            Err(e) => {
+                record.insights_error = Some(format!("cannot read {}: {e}", crate::insights::FILE));
+                return;
+            }
+        };
+        let insight = mao_api::Insight {
+            tool: record.tool.clone(),
+            node: self.node.clone(),
+            run_id: record.id.clone(),
+            published_at: record.finished_at.unwrap_or_else(chrono::Utc::now),
+            insights: object,
+        };
+        if let Err(e) = self.insights.publish(&insight).await {
+            warn!(run_id = %record.id, error = %e, "insights not published");
+            record.insights_error = Some(format!("cannot publish the insights: {e}"));
+        }
+    }
+
     /// Raises the notifications a finished run calls for: its failure, its spikes.
     pub(super) async fn report(&self, record: &RunRecord) {
         use crate::notify::Draft;
@@ -141,4 +170,12 @@ impl Executor {
             notifier.raise(draft).await;
         }
     }
+}
+
+/// Files modified since this instant were written by the run: its start, less a little
+/// skew (the container's files carry the host's clock).
+fn written_since(record: &RunRecord) -> Option<std::time::SystemTime> {
+    record
+        .started_at
+        .map(|t| std::time::SystemTime::from(t) - Duration::from_secs(2))
 }

@@ -276,6 +276,8 @@ pub struct Executor {
     recovery_done: watch::Sender<bool>,
     /// Where failed runs and spikes are reported.
     notifier: Arc<Notifier>,
+    /// Where a successful run's `insights.json` is published.
+    insights: crate::insights::Insights,
     /// Data folders handed to the tools' user, with the active runs using each: a folder is
     /// taken back when its last run ends (runs of one tool share its folder).
     lent: Mutex<HashMap<PathBuf, std::collections::HashSet<String>>>,
@@ -304,7 +306,7 @@ impl Executor {
     }
 
     /// An executor keeping records in `runs` and data under `data_dir`, reporting failed
-    /// runs and spikes to `notifier`.
+    /// runs and spikes to `notifier` and publishing insights to `insights`.
     pub fn new(
         runtime: Arc<dyn Runtime>,
         runs: LocalStore,
@@ -312,6 +314,7 @@ impl Executor {
         node: String,
         data_dir: PathBuf,
         notifier: Arc<Notifier>,
+        insights: crate::insights::Insights,
     ) -> Arc<Executor> {
         Arc::new(Executor {
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
@@ -324,6 +327,7 @@ impl Executor {
             finished: tokio::sync::Mutex::new(None),
             recovery_done: watch::channel(false).0,
             notifier,
+            insights,
             lent: Mutex::new(HashMap::new()),
         })
     }

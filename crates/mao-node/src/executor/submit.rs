@@ -178,6 +178,7 @@ impl Executor {
             ),
             metrics: BTreeMap::new(),
             metrics_error: None,
+            insights_error: None,
             detection: Vec::new(),
             node: self.node.clone(),
             trigger: trigger.label(),

@@ -242,6 +242,7 @@ impl Executor {
         record.finished_at.get_or_insert_with(Utc::now);
         if status == RunStatus::Succeeded {
             self.judge(&mut record).await;
+            self.publish_insights(&mut record).await;
         }
         if let Err(e) = self.runs.save(&record).await {
             error!(run_id = %record.id, error = %e, "cannot save the final run record");

@@ -12,6 +12,7 @@ pub mod compat;
 pub mod datasets;
 pub mod federation;
 pub mod health;
+pub mod insights;
 pub mod nodes;
 pub mod notifications;
 pub mod pipelines;

@@ -8,6 +8,7 @@ mod engine;
 mod etcd_failover;
 mod faults;
 mod hardening;
+mod insights;
 mod managed;
 mod node;
 mod notifications;

@@ -47,11 +47,16 @@ impl Node {
         self.daemon = start_daemon(&self.args, &dir);
     }
 
+    /// The node's name (`--node`).
+    pub(crate) fn node_name(&self) -> String {
+        self.args[3].clone()
+    }
+
     fn tool_data(&self) -> PathBuf {
         self.data.join("tools/demo/data")
     }
 
-    fn run_json(&self, args: &[&str]) -> (i32, RunRecord) {
+    pub(crate) fn run_json(&self, args: &[&str]) -> (i32, RunRecord) {
         let mut full = vec!["-o", "json", "tool", "run", "demo"];
         full.extend_from_slice(args);
         let out = self.daemon.maoctl(&full);

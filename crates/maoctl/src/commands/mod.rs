@@ -5,6 +5,7 @@ pub mod activity;
 pub mod context;
 pub mod dataset;
 pub mod federation;
+pub mod insight;
 pub mod node;
 pub mod notification;
 pub mod pipeline;

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod dataset;
 pub mod federation;
+pub mod insight;
 pub mod node;
 pub mod notification;
 pub mod pipeline;

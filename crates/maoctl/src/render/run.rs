@@ -156,6 +156,9 @@ pub fn detection_fields(run: &RunRecord) -> Vec<(&'static str, String)> {
     if let Some(e) = &run.metrics_error {
         fields.push(("Metrics error", e.clone()));
     }
+    if let Some(e) = &run.insights_error {
+        fields.push(("Insights error", e.clone()));
+    }
     fields
 }
 
