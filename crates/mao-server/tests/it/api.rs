@@ -643,3 +643,42 @@ async fn a_server_error_answers_a_generic_body_and_is_logged_once_with_its_detai
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(!logged.contains("request failed"), "{logged}");
 }
+
+#[tokio::test]
+async fn insights_are_read_per_tool_and_node_and_bad_names_are_400() {
+    let api = api().await;
+    let (s, v) = api.get("/api/v1/insights").await;
+    assert_eq!((s, v), (StatusCode::OK, json!({"items": []})));
+    let (s, v) = api.get("/api/v1/insights/weather/zurich").await;
+    assert_error(s, &v, StatusCode::NOT_FOUND, "not_found");
+
+    let published: mao_api::Insight = serde_json::from_value(json!({
+        "tool": "weather", "node": "zurich", "run_id": "01RUN",
+        "published_at": "2026-12-04T06:00:05Z", "insights": {"rain_mm": 3.5}
+    }))
+    .unwrap();
+    api.state.insights.publish(&published).await.unwrap();
+    assert!(api
+        .store
+        .get("/mao/insights/weather/zurich")
+        .await
+        .unwrap()
+        .is_some());
+    let (s, v) = api.get("/api/v1/insights/weather/zurich").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["insights"]["rain_mm"], 3.5);
+    for uri in ["/api/v1/insights?tool=weather", "/api/v1/insights/weather"] {
+        let (s, v) = api.get(uri).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["items"][0]["node"], "zurich", "{uri}: {v}");
+    }
+    let (_, v) = api.get("/api/v1/insights?tool=rain").await;
+    assert_eq!(v, json!({"items": []}), "another tool's are not listed");
+
+    let (s, v) = api.get("/api/v1/insights?tool=Bad%20Name").await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_query");
+    let (s, v) = api.get("/api/v1/insights/weather/Bad%20Node").await;
+    assert_error(s, &v, StatusCode::BAD_REQUEST, "invalid_name");
+    let (s, v) = api.get("/api/v1/insights?node=x").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
