@@ -921,7 +921,7 @@ fn a_managed_member_implies_etcd_and_refuses_what_would_contradict_it() {
             &[
                 "--etcd-managed",
                 "--etcd-client-url",
-                "https://127.0.0.1:2379",
+                "http://localhost:2379",
             ],
             "etcd_client_url",
             "loopback",
