@@ -14,6 +14,8 @@ pub struct BranchSetup {
     pub head: Oid,
     /// The branch did not exist anywhere and was created from the remote's default branch.
     pub created_from_default: bool,
+    /// The remote had no commits at all; the branch starts at a new root commit (a README).
+    pub created_root: bool,
     /// The branch existed on the remote only; a local branch now tracks it.
     pub tracked_remote: bool,
     /// The worktree was switched to the branch.
@@ -28,6 +30,7 @@ impl BranchSetup {
     /// Whether the call changed anything, locally or on the remote.
     pub fn changed(&self) -> bool {
         self.created_from_default
+            || self.created_root
             || self.tracked_remote
             || self.checked_out
             || self.fast_forwarded

@@ -80,6 +80,7 @@ impl Repo {
             branch: node.to_owned(),
             head: Oid::ZERO_SHA1,
             created_from_default: false,
+            created_root: false,
             tracked_remote: false,
             checked_out: false,
             fast_forwarded: false,
@@ -91,6 +92,16 @@ impl Repo {
                     setup.tracked_remote = true;
                     tip
                 }
+                None if !self.remote_has_branches()? => {
+                    // A freshly created, empty remote: this node's branch is its first.
+                    setup.created_root = true;
+                    let sig = creds.signature()?;
+                    let tree = super::clone::readme_tree(&self.git, &self.dataset_name())?;
+                    let tree = self.git.find_tree(tree).op("build tree")?;
+                    self.git
+                        .commit(Some(&local_ref), &sig, &sig, "initial commit", &tree, &[])
+                        .op("commit")?
+                }
                 None => {
                     let default = self.default_branch()?;
                     setup.created_from_default = true;
@@ -99,8 +110,10 @@ impl Repo {
                     })?
                 }
             };
-            let commit = self.git.find_commit(start).op("create branch")?;
-            self.git.branch(node, &commit, false).op("create branch")?;
+            if !setup.created_root {
+                let commit = self.git.find_commit(start).op("create branch")?;
+                self.git.branch(node, &commit, false).op("create branch")?;
+            }
         }
         self.set_upstream(node)?;
         if self.head_branch()?.as_deref() != Some(node) {
@@ -181,6 +194,26 @@ impl Repo {
             }
         }
         Ok(())
+    }
+
+    /// Whether the last fetch saw any branch on the remote (an empty remote has none).
+    fn remote_has_branches(&self) -> Result<bool> {
+        let head = format!("refs/remotes/{REMOTE}/HEAD");
+        let mut refs = self
+            .git
+            .references_glob(&format!("refs/remotes/{REMOTE}/*"))
+            .op("list remote branches")?;
+        Ok(refs.any(|r| r.ok().is_some_and(|r| r.name().is_ok_and(|n| n != head))))
+    }
+
+    /// The dataset's name as its remote spells it (`…/obs.git` → `obs`), for a README.
+    fn dataset_name(&self) -> String {
+        self.remote
+            .as_deref()
+            .and_then(|u| u.trim_end_matches('/').rsplit('/').next())
+            .map(|n| n.trim_end_matches(".git").to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "dataset".into())
     }
 
     /// Checks out `branch`, refusing to overwrite local changes.

@@ -72,19 +72,7 @@ pub fn init_bare_with_initial_commit(path: &Path, creds: &Credentials) -> Result
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".git").to_string())
         .unwrap_or_else(|| "dataset".into());
-    let readme = format!(
-        "# {name}\n\nA dataset of the MAO orchestrator. Each node commits what its tools \
-         collect to the branch named after the node; `ground-truth` is the branch the \
-         federation agrees on.\n"
-    );
-    let blob = git.blob(readme.as_bytes()).op("write readme")?;
-    let mut builder = git.treebuilder(None).op("build tree")?;
-    builder
-        .insert("README.md", blob, 0o100644)
-        .op("build tree")?;
-    let tree = git
-        .find_tree(builder.write().op("build tree")?)
-        .op("build tree")?;
+    let tree = git.find_tree(readme_tree(&git, &name)?).op("build tree")?;
     let commit = git
         .commit(
             Some("refs/heads/main"),
@@ -97,4 +85,19 @@ pub fn init_bare_with_initial_commit(path: &Path, creds: &Credentials) -> Result
         .op("commit")?;
     info!(path = %path.display(), commit = %commit, "bare dataset initialised");
     Ok(commit)
+}
+
+/// The tree of a dataset's first commit: a README that says what the repository is.
+pub(super) fn readme_tree(git: &Repository, name: &str) -> Result<Oid> {
+    let readme = format!(
+        "# {name}\n\nA dataset of the MAO orchestrator. Each node commits what its tools \
+         collect to the branch named after the node; `ground-truth` is the branch the \
+         federation agrees on.\n"
+    );
+    let blob = git.blob(readme.as_bytes()).op("write readme")?;
+    let mut builder = git.treebuilder(None).op("build tree")?;
+    builder
+        .insert("README.md", blob, 0o100644)
+        .op("build tree")?;
+    builder.write().op("build tree")
 }

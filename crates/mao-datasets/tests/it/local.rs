@@ -116,6 +116,23 @@ fn node_branch_is_created_pushed_and_a_second_call_changes_nothing() {
 }
 
 #[test]
+fn an_empty_remote_gets_the_node_branch_as_its_first_commit() {
+    let remote = Remote::empty();
+    let clone = Clone::separate(&remote, NODE);
+
+    let first = clone.repo.ensure_node_branch(NODE, &creds(NODE)).unwrap();
+    assert!(first.created_root && first.pushed, "{first:?}");
+    assert!(!first.created_from_default && !first.tracked_remote);
+    assert_eq!(remote.rev(NODE).unwrap(), first.head.to_string());
+    assert_eq!(remote.subjects(NODE), ["initial commit"]);
+    assert!(remote.show(NODE, "README.md").starts_with("# dataset\n"));
+    assert_eq!(clone.repo.head_branch().unwrap().as_deref(), Some(NODE));
+
+    let second = clone.repo.ensure_node_branch(NODE, &creds(NODE)).unwrap();
+    assert!(!second.changed(), "{second:?}");
+}
+
+#[test]
 fn node_branch_already_on_the_remote_is_tracked() {
     let remote = Remote::new();
     let first = node_clone(&remote, NODE);

@@ -23,6 +23,17 @@ impl Remote {
         Remote { _dir: dir, path }
     }
 
+    /// A freshly created bare remote with no commits at all (`git init --bare`).
+    pub fn empty() -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dataset.git");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", path.to_str().unwrap()],
+        );
+        Remote { _dir: dir, path }
+    }
+
     pub fn url(&self) -> String {
         format!("file://{}", self.path.display())
     }

@@ -38,7 +38,7 @@ pub async fn init(state: &Arc<PipelineService>, p: &Pipeline) -> Result<InitRepo
                     .await?;
                 report.branch = Some(setup.branch.clone());
                 report.head = Some(setup.head.to_string());
-                report.created_branch = setup.created_from_default;
+                report.created_branch = setup.created_from_default || setup.created_root;
                 report.tracked_remote = setup.tracked_remote;
                 report.pushed = setup.pushed;
                 report.changed |= setup.changed();
