@@ -143,8 +143,27 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+/// The Python original's failure shape, `{"ok": false, "errors": [...]}`, beside ours.
+#[derive(serde::Serialize)]
+struct OriginalFailure {
+    ok: bool,
+    errors: Vec<String>,
+    #[serde(flatten)]
+    body: ErrorBody,
+}
+
+impl ApiError {
+    /// The response with the original's `ok: false` and `errors` added to the error
+    /// object, for its routes whose clients read them (`POST /pipeline/init`).
+    pub fn into_original_response(self) -> Response {
+        self.respond(|body| OriginalFailure {
+            ok: false,
+            errors: vec![body.error.message.clone()],
+            body,
+        })
+    }
+
+    fn respond<B: serde::Serialize>(self, shape: impl FnOnce(ErrorBody) -> B) -> Response {
         let detail = self.status.is_server_error().then(|| {
             ServerErrorDetail(
                 self.detail
@@ -159,7 +178,7 @@ impl IntoResponse for ApiError {
             },
         };
         let status = self.status;
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(shape(body))).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -176,6 +195,12 @@ impl IntoResponse for ApiError {
             response.extensions_mut().insert(d);
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.respond(|body| body)
     }
 }
 

@@ -84,6 +84,8 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
             "/api/v1/pipeline-runs/{id}/cancel",
             post(pipelines::cancel_run),
         )
+        .route("/pipeline", get(pipelines::compat_list))
+        .route("/registry/pipelines/{name}", get(pipelines::compat_get))
         .route("/pipeline/init", post(pipelines::compat_init))
         .route("/pipeline/run", post(pipelines::compat_run))
         .route("/api/v1/tools/{name}/runs", post(runs::start))

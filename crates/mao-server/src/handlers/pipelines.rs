@@ -11,7 +11,7 @@ use mao_api::{
     GroundTruth, InitReport, List, Pipeline, PipelineInitRequest, PipelineRun, PipelineRunRequest,
     ScheduleRequest, Step,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::document;
@@ -120,14 +120,51 @@ pub async fn cancel_run(
     ))
 }
 
+/// What `POST /pipeline/init` answers: the original's `ok`, `name` and `steps`, then our
+/// report.
+#[derive(Serialize)]
+pub struct CompatInitAnswer {
+    ok: bool,
+    name: String,
+    steps: Vec<Step>,
+    #[serde(flatten)]
+    report: InitReport,
+}
+
 /// `POST /pipeline/init` (the original's route). `{"tool","dataset"}` defines (if needed)
 /// and initialises a one-step pipeline named after the tool; `{"name"}` initialises a
 /// registered pipeline; `{"name","steps",...}` registers (if needed) and initialises.
+/// A failure answers our error object and, as the original did, `ok: false` and `errors`.
 pub async fn compat_init(
     State(state): State<Arc<Node>>,
     axum::Extension(caller): axum::Extension<crate::auth::Caller>,
-    ApiJson(req): ApiJson<PipelineInitRequest>,
-) -> ApiResult<Json<InitReport>> {
+    req: Result<ApiJson<PipelineInitRequest>, ApiError>,
+) -> Response {
+    let answer = match req {
+        Ok(ApiJson(req)) => compat_init_pipeline(&state, &caller, req).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok((p, report)) => Json(CompatInitAnswer {
+            ok: true,
+            name: p.name,
+            steps: p.steps,
+            report,
+        })
+        .into_response(),
+        Err(e) => e.into_original_response(),
+    }
+}
+
+async fn compat_init_pipeline(
+    state: &Arc<Node>,
+    caller: &crate::auth::Caller,
+    mut req: PipelineInitRequest,
+) -> ApiResult<(Pipeline, InitReport)> {
+    // The original's client sends `"cmd": []` for "the tool's own command".
+    for step in req.steps.iter_mut().flatten() {
+        step.cmd = step.cmd.take().filter(|c| !c.is_empty());
+    }
     let wanted = match (&req.tool, &req.dataset, &req.steps) {
         (Some(tool), Some(dataset), None) => Some(Pipeline {
             name: req.name.clone().unwrap_or_else(|| tool.clone()),
@@ -187,7 +224,7 @@ pub async fn compat_init(
                     // Registered only once its datasets are reachable: nothing half-made.
                     let report = pipeline::init(&state.runner, &p).await?;
                     state.pipelines.create(p.clone()).await?;
-                    return Ok(Json(report));
+                    return Ok((p, report));
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -200,7 +237,32 @@ pub async fn compat_init(
                 .0
         }
     };
-    Ok(Json(pipeline::init(&state.runner, &p).await?))
+    let report = pipeline::init(&state.runner, &p).await?;
+    Ok((p, report))
+}
+
+/// `GET /pipeline` (the original's route): every registered pipeline document, as an
+/// array.
+pub async fn compat_list(State(state): State<Arc<Node>>) -> ApiResult<Response> {
+    let entries = state.pipelines.entries().await?;
+    let mut body =
+        Vec::with_capacity(2 + entries.iter().map(|(_, s)| s.json.len() + 1).sum::<usize>());
+    body.push(b'[');
+    for (i, (_, stored)) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&stored.json);
+    }
+    body.push(b']');
+    Ok(super::raw_json(StatusCode::OK, body.into()))
+}
+
+/// `GET /registry/pipelines/{name}` (the original's route): the pipeline document; 404
+/// when it is not registered.
+pub async fn compat_get(State(state): State<Arc<Node>>, Name(name): Name) -> ApiResult<Response> {
+    let stored = state.pipelines.get_raw(&name).await?;
+    Ok(document(StatusCode::OK, stored))
 }
 
 /// `POST /pipeline/run` (the original's route): `{"name"}` runs now (202 with the run);

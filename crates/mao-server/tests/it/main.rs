@@ -13,6 +13,7 @@ mod managed;
 mod node;
 mod notifications;
 mod old_data_dir;
+mod original_client;
 mod pipelines;
 mod runs;
 mod schedules;
