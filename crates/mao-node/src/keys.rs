@@ -53,4 +53,14 @@ impl Keys {
     pub fn node(&self, node: &str) -> String {
         format!("{}{}", self.collection("nodes"), node)
     }
+
+    /// A key of the original's gateway, `relative` to the prefix (`raw/...`, `insights/...`).
+    pub fn gateway(&self, relative: &str) -> String {
+        format!("{}/{}", self.prefix, relative)
+    }
+
+    /// A full key without the prefix and its slash, when it is under the prefix.
+    pub fn gateway_relative<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
+    }
 }

@@ -19,6 +19,7 @@ pub mod datasets;
 pub mod executor;
 pub mod failpoint;
 pub mod federation;
+pub mod gateway;
 pub mod insights;
 mod keys;
 pub mod local;
@@ -74,6 +75,8 @@ pub struct Node {
     pub notifications: Registry<Notification>,
     /// Insights the federation's tools published.
     pub insights: insights::Insights,
+    /// The original's gateway routes, confined to `raw/` and `insights/`.
+    pub gateway: gateway::Gateway,
     /// The node's clones of datasets.
     pub clones: Arc<Clones>,
     pub executor: Arc<Executor>,
@@ -172,8 +175,10 @@ impl Node {
             runner: runner.clone(),
             markers: Default::default(),
         });
+        let gateway = gateway::Gateway::new(store.clone(), keys.clone());
         Arc::new(Node {
             name,
+            gateway,
             keys,
             store,
             local,

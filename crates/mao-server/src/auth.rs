@@ -63,6 +63,10 @@ pub fn needed_role(method: &Method, path: &str) -> Option<Role> {
             _ => Role::Read,
         });
     }
+    // The original's gateway reads with a POST; reading is all it does.
+    if method == Method::POST && matches!(segments.as_slice(), ["read"] | ["inspect"]) {
+        return Some(Role::Read);
+    }
     let operate = matches!(
         segments.as_slice(),
         ["api", "v1", "tools", _, "runs"]
@@ -75,6 +79,7 @@ pub fn needed_role(method: &Method, path: &str) -> Option<Role> {
             | ["api", "v1", "datasets", _, "clone"]
             | ["pipeline", "init"]
             | ["pipeline", "run"]
+            | ["write"]
     );
     // Anything else that changes state (and any route added later) is admin's: the table
     // fails closed.
@@ -418,6 +423,9 @@ mod tests {
             (&post, "/api/v1/schedules/s/pause", Some(Role::Operate)),
             (&post, "/api/v1/notifications/n/ack", Some(Role::Operate)),
             (&post, "/pipeline/run", Some(Role::Operate)),
+            (&post, "/write", Some(Role::Operate)),
+            (&post, "/read", Some(Role::Read)),
+            (&post, "/inspect", Some(Role::Read)),
             (&post, "/bare-repo/init", Some(Role::Admin)),
             (&post, "/api/v1/nothing/new", Some(Role::Admin)),
             (&post, "/api/v1/federation/join", Some(Role::Join)),

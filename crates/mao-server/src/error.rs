@@ -292,6 +292,19 @@ impl From<mao_node::insights::InsightError> for ApiError {
     }
 }
 
+impl From<mao_node::gateway::GatewayError> for ApiError {
+    fn from(e: mao_node::gateway::GatewayError) -> ApiError {
+        use mao_node::gateway::GatewayError as G;
+        let message = e.to_string();
+        match e {
+            G::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "outside_gateway", message),
+            G::Invalid(v) => v.into(),
+            G::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            G::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         let message = e.to_string();

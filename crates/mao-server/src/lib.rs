@@ -29,8 +29,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
     use axum::routing::post;
     use handlers::{
-        activity, compat, datasets, federation, health, insights, nodes, notifications, pipelines,
-        registry as reg, runs, schedules,
+        activity, compat, datasets, federation, gateway, health, insights, nodes, notifications,
+        pipelines, registry as reg, runs, schedules,
     };
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -84,6 +84,9 @@ pub fn router(state: Arc<Node>, guard: Arc<auth::Guard>) -> Router {
             "/api/v1/pipeline-runs/{id}/cancel",
             post(pipelines::cancel_run),
         )
+        .route("/write", post(gateway::write))
+        .route("/read", post(gateway::read))
+        .route("/inspect", post(gateway::inspect))
         .route("/pipeline", get(pipelines::compat_list))
         .route("/registry/pipelines/{name}", get(pipelines::compat_get))
         .route("/pipeline/init", post(pipelines::compat_init))

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod compat;
 pub mod datasets;
 pub mod federation;
+pub mod gateway;
 pub mod health;
 pub mod insights;
 pub mod nodes;

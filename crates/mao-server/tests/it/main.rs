@@ -7,6 +7,7 @@ mod e2e;
 mod engine;
 mod etcd_failover;
 mod faults;
+mod gateway;
 mod hardening;
 mod insights;
 mod managed;

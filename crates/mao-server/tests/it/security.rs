@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::support::{daemon_bin, eventually, start_daemon, Credentials};
 
 /// Creates a token with `mao-orchestrator token create` and returns its secret.
-fn create_token(data_dir: &Path, name: &str, role: Role) -> String {
+pub(crate) fn create_token(data_dir: &Path, name: &str, role: Role) -> String {
     let out = Command::new(daemon_bin())
         .args([
             "token",
