@@ -12,7 +12,8 @@ pub struct BranchSetup {
     pub branch: String,
     /// Its tip after the call.
     pub head: Oid,
-    /// The branch did not exist anywhere and was created from the remote's default branch.
+    /// The branch did not exist anywhere and was created from the remote's default branch
+    /// (on a remote that began empty and has no default branch, from its first commit).
     pub created_from_default: bool,
     /// The remote had no commits at all; the branch starts at a new root commit (a README).
     pub created_root: bool,

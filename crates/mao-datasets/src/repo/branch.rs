@@ -103,11 +103,15 @@ impl Repo {
                         .op("commit")?
                 }
                 None => {
-                    let default = self.default_branch()?;
                     setup.created_from_default = true;
-                    self.ref_oid(&remotes(&default))?.ok_or_else(|| {
-                        Error::not_found(format!("default branch {default} on the remote"))
-                    })?
+                    match self.default_branch() {
+                        Ok(default) => self.ref_oid(&remotes(&default))?.ok_or_else(|| {
+                            Error::not_found(format!("default branch {default} on the remote"))
+                        })?,
+                        // A remote that began empty holds node branches only: start from
+                        // its first commit, the root they share, so merges have a base.
+                        Err(e) => self.first_remote_root()?.ok_or(e)?,
+                    }
                 }
             };
             if !setup.created_root {
@@ -198,12 +202,37 @@ impl Repo {
 
     /// Whether the last fetch saw any branch on the remote (an empty remote has none).
     fn remote_has_branches(&self) -> Result<bool> {
+        Ok(!self.remote_branches()?.is_empty())
+    }
+
+    /// The remote's branches as the last fetch saw them (`refs/remotes/origin/...`), sorted.
+    fn remote_branches(&self) -> Result<Vec<String>> {
         let head = format!("refs/remotes/{REMOTE}/HEAD");
-        let mut refs = self
+        let mut names: Vec<String> = self
             .git
             .references_glob(&format!("refs/remotes/{REMOTE}/*"))
-            .op("list remote branches")?;
-        Ok(refs.any(|r| r.ok().is_some_and(|r| r.name().is_ok_and(|n| n != head))))
+            .op("list remote branches")?
+            .filter_map(|r| r.ok().and_then(|r| r.name().ok().map(str::to_owned)))
+            .filter(|n| *n != head)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The root commit of the remote's first branch (by name), when it has any.
+    fn first_remote_root(&self) -> Result<Option<Oid>> {
+        let names = self.remote_branches()?;
+        let Some(first) = names.first() else {
+            return Ok(None);
+        };
+        let mut walk = self.git.revwalk().op("walk history")?;
+        walk.push_ref(first).op("walk history")?;
+        walk.simplify_first_parent().op("walk history")?;
+        let mut root = None;
+        for oid in walk {
+            root = Some(oid.op("walk history")?);
+        }
+        Ok(root)
     }
 
     /// The dataset's name as its remote spells it (`…/obs.git` → `obs`), for a README.

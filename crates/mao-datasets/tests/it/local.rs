@@ -130,6 +130,17 @@ fn an_empty_remote_gets_the_node_branch_as_its_first_commit() {
 
     let second = clone.repo.ensure_node_branch(NODE, &creds(NODE)).unwrap();
     assert!(!second.changed(), "{second:?}");
+
+    // A second node of the remote, which still has no default branch, starts from the
+    // root the first one made: both branches share a base to merge on.
+    let other = Clone::separate(&remote, "node-b");
+    let setup = other
+        .repo
+        .ensure_node_branch("node-b", &creds("node-b"))
+        .unwrap();
+    assert!(!setup.created_root && setup.pushed, "{setup:?}");
+    assert_eq!(setup.head, first.head);
+    assert_eq!(remote.rev("node-b"), remote.rev(NODE));
 }
 
 #[test]
