@@ -257,6 +257,18 @@ pub struct Insight {
     pub insights: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Insight {
+    /// The object as JSON on one line (for a table cell).
+    pub fn insights_compact(&self) -> String {
+        serde_json::Value::Object(self.insights.clone()).to_string()
+    }
+
+    /// The object as indented JSON (for a detail view).
+    pub fn insights_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.insights).expect("a JSON object prints")
+    }
+}
+
 /// A page of a listing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct List<T> {

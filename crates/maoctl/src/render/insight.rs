@@ -19,7 +19,7 @@ pub fn insights_table(items: &[Insight]) -> String {
             i.node.clone(),
             i.run_id.clone(),
             i.published_at.format(TIMESTAMP).to_string(),
-            serde_json::Value::Object(i.insights.clone()).to_string(),
+            i.insights_compact(),
         ]);
     }
     table.render()
@@ -27,7 +27,7 @@ pub fn insights_table(items: &[Insight]) -> String {
 
 /// `maoctl insight get TOOL --node N`: the fields, then the object as it was written.
 pub fn insight_details(i: &Insight) -> String {
-    let object = serde_json::to_string_pretty(&i.insights).expect("a JSON object prints");
+    let object = i.insights_pretty();
     let mut out = details(&[
         ("Tool", i.tool.clone()),
         ("Node", i.node.clone()),
