@@ -250,10 +250,12 @@ impl Executor {
         info!(run_id = %record.id, tool = %record.tool, status = status.as_str(), exit_code = ?record.exit_code, "run finished");
         self.report(&record).await;
         self.active.lock().unwrap().remove(&record.id);
-        progress.send_modify(|p| p.finished = true);
+        // Pruned before followers hear of the end: whoever waited for this run finds the
+        // tool's runs and logs within the retention already.
         if let Err(e) = self.prune_with(&record.tool, Some(&record)).await {
             warn!(tool = %record.tool, error = %e, "cannot prune old runs");
         }
+        progress.send_modify(|p| p.finished = true);
     }
 }
 
